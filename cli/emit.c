@@ -1,0 +1,151 @@
+/* emit.c — `gradc emit`: write the C source (and optionally a header) for
+ * one function of a file, every function of it, or a bare expression. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char emit_help[] =
+    "usage: gradc emit FILE[:FUNC] | -e EXPR [options]\n"
+    "\n"
+    "  -e EXPR           a bare expression (the argument after -e, even if it\n"
+    "                    starts with '-'); its free variables are its inputs\n"
+    "  --func NAME       only this function of FILE (default: all of them)\n"
+    "  --name N          the C name of a bare expression (default f)\n"
+    "  --prefix P        prepended to every external symbol\n"
+    "  -o OUT.c          output file (default: standard output)\n"
+    "  --header OUT.h    also write a header for callers\n"
+    "  --emit c|ir       C source (default) or the optimised IR as text\n"
+    "  --max-locals N    stack budget in doubles per function (default 4096)\n";
+
+typedef struct EmitArgs {
+    const char *file, *expr, *func, *name, *prefix, *out, *header, *what;
+    int max_locals;
+} EmitArgs;
+
+static int parse_args(int argc, char **argv, EmitArgs *a)
+{
+    memset(a, 0, sizeof *a);
+    a->what = "c";
+    int opts = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        const char **slot = NULL;
+        if (opts && (!strcmp(s, "--help") || !strcmp(s, "-h"))) {
+            fputs(emit_help, stdout);
+            exit(0);
+        }
+        if (opts && !strcmp(s, "--")) { opts = 0; continue; }
+        if (opts && !strcmp(s, "-e")) slot = &a->expr;
+        else if (opts && !strcmp(s, "--func")) slot = &a->func;
+        else if (opts && !strcmp(s, "--name")) slot = &a->name;
+        else if (opts && !strcmp(s, "--prefix")) slot = &a->prefix;
+        else if (opts && (!strcmp(s, "-o") || !strcmp(s, "--output"))) slot = &a->out;
+        else if (opts && !strcmp(s, "--header")) slot = &a->header;
+        else if (opts && !strcmp(s, "--emit")) slot = &a->what;
+        else if (opts && !strcmp(s, "--max-locals")) {
+            char *end;
+            long v = next ? strtol(next, &end, 10) : 0;
+            if (!next || *end || v <= 0 || v > 1 << 24)
+                return cli_usage_error("emit", "--max-locals needs a positive number");
+            a->max_locals = (int)v;
+            i++;
+            continue;
+        } else if (opts && s[0] == '-' && s[1])
+            return cli_usage_error("emit", "unknown option '%s'", s);
+        else if (!a->file) { a->file = s; continue; }
+        else return cli_usage_error("emit", "unexpected argument '%s'", s);
+        if (!next)
+            return cli_usage_error("emit", "%s needs a value", s);
+        *slot = next;
+        i++;
+    }
+    if (!a->file == !a->expr)
+        return cli_usage_error("emit", a->file ? "give a FILE or -e EXPR, not both"
+                                               : "give a FILE or -e EXPR");
+    if (strcmp(a->what, "c") && strcmp(a->what, "ir"))
+        return cli_usage_error("emit", "--emit must be 'c' or 'ir', not '%s'", a->what);
+    if (a->name && !a->expr)
+        return cli_usage_error("emit", "--name renames a bare expression (-e); functions in files keep their names");
+    return 0;
+}
+
+static int write_output(const char *path, const Buf *b, Diag *d)
+{
+    if (!path) {
+        fwrite(b->data, 1, b->len, stdout);
+        return 0;
+    }
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(b->data, 1, b->len, f) != b->len || fclose(f) != 0) {
+        diag_plain(d, "cannot write '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Appends the C (or IR, or header) of one function. */
+static int emit_one(Program *p, Func *f, const EmitArgs *a, Buf *c, Buf *h, Diag *d)
+{
+    Kernel *k = opt_kernel(p, f, 1);
+    EmitOptions o = {.name = a->name, .prefix = a->prefix, .max_locals = a->max_locals};
+    int rc = 0;
+    if (!strcmp(a->what, "ir"))
+        kernel_dump(k, c);
+    else
+        rc = emit_c_source(k, &o, c, d);
+    if (rc == 0 && a->header)
+        rc = emit_c_header(k, &o, h, d);
+    kernel_free(k);
+    return rc;
+}
+
+int cmd_emit(int argc, char **argv)
+{
+    EmitArgs a;
+    if (parse_args(argc, argv, &a))
+        return 1;
+    Diag d;
+    diag_init(&d);
+    Input in;
+    Program *p = NULL;
+    Buf c = {0}, h = {0};
+    int rc = 1;
+    if (a.expr)
+        input_from_text(&in, a.expr);
+    else if (input_from_spec(&in, a.file, &d) != 0)
+        goto out;
+    if (a.func)
+        in.func = a.func;
+    if (in.bare || in.func) {
+        Func *f = input_compile(&in, &p, &d);
+        if (!f)
+            goto out;
+        if (emit_one(p, f, &a, &c, &h, &d) != 0)
+            goto out;
+    } else {
+        p = front_parse(&in.src, 0, &d);
+        if (!p)
+            goto out;
+        if (p->nfunc == 0) {
+            diag_plain(&d, "%s defines no function", in.src.name);
+            goto out;
+        }
+        for (uint32_t i = 0; i < p->nfunc; i++)
+            if (emit_one(p, p->func[i], &a, &c, &h, &d) != 0)
+                goto out;
+    }
+    if (write_output(a.out, &c, &d) == 0 && (!a.header || write_output(a.header, &h, &d) == 0))
+        rc = 0;
+out:
+    if (rc)
+        report(&d);
+    diag_free(&d);
+    buf_free(&c);
+    buf_free(&h);
+    program_free(p);
+    input_free(&in);
+    return rc;
+}

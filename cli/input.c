@@ -1,0 +1,109 @@
+/* input.c — where the driver's sources come from: files, FILE:FUNC
+ * specifications and command-line text. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int report(Diag *d)
+{
+    if (d->out.data)
+        fputs(d->out.data, stderr);
+    return 1;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "gradc: error: %s\n", msg);
+    fprintf(stderr, "gradc: note: see 'gradc %s --help'\n", cmd);
+    return 1;
+}
+
+int input_from_file(Input *in, const char *path, Diag *d)
+{
+    memset(in, 0, sizeof *in);
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    if (f && (fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode))) {
+        fclose(f);
+        f = NULL;
+        errno = EISDIR;
+    }
+    if (!f) {
+        diag_plain(d, "cannot read '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    Buf b = {0};
+    buf_puts(&b, "");
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        buf_put(&b, chunk, n);
+    fclose(f);
+    in->owned = b.data;
+    in->src = (Source){path, b.data, b.len};
+    return 0;
+}
+
+void input_from_text(Input *in, const char *text)
+{
+    memset(in, 0, sizeof *in);
+    in->src = (Source){"<expr>", text, strlen(text)};
+    in->bare = 1;
+}
+
+int input_from_spec(Input *in, const char *spec, Diag *d)
+{
+    const char *colon = strrchr(spec, ':');
+    if (colon && colon > spec && colon[1]) {
+        char *path = xstrdup(spec);
+        path[colon - spec] = 0;
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+            int rc = input_from_file(in, path, d);
+            in->owned_name = path;
+            in->src.name = path;
+            in->func = colon + 1;
+            return rc;
+        }
+        free(path);
+    }
+    input_from_text(in, spec);
+    return 0;
+}
+
+void input_free(Input *in)
+{
+    free(in->owned);
+    free(in->owned_name);
+    in->owned = in->owned_name = NULL;
+}
+
+Func *input_compile(Input *in, Program **prog, Diag *d)
+{
+    Program *p = front_parse(&in->src, in->bare, d);
+    *prog = p;
+    if (!p)
+        return NULL;
+    if (in->bare)
+        return p->bare;
+    if (in->func) {
+        Func *f = program_find(p, in->func);
+        if (!f)
+            diag_plain(d, "%s has no function named '%s'", in->src.name, in->func);
+        return f;
+    }
+    if (p->nfunc == 0)
+        diag_plain(d, "%s defines no function", in->src.name);
+    else if (p->nfunc > 1)
+        diag_plain(d, "%s defines %u functions; choose one with %s:NAME or --func NAME",
+                   in->src.name, p->nfunc, in->src.name);
+    return p->nfunc == 1 ? p->func[0] : NULL;
+}

@@ -1,0 +1,40 @@
+/* main.c — gradc's command line: dispatches to one command per file. */
+#include "cli.h"
+
+#include <string.h>
+
+static const char usage[] =
+    "usage: gradc COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  eval EXPR|FILE:FUNC [--at NAME=VALUE,...] [--grad] [--json]\n"
+    "                      evaluate a formula (and its gradient) through\n"
+    "                      generated, compiled C\n"
+    "  emit FILE|-e EXPR [-o OUT.c] [--header OUT.h] [--name N] [--prefix P]\n"
+    "                      write dependency-free C99 for a formula\n"
+    "\n"
+    "  gradc COMMAND --help   describes a command\n"
+    "  gradc --version        prints the version\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return 1;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        puts("gradc " GRADC_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "eval"))
+        return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "emit"))
+        return cmd_emit(argc - 1, argv + 1);
+    fprintf(stderr, "gradc: error: unknown command '%s'\n%s", cmd, usage);
+    return 1;
+}

@@ -1,0 +1,50 @@
+/* num.c — numbers in text. Formulas, --at values, JSON and emitted C must
+ * mean the same thing whatever locale the embedding program has set, so
+ * everything goes through the "C" locale explicitly. */
+#include "gradc.h"
+
+#include <locale.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static locale_t c_locale(void)
+{
+    static locale_t loc;        /* created once; never freed on purpose */
+    if (!loc)
+        loc = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    return loc;
+}
+
+int num_parse(const char *s, size_t n, double *out)
+{
+    char tmp[128];
+    if (n == 0 || n >= sizeof tmp)
+        return 0;
+    memcpy(tmp, s, n);
+    tmp[n] = 0;
+    /* strtod also takes hex, "inf", "nan" and leading spaces: callers that
+     * must be strict (the lexer) only hand over what they matched. */
+    char *end;
+    *out = strtod_l(tmp, &end, c_locale());
+    return end == tmp + n;
+}
+
+void num_format(double v, char out[32])
+{
+    if (isnan(v)) {
+        strcpy(out, "nan");
+        return;
+    }
+    if (isinf(v)) {
+        strcpy(out, v < 0 ? "-inf" : "inf");
+        return;
+    }
+    locale_t old = uselocale(c_locale());
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(out, 32, "%.*g", prec, v);
+        if (strtod_l(out, NULL, c_locale()) == v)
+            break;
+    }
+    uselocale(old);
+}

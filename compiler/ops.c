@@ -1,0 +1,225 @@
+/* ops.c — one row per IR operation: how it evaluates (constant folding and
+ * the reference interpreter), how it is spelled in C, and its reverse-mode
+ * rule. The C templates and eval functions must agree bit for bit, since
+ * tests compare generated code with the interpreter.
+ *
+ * Conventions at non-differentiable points (documented in docs/language.md):
+ * relu'(0) = 0; max/min give the whole gradient to the first argument on a
+ * tie; abs'(0) = 0; step' = 0 everywhere. */
+#include "gradc.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- evaluation ---- */
+static double ev_none(const double *a) { (void)a; return NAN; }
+static double ev_add(const double *a) { return a[0] + a[1]; }
+static double ev_sub(const double *a) { return a[0] - a[1]; }
+static double ev_mul(const double *a) { return a[0] * a[1]; }
+static double ev_div(const double *a) { return a[0] / a[1]; }
+static double ev_neg(const double *a) { return -a[0]; }
+/* pow(x, 2) is emitted as x*x; both are correctly rounded, so they agree. */
+static double ev_pow(const double *a) { return a[1] == 2.0 ? a[0] * a[0] : pow(a[0], a[1]); }
+static double ev_exp(const double *a) { return exp(a[0]); }
+static double ev_log(const double *a) { return log(a[0]); }
+static double ev_log1p(const double *a) { return log1p(a[0]); }
+static double ev_expm1(const double *a) { return expm1(a[0]); }
+static double ev_sqrt(const double *a) { return sqrt(a[0]); }
+static double ev_sin(const double *a) { return sin(a[0]); }
+static double ev_cos(const double *a) { return cos(a[0]); }
+static double ev_tan(const double *a) { return tan(a[0]); }
+static double ev_asin(const double *a) { return asin(a[0]); }
+static double ev_acos(const double *a) { return acos(a[0]); }
+static double ev_atan(const double *a) { return atan(a[0]); }
+static double ev_atan2(const double *a) { return atan2(a[0], a[1]); }
+static double ev_sinh(const double *a) { return sinh(a[0]); }
+static double ev_cosh(const double *a) { return cosh(a[0]); }
+static double ev_tanh(const double *a) { return tanh(a[0]); }
+static double ev_hypot(const double *a) { return hypot(a[0], a[1]); }
+static double ev_erf(const double *a) { return erf(a[0]); }
+/* Stable: never exponentiates a large positive number. */
+static double ev_sigmoid(const double *a)
+{
+    return a[0] >= 0.0 ? 1.0 / (1.0 + exp(-a[0])) : exp(a[0]) / (1.0 + exp(a[0]));
+}
+/* NaN propagates through relu, max and min (comparisons with NaN are false). */
+static double ev_relu(const double *a) { return a[0] < 0.0 ? 0.0 : a[0]; }
+static double ev_abs(const double *a) { return fabs(a[0]); }
+static double ev_max(const double *a) { return (a[0] != a[0] || a[0] >= a[1]) ? a[0] : a[1]; }
+static double ev_min(const double *a) { return (a[0] != a[0] || a[0] <= a[1]) ? a[0] : a[1]; }
+static double ev_step(const double *a) { return a[0] > 0.0 ? 1.0 : 0.0; }
+static double ev_ge(const double *a) { return a[0] >= a[1] ? 1.0 : 0.0; }
+static double ev_sign(const double *a) { return (double)((a[0] > 0.0) - (a[0] < 0.0)); }
+
+/* ---- reverse-mode rules: out[i] = contribution to operand i's adjoint ---- */
+#define A(k) (g->node[n].arg[k])
+#define C(v) ir_const(g, (v))
+
+static void d_none(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    (void)g; (void)n; (void)adj; (void)out;
+}
+static void d_add(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    (void)g; (void)n;
+    out[0] = adj;
+    out[1] = adj;
+}
+static void d_sub(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    (void)n;
+    out[0] = adj;
+    out[1] = ir_neg(g, adj);
+}
+static void d_mul(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    NodeId a = A(0), b = A(1);
+    out[0] = ir_mul(g, adj, b);
+    out[1] = ir_mul(g, adj, a);
+}
+/* d(a/b)/db = -a/b^2 = -(a/b)/b: reuses the forward value. */
+static void d_div(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    NodeId b = A(1);
+    out[0] = ir_div(g, adj, b);
+    out[1] = ir_neg(g, ir_mul(g, adj, ir_div(g, n, b)));
+}
+static void d_neg(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    (void)n;
+    out[0] = ir_neg(g, adj);
+}
+/* d(a^b)/da = b*a^(b-1); d(a^b)/db = a^b*log(a), only when b varies. */
+static void d_pow(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    NodeId a = A(0), b = A(1);
+    NodeId bm1 = ir_sub(g, b, C(1.0));
+    out[0] = ir_mul(g, adj, ir_mul(g, b, ir_op(g, OP_POW, a, bm1)));
+    if (g->node[b].op != OP_CONST)
+        out[1] = ir_mul(g, adj, ir_mul(g, n, ir_op(g, OP_LOG, a, 0)));
+}
+static void d_exp(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    out[0] = ir_mul(g, adj, n);
+}
+static void d_log(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    out[0] = ir_div(g, adj, A(0));
+}
+static void d_log1p(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    out[0] = ir_div(g, adj, ir_add(g, C(1.0), A(0)));
+}
+static void d_expm1(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    out[0] = ir_mul(g, adj, ir_add(g, n, C(1.0)));
+}
+static void d_sqrt(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    out[0] = ir_div(g, adj, ir_mul(g, C(2.0), n));
+}
+static void d_sin(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    out[0] = ir_mul(g, adj, ir_op(g, OP_COS, A(0), 0));
+}
+static void d_cos(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    out[0] = ir_neg(g, ir_mul(g, adj, ir_op(g, OP_SIN, A(0), 0)));
+}
+static void d_tan(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    out[0] = ir_mul(g, adj, ir_add(g, C(1.0), ir_mul(g, n, n)));
+}
+static NodeId one_minus_sq(Graph *g, NodeId x)
+{
+    return ir_sub(g, C(1.0), ir_mul(g, x, x));
+}
+static void d_asin(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    out[0] = ir_div(g, adj, ir_op(g, OP_SQRT, one_minus_sq(g, A(0)), 0));
+}
+static void d_acos(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    out[0] = ir_neg(g, ir_div(g, adj, ir_op(g, OP_SQRT, one_minus_sq(g, A(0)), 0)));
+}
+static void d_atan(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    NodeId x = A(0);
+    out[0] = ir_div(g, adj, ir_add(g, C(1.0), ir_mul(g, x, x)));
+}
+/* atan2(y, x): dy = x/(x^2+y^2), dx = -y/(x^2+y^2). */
+static void d_atan2(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    NodeId y = A(0), x = A(1);
+    NodeId r = ir_add(g, ir_mul(g, x, x), ir_mul(g, y, y));
+    NodeId s = ir_div(g, adj, r);
+    out[0] = ir_mul(g, s, x);
+    out[1] = ir_neg(g, ir_mul(g, s, y));
+}
+static void d_sinh(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    out[0] = ir_mul(g, adj, ir_op(g, OP_COSH, A(0), 0));
+}
+static void d_cosh(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    out[0] = ir_mul(g, adj, ir_op(g, OP_SINH, A(0), 0));
+}
+static void d_tanh(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    out[0] = ir_mul(g, adj, one_minus_sq(g, n));
+}
+static void d_hypot(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    NodeId s = ir_div(g, adj, n);
+    out[0] = ir_mul(g, s, A(0));
+    out[1] = ir_mul(g, s, A(1));
+}
+static void d_erf(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    NodeId x = A(0);
+    NodeId e = ir_op(g, OP_EXP, ir_neg(g, ir_mul(g, x, x)), 0);
+    out[0] = ir_mul(g, adj, ir_mul(g, C(1.1283791670955126), e)); /* 2/sqrt(pi) */
+}
+static void d_sigmoid(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    out[0] = ir_mul(g, adj, ir_mul(g, n, ir_sub(g, C(1.0), n)));
+}
+static void d_relu(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    out[0] = ir_mul(g, adj, ir_op(g, OP_STEP, A(0), 0));
+}
+static void d_abs(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    out[0] = ir_mul(g, adj, ir_op(g, OP_SIGN, A(0), 0));
+}
+/* Ties go to the first argument: max(a, b) picks a when a >= b. */
+static void d_max(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    NodeId first = ir_op(g, OP_GE, A(0), A(1));
+    out[0] = ir_mul(g, adj, first);
+    out[1] = ir_mul(g, adj, ir_sub(g, C(1.0), first));
+}
+static void d_min(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    NodeId first = ir_op(g, OP_GE, A(1), A(0));
+    out[0] = ir_mul(g, adj, first);
+    out[1] = ir_mul(g, adj, ir_sub(g, C(1.0), first));
+}
+
+#undef A
+#undef C
+
+/* ---- the table, built from the rows of ops.h ---- */
+const OpInfo op_info[OP_COUNT] = {
+#define OP(id, nm, ar, fl, ev, vjp, c) [OP_##id] = {nm, ar, fl, ev, c, vjp},
+#include "ops.h"
+#undef OP
+};
+
+int op_lookup_call(const char *name)
+{
+    for (int i = 0; i < OP_COUNT; i++)
+        if ((op_info[i].flags & OPF_CALL) && strcmp(op_info[i].name, name) == 0)
+            return i;
+    return -1;
+}

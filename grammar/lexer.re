@@ -1,0 +1,168 @@
+/* lexer.re — tokens for the parser, with 1-based line/column locations.
+ * Newlines end statements except inside ( ) and [ ], where they are
+ * spaces, so long formulas can be wrapped. A name at the start of a
+ * statement followed by a parenthesised list and '=' or '{' is a function
+ * definition (DEFNAME): deciding that here keeps the grammar LALR(1). */
+#include "front.h"
+#include "parser.h"
+
+#include <string.h>
+
+void lex_init(Lexer *lx, const char *text, size_t len)
+{
+    memset(lx, 0, sizeof *lx);
+    lx->text = lx->cur = lx->line_start = text;
+    lx->lim = text + len;
+    lx->line = 1;
+    lx->at_stmt_start = 1;
+}
+
+static Loc span(const Lexer *lx, const char *b, const char *e)
+{
+    Loc l;
+    l.first_line = l.last_line = lx->line;
+    l.first_column = (int)(b - lx->line_start) + 1;
+    l.last_column = (int)(e - lx->line_start) + 1;
+    return l;
+}
+
+static void newline(Lexer *lx, const char *after)
+{
+    lx->line++;
+    lx->line_start = after;
+}
+
+/* After NAME at p: "( ... )" then '=' (not '==') or '{' on the same line. */
+static int looks_like_def(const char *p, const char *lim)
+{
+    while (p < lim && (*p == ' ' || *p == '\t'))
+        p++;
+    if (p >= lim || *p != '(')
+        return 0;
+    int depth = 0;
+    for (; p < lim; p++) {
+        if (*p == '(')
+            depth++;
+        else if (*p == ')' && --depth == 0)
+            break;
+        else if (*p == '#' || *p == ';' || *p == '{' || *p == '}')
+            return 0;
+    }
+    if (p >= lim)
+        return 0;
+    for (p++; p < lim && (*p == ' ' || *p == '\t'); p++)
+        ;
+    return p < lim && ((*p == '=' && (p + 1 >= lim || p[1] != '=')) || *p == '{');
+}
+
+static void bad_char(Parser *P)
+{
+    Lexer *lx = &P->lx;
+    Loc loc = span(lx, lx->tok, lx->cur);
+    unsigned char c = (unsigned char)lx->tok[0];
+    if (c >= 0x20 && c < 0x7f)
+        front_error(P, loc, "unexpected character '%c'", c);
+    else if (c >= 0xc0)
+        front_error(P, loc, "unexpected character '%.*s'", (int)(lx->cur - lx->tok), lx->tok);
+    else
+        front_error(P, loc, "unexpected byte 0x%02x", c);
+}
+
+int yylex(YYSTYPE *lval, Loc *lloc, Parser *P)
+{
+    Lexer *lx = &P->lx;
+    const unsigned char *cur, *mar;
+    for (;;) {
+        lx->tok = lx->cur;
+        cur = (const unsigned char *)lx->cur;
+        /*!re2c
+        re2c:yyfill:enable = 0;
+        re2c:define:YYCTYPE = "unsigned char";
+        re2c:define:YYCURSOR = cur;
+        re2c:define:YYMARKER = mar;
+
+        digit = [0-9];
+        num   = (digit+ ("." digit*)? | "." digit+) ([eE] [+-]? digit+)?;
+        ident = [a-zA-Z_][a-zA-Z0-9_]*;
+        utf8  = [\xc0-\xf7][\x80-\xbf]*;
+
+        "\x00" {
+            lx->cur = (const char *)cur;
+            if ((const char *)cur - 1 < lx->lim) {
+                front_error(P, span(lx, lx->tok, lx->cur), "unexpected NUL byte");
+                continue;
+            }
+            lx->cur = lx->lim;
+            *lloc = span(lx, lx->lim, lx->lim);
+            if (!lx->done) {            /* a last separator ends the last line */
+                lx->done = 1;
+                return SEP;
+            }
+            return 0;
+        }
+        [ \t\r\f\v]+           { lx->cur = (const char *)cur; continue; }
+        "#" [^\n\x00]*         { lx->cur = (const char *)cur; continue; }
+        "\\" [ \t\r]* "\n"     { lx->cur = (const char *)cur; newline(lx, lx->cur); continue; }
+        "\n" {
+            lx->cur = (const char *)cur;
+            *lloc = span(lx, lx->tok, lx->cur);
+            newline(lx, lx->cur);
+            if (lx->depth > 0)
+                continue;
+            lx->at_stmt_start = 1;
+            return SEP;
+        }
+        ";" {
+            lx->cur = (const char *)cur;
+            *lloc = span(lx, lx->tok, lx->cur);
+            lx->at_stmt_start = 1;
+            return SEP;
+        }
+        num {
+            lx->cur = (const char *)cur;
+            *lloc = span(lx, lx->tok, lx->cur);
+            lx->at_stmt_start = 0;
+            if (!num_parse(lx->tok, (size_t)(lx->cur - lx->tok), &lval->num)) {
+                front_error(P, *lloc, "malformed number '%.*s'",
+                            (int)(lx->cur - lx->tok), lx->tok);
+                lval->num = 0;
+            }
+            return NUMBER;
+        }
+        ident {
+            lx->cur = (const char *)cur;
+            *lloc = span(lx, lx->tok, lx->cur);
+            lval->name = front_intern(P, lx->tok, (size_t)(lx->cur - lx->tok));
+            int def = lx->at_stmt_start && lx->depth == 0 &&
+                      looks_like_def(lx->cur, lx->lim);
+            lx->at_stmt_start = 0;
+            return def ? DEFNAME : IDENT;
+        }
+        "==" { lx->cur = (const char *)cur; *lloc = span(lx, lx->tok, lx->cur); lx->at_stmt_start = 0; return EQEQ; }
+        "!=" { lx->cur = (const char *)cur; *lloc = span(lx, lx->tok, lx->cur); lx->at_stmt_start = 0; return NOTEQ; }
+        [([] {
+            lx->cur = (const char *)cur;
+            *lloc = span(lx, lx->tok, lx->cur);
+            lx->depth++;
+            lx->at_stmt_start = 0;
+            return lx->tok[0];
+        }
+        [)\]] {
+            lx->cur = (const char *)cur;
+            *lloc = span(lx, lx->tok, lx->cur);
+            if (lx->depth > 0)
+                lx->depth--;
+            lx->at_stmt_start = 0;
+            return lx->tok[0];
+        }
+        [-+*/^,={}@:<>] {
+            lx->cur = (const char *)cur;
+            *lloc = span(lx, lx->tok, lx->cur);
+            lx->at_stmt_start = lx->tok[0] == '{';
+            return lx->tok[0];
+        }
+        utf8 | [\x80-\xff] { lx->cur = (const char *)cur; bad_char(P); continue; }
+        *                   { lx->cur = (const char *)cur; bad_char(P); continue; }
+        */
+    }
+}

@@ -1,0 +1,178 @@
+/* parser.y — the grammar of gradc sources. Actions are one-line calls into
+ * front.c, which builds IR directly; precedence, from loosest:
+ *   + -   (left)      * /   (left)      unary - +      ^ (right)
+ * so -x^2 is -(x^2), 2^3^2 is 2^9, and x*-y, y^-1 and --x are valid. */
+%define api.pure full
+%define api.location.type {Loc}
+%define parse.error custom
+%locations
+%param {Parser *P}
+
+%code requires {
+#include "front.h"
+}
+
+%code {
+#include <string.h>
+int yylex(YYSTYPE *lval, Loc *lloc, Parser *P);
+static void yyerror(const Loc *loc, Parser *P, const char *msg);
+/* Deep nesting is legal; the parser stack lives on the heap. */
+#define YYMAXDEPTH 50000000
+}
+
+%union {
+    double num;
+    const char *name;
+    NodeId node;
+    int count;
+}
+
+%token END 0 "end of input"
+%token <num> NUMBER "number"
+%token <name> IDENT "name"
+%token <name> DEFNAME "function name"
+%token SEP "end of line"
+%token EQEQ "=="
+%token NOTEQ "!="
+
+%type <node> expr term unary power primary
+%type <count> args arglist
+
+%%
+
+program
+    : items
+    ;
+
+items
+    : %empty
+    | items item
+    ;
+
+item
+    : SEP
+    | stmt SEP
+    | error SEP                 { yyerrok; front_recover(P); }
+    ;
+
+stmt
+    : funcdef
+    | IDENT '=' expr            { front_let(P, $1, @1, $3); }
+    | expr                      { front_expr_stmt(P, $1, @1); }
+    ;
+
+funcdef
+    : DEFNAME '('               { front_func_begin(P, $1, @1); }
+      params ')' body
+    ;
+
+params
+    : %empty
+    | paramlist
+    ;
+
+paramlist
+    : IDENT                     { front_param(P, $1, @1); }
+    | paramlist ',' IDENT       { front_param(P, $3, @3); }
+    ;
+
+body
+    : '=' expr                  { front_func_end(P, $2, @2); }
+    | '{' block '}'             { front_block_end(P, @3); }
+    | '{' block bstmt '}'       { front_block_end(P, @4); }
+    ;
+
+block
+    : %empty
+    | block SEP
+    | block bstmt SEP
+    | block error SEP           { yyerrok; }
+    ;
+
+bstmt
+    : IDENT '=' expr            { front_let(P, $1, @1, $3); }
+    | expr                      { front_block_expr(P, $1, @1); }
+    ;
+
+expr
+    : expr '+' term             { $$ = front_binary(P, OP_ADD, $1, $3, @2); }
+    | expr '-' term             { $$ = front_binary(P, OP_SUB, $1, $3, @2); }
+    | term
+    ;
+
+term
+    : term '*' unary            { $$ = front_binary(P, OP_MUL, $1, $3, @2); }
+    | term '/' unary            { $$ = front_binary(P, OP_DIV, $1, $3, @2); }
+    | unary
+    ;
+
+unary
+    : '-' unary                 { $$ = front_unary(P, OP_NEG, $2, @1); }
+    | '+' unary                 { $$ = $2; }
+    | power
+    ;
+
+power
+    : primary '^' unary         { $$ = front_binary(P, OP_POW, $1, $3, @2); }
+    | primary
+    ;
+
+primary
+    : NUMBER                    { $$ = front_number(P, $1, @1); }
+    | IDENT                     { $$ = front_var(P, $1, @1); }
+    | IDENT '(' args ')'        { $$ = front_call(P, $1, @1, $3); }
+    | '(' expr ')'              { $$ = $2; }
+    ;
+
+args
+    : %empty                    { $$ = 0; }
+    | arglist
+    ;
+
+arglist
+    : expr                      { front_push_arg(P, $1, @1); $$ = 1; }
+    | arglist ',' expr          { front_push_arg(P, $3, @3); $$ = $1 + 1; }
+    ;
+
+%%
+
+/* Only for bison's own failures, such as an exhausted stack. */
+static void yyerror(const Loc *loc, Parser *P, const char *msg)
+{
+    front_error(P, *loc, "%s (the input is nested too deeply)", msg);
+}
+
+/* "unexpected ')'; expected an expression": operators are left out of the
+ * expected list when something more telling is there. */
+static int yyreport_syntax_error(const yypcontext_t *ctx, Parser *P)
+{
+    yysymbol_kind_t expected[16];
+    int n = yypcontext_expected_tokens(ctx, expected, 16);
+    yysymbol_kind_t got = yypcontext_token(ctx);
+    Buf msg = {0};
+    buf_printf(&msg, "unexpected %s", yysymbol_name(got));
+    if (got == YYSYMBOL_IDENT || got == YYSYMBOL_NUMBER) {
+        const char *tok = P->lx.tok;
+        buf_printf(&msg, " '%.*s'", (int)(P->lx.cur - tok), tok);
+    }
+    int expr_ok = 0, kept = 0;
+    const char *names[16];
+    for (int i = 0; i < n; i++) {
+        const char *name = yysymbol_name(expected[i]);
+        if (expected[i] == YYSYMBOL_NUMBER || expected[i] == YYSYMBOL_IDENT)
+            expr_ok = 1;
+        else if (expected[i] != YYSYMBOL_YYerror && !strstr("'+' '-' '*' '/' '^'", name))
+            names[kept++] = name;
+    }
+    if (expr_ok)
+        buf_puts(&msg, "; expected an expression");
+    else if (kept > 0) {
+        buf_puts(&msg, "; expected ");
+        for (int i = 0; i < kept && i < 4; i++)
+            buf_printf(&msg, "%s%s", i == 0 ? "" : i + 1 == kept ? " or " : ", ",
+                       names[i]);
+    }
+    front_error(P, *yypcontext_location(ctx), "%s", msg.data);
+    buf_free(&msg);
+    return 0;
+}

@@ -1,0 +1,145 @@
+/* api.c — the public run-time API: formula text in, callable code out,
+ * built from the compiler core (parse, differentiate, emit) and jit.c. */
+#include "rt.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct gradc_fn {
+    Loaded code;
+    size_t ninputs;
+    char **input_name;
+};
+
+/* Internal symbol names: fixed, so user names never need to be valid C. */
+static const EmitOptions rt_emit = {.name = "kernel", .prefix = "gradc_"};
+
+int rt_load(const Kernel *k, const gradc_options *opt, Loaded *out, char **err)
+{
+    memset(out, 0, sizeof *out);
+    Buf src = {0};
+    Diag d;
+    diag_init(&d);
+    if (emit_c_source(k, &rt_emit, &src, &d) != 0) {
+        *err = d.out.data;
+        buf_free(&src);
+        return -1;
+    }
+    diag_free(&d);
+    out->so = gradc_so_compile(src.data, opt, err);
+    buf_free(&src);
+    if (!out->so)
+        return -1;
+    out->work = emit_work_size(k, &rt_emit);
+    if (out->work) {
+        out->value_work = (double (*)(const double *, double *))gradc_so_symbol(out->so, "gradc_kernel_work");
+        out->grad_work = (double (*)(const double *, double *, double *))gradc_so_symbol(out->so, "gradc_kernel_grad_work");
+    } else {
+        out->value = (double (*)(const double *))gradc_so_symbol(out->so, "gradc_kernel");
+        out->grad = (double (*)(const double *, double *))gradc_so_symbol(out->so, "gradc_kernel_grad");
+    }
+    return 0;
+}
+
+double rt_value(const Loaded *l, const double *in)
+{
+    if (!l->work)
+        return l->value(in);
+    double *w = xmalloc(l->work * sizeof *w);
+    double v = l->value_work(in, w);
+    free(w);
+    return v;
+}
+
+double rt_grad(const Loaded *l, const double *in, double *grad)
+{
+    if (!l->work)
+        return l->grad(in, grad);
+    double *w = xmalloc(l->work * sizeof *w);
+    double v = l->grad_work(in, grad, w);
+    free(w);
+    return v;
+}
+
+void rt_unload(Loaded *l)
+{
+    gradc_so_close(l->so);
+    memset(l, 0, sizeof *l);
+}
+
+static char *take_diag(Diag *d)
+{
+    char *s = d->out.data ? d->out.data : xstrdup("gradc: error: compilation failed\n");
+    d->out.data = NULL;
+    diag_free(d);
+    return s;
+}
+
+gradc_fn *gradc_compile_opts(const char *text, const char *func,
+                             const gradc_options *opt, char **err)
+{
+    char *dummy = NULL;
+    if (!err)
+        err = &dummy;
+    *err = NULL;
+    Source src = {opt && opt->source_name ? opt->source_name : "<expr>", text, strlen(text)};
+    Diag d;
+    diag_init(&d);
+    Program *p = front_parse(&src, func == NULL, &d);
+    Func *f = !p ? NULL : func ? program_find(p, func) : p->bare;
+    if (p && !f)
+        diag_plain(&d, "%s has no function named '%s'", src.name, func);
+    if (!f) {
+        *err = take_diag(&d);
+        program_free(p);
+        free(dummy);
+        return NULL;
+    }
+    diag_free(&d);
+    Kernel *k = opt_kernel(p, f, 1);
+    gradc_fn *fn = xmalloc(sizeof *fn);
+    memset(fn, 0, sizeof *fn);
+    fn->ninputs = f->ninputs;
+    fn->input_name = xmalloc((f->ninputs + 1) * sizeof *fn->input_name);
+    for (uint32_t i = 0; i < f->ninputs; i++)
+        fn->input_name[i] = xstrdup(f->input_name[i]);
+    int rc = rt_load(k, opt, &fn->code, err);
+    kernel_free(k);
+    program_free(p);
+    if (rc != 0) {
+        gradc_release(fn);
+        free(dummy);
+        return NULL;
+    }
+    return fn;
+}
+
+gradc_fn *gradc_compile(const char *text, const char *func, char **err)
+{
+    return gradc_compile_opts(text, func, NULL, err);
+}
+
+size_t gradc_num_inputs(const gradc_fn *f) { return f->ninputs; }
+
+const char *gradc_input_name(const gradc_fn *f, size_t i)
+{
+    return i < f->ninputs ? f->input_name[i] : NULL;
+}
+
+double gradc_value(const gradc_fn *f, const double *in) { return rt_value(&f->code, in); }
+
+double gradc_grad(const gradc_fn *f, const double *in, double *grad)
+{
+    return rt_grad(&f->code, in, grad);
+}
+
+void gradc_release(gradc_fn *f)
+{
+    if (!f)
+        return;
+    rt_unload(&f->code);
+    for (size_t i = 0; i < f->ninputs; i++)
+        free(f->input_name[i]);
+    free(f->input_name);
+    free(f);
+}

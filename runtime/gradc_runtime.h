@@ -1,0 +1,56 @@
+/* gradc_runtime.h — compile formulas to native code at run time and call
+ * them: the public C API of libgradc_runtime.
+ *
+ *     char *err = NULL;
+ *     gradc_fn *f = gradc_compile("(x + y) * z", NULL, &err);
+ *     if (!f) { fputs(err, stderr); free(err); return 1; }
+ *     double in[3] = {-2, 5, -4}, g[3];
+ *     double v = gradc_grad(f, in, g);      // v = -12, g = {-4, -4, 3}
+ *     gradc_release(f);
+ *
+ * The generated C is compiled with $CC (default "cc") into a shared object
+ * that is loaded with dlopen. Handles are independent; calling a handle's
+ * functions from several threads at once is safe. */
+#ifndef GRADC_RUNTIME_H
+#define GRADC_RUNTIME_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gradc_fn gradc_fn;
+
+typedef struct gradc_options {
+    const char *cc;             /* C compiler; NULL: $CC, else "cc" */
+    const char *cflags;         /* NULL: "-O2" */
+    const char *source_name;    /* name in diagnostics; NULL: "<expr>" */
+} gradc_options;
+
+/* Compiles `text`. With func == NULL, text is a bare expression whose free
+ * variables are the inputs in order of first appearance; otherwise text is
+ * a source file and func names the function to compile. On failure returns
+ * NULL and, if err is not NULL, sets *err to the messages (free() it). */
+gradc_fn *gradc_compile(const char *text, const char *func, char **err);
+gradc_fn *gradc_compile_opts(const char *text, const char *func,
+                             const gradc_options *opt, char **err);
+
+size_t gradc_num_inputs(const gradc_fn *f);
+const char *gradc_input_name(const gradc_fn *f, size_t i);
+double gradc_value(const gradc_fn *f, const double *in);
+/* Returns the value and sets grad[i] to the derivative by input i. */
+double gradc_grad(const gradc_fn *f, const double *in, double *grad);
+void gradc_release(gradc_fn *f);
+
+/* Lower level: compile C source text and look up symbols in it. */
+typedef struct gradc_so gradc_so;
+gradc_so *gradc_so_compile(const char *c_source, const gradc_options *opt,
+                           char **err);
+void *gradc_so_symbol(gradc_so *so, const char *name);
+void gradc_so_close(gradc_so *so);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,200 @@
+/* jit.c — C text to loaded code: write it to a private temporary directory,
+ * compile it with the system C compiler into a shared object, dlopen it,
+ * and remove the files (the mapping stays valid). */
+#include "gradc_runtime.h"
+#include "gradc.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+struct gradc_so {
+    void *handle;
+};
+
+static char *errorf(const char *fmt, ...)
+{
+    Buf b = {0};
+    char msg[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    buf_printf(&b, "gradc: error: %s\n", msg);
+    return b.data;
+}
+
+static int write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    size_t len = strlen(text), done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, text + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            close(fd);
+            return -1;
+        }
+        done += (size_t)w;
+    }
+    return close(fd);
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    Buf b = {0};
+    buf_puts(&b, "");
+    if (!f)
+        return b.data;
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len < 65536)
+        buf_put(&b, chunk, n);
+    fclose(f);
+    return b.data;
+}
+
+/* Splits "ccache gcc -m64" into argv words (no quoting: as make does). */
+static int split_words(const char *s, char **words, int max, char *store)
+{
+    int n = 0;
+    strcpy(store, s);
+    for (char *tok = strtok(store, " \t"); tok && n < max; tok = strtok(NULL, " \t"))
+        words[n++] = tok;
+    return n;
+}
+
+const char *gradc_default_cc(const gradc_options *opt)
+{
+    if (opt && opt->cc && *opt->cc)
+        return opt->cc;
+    const char *cc = getenv("CC");
+    return cc && *cc ? cc : "cc";
+}
+
+const char *gradc_default_cflags(const gradc_options *opt)
+{
+    return opt && opt->cflags ? opt->cflags : "-O2";
+}
+
+/* Runs the compiler; returns 0 or an error message. */
+static char *run_compiler(const gradc_options *opt, const char *dir)
+{
+    const char *cc = gradc_default_cc(opt);
+    const char *cflags = gradc_default_cflags(opt);
+    size_t storelen = strlen(cc) + strlen(cflags) + 2;
+    char *store = xmalloc(storelen), *store2 = xmalloc(storelen);
+    char *argv[64];
+    int argc = split_words(cc, argv, 16, store);
+    argc += split_words(cflags, argv + argc, 32, store2);
+    char src[4200], so[4200], log[4200];
+    snprintf(src, sizeof src, "%s/gen.c", dir);
+    snprintf(so, sizeof so, "%s/gen.so", dir);
+    snprintf(log, sizeof log, "%s/cc.log", dir);
+    const char *tail[] = {"-shared", "-fPIC", "-o", so, src, "-lm", NULL};
+    for (int i = 0; tail[i]; i++)
+        argv[argc++] = (char *)tail[i];
+    argv[argc] = NULL;
+
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    pid_t pid;
+    char *err = NULL;
+    int rc = argc > 6 ? posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) : ENOENT;
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+        err = errorf("cannot run the C compiler '%s': %s; install one (e.g. apt-get install gcc) or set $CC",
+                     cc, strerror(rc));
+    } else {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            char *out = read_file(log);
+            if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+                err = errorf("cannot run the C compiler '%s' (exit status 127); install one or set $CC:\n%s", cc, out);
+            else if (WIFEXITED(status))
+                err = errorf("the C compiler '%s' failed with exit status %d:\n%s", cc, WEXITSTATUS(status), out);
+            else
+                err = errorf("the C compiler '%s' was killed by signal %d:\n%s", cc, WTERMSIG(status), out);
+            free(out);
+        }
+    }
+    free(store);
+    free(store2);
+    return err;
+}
+
+static void remove_dir(const char *dir)
+{
+    const char *names[] = {"gen.c", "gen.so", "cc.log"};
+    char path[4200];
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+gradc_so *gradc_so_compile(const char *c_source, const gradc_options *opt, char **err)
+{
+    const char *tmp = getenv("TMPDIR");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/gradc-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {            /* mode 0700: private to this user */
+        if (err)
+            *err = errorf("cannot create a temporary directory in %s: %s",
+                          tmp && *tmp ? tmp : "/tmp", strerror(errno));
+        return NULL;
+    }
+    char src[4200], so[4200];
+    snprintf(src, sizeof src, "%s/gen.c", dir);
+    snprintf(so, sizeof so, "%s/gen.so", dir);
+    char *e = NULL;
+    if (write_file(src, c_source) != 0)
+        e = errorf("cannot write %s: %s", src, strerror(errno));
+    if (!e)
+        e = run_compiler(opt, dir);
+    void *h = NULL;
+    if (!e && !(h = dlopen(so, RTLD_NOW | RTLD_LOCAL)))
+        e = errorf("cannot load the compiled code: %s", dlerror());
+    remove_dir(dir);
+    if (e) {
+        if (err)
+            *err = e;
+        else
+            free(e);
+        return NULL;
+    }
+    gradc_so *s = xmalloc(sizeof *s);
+    s->handle = h;
+    return s;
+}
+
+void *gradc_so_symbol(gradc_so *so, const char *name)
+{
+    return so ? dlsym(so->handle, name) : NULL;
+}
+
+void gradc_so_close(gradc_so *so)
+{
+    if (!so)
+        return;
+    dlclose(so->handle);
+    free(so);
+}
