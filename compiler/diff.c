@@ -11,13 +11,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-void diff_reverse(Graph *g, NodeId root, const NodeId *inputs, uint32_t n,
-                  NodeId *grad)
+/* A contribution computed at the user's shape, reduced to the operand's:
+ * a scalar that was broadcast receives the sum. */
+static NodeId unbroadcast(Graph *g, NodeId contrib, NodeId operand)
+{
+    Shape want = g->node[operand].shape;
+    if (shape_eq(g->node[contrib].shape, want))
+        return contrib;
+    if (want.rank == 0)
+        return ir_sum(g, contrib);
+    return ir_bcast(g, contrib, want);
+}
+
+void diff_reverse(Graph *g, NodeId root, NodeId seed, const NodeId *inputs,
+                  uint32_t n, NodeId *grad)
 {
     NodeId *adj = xmalloc(((size_t)root + 1) * sizeof *adj);
     memset(adj, 0, ((size_t)root + 1) * sizeof *adj);
     if (root != NODE_NONE)
-        adj[root] = ir_const(g, 1.0);
+        adj[root] = seed != NODE_NONE ? seed : ir_const(g, 1.0);
     for (NodeId i = root; i > 0; i--) {
         if (adj[i] == NODE_NONE)
             continue;
@@ -29,14 +41,15 @@ void diff_reverse(Graph *g, NodeId root, const NodeId *inputs, uint32_t n,
         op_info[nd.op].vjp(g, i, adj[i], out);
         for (int k = 0; k < arity; k++) {
             NodeId a = nd.arg[k];
-            if (out[k] == NODE_NONE || g->node[a].op == OP_CONST)
+            if (out[k] == NODE_NONE || ir_is_constant(g, a))
                 continue;
-            adj[a] = adj[a] == NODE_NONE ? out[k] : ir_add(g, adj[a], out[k]);
+            NodeId c = unbroadcast(g, out[k], a);
+            adj[a] = adj[a] == NODE_NONE ? c : ir_add(g, adj[a], c);
         }
     }
     for (uint32_t k = 0; k < n; k++) {
         NodeId a = inputs[k] <= root ? adj[inputs[k]] : NODE_NONE;
-        grad[k] = a != NODE_NONE ? a : ir_const(g, 0.0);
+        grad[k] = a != NODE_NONE ? a : ir_bcast(g, ir_const(g, 0.0), g->node[inputs[k]].shape);
     }
     free(adj);
 }

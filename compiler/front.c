@@ -195,7 +195,7 @@ static NodeId bare_input(Parser *P, Sym *y, Loc loc)
     f->input = xrealloc(f->input, (n + 1) * sizeof *f->input);
     f->input_name = xrealloc(f->input_name, (n + 1) * sizeof *f->input_name);
     f->input_loc = xrealloc(f->input_loc, (n + 1) * sizeof *f->input_loc);
-    f->input[n] = ir_input(P->prog->g);
+    f->input[n] = ir_input(P->prog->g, SHAPE_SCALAR);
     f->input_name[n] = y->name;
     f->input_loc[n] = loc;
     f->ninputs = n + 1;
@@ -233,10 +233,265 @@ NodeId front_unary(Parser *P, Op op, NodeId a, Loc loc)
     return ir_op(P->prog->g, op, a, NODE_NONE);
 }
 
+static Shape shape_of(Parser *P, NodeId id)
+{
+    return P->prog->g->node[id].shape;
+}
+
+static const char *op_symbol(Op op)
+{
+    switch (op) {
+    case OP_ADD: return "+";
+    case OP_SUB: return "-";
+    case OP_MUL: return "*";
+    case OP_DIV: return "/";
+    case OP_POW: return "^";
+    default: return op_info[op].name;
+    }
+}
+
+/* Elementwise operands must have equal shapes, or one must be a scalar. */
+static int check_broadcast(Parser *P, Op op, NodeId a, NodeId b, Loc loc)
+{
+    Shape s;
+    if (ir_broadcast(shape_of(P, a), shape_of(P, b), &s))
+        return 1;
+    char sa[48], sb[48];
+    front_error(P, loc, "shape mismatch in '%s': %s and %s (shapes must be equal, or one a scalar)",
+                op_symbol(op), shape_str(shape_of(P, a), sa), shape_str(shape_of(P, b), sb));
+    return 0;
+}
+
 NodeId front_binary(Parser *P, Op op, NodeId a, NodeId b, Loc loc)
 {
-    (void)loc;
+    if (a == NODE_NONE || b == NODE_NONE || !check_broadcast(P, op, a, b, loc))
+        return NODE_NONE;
     return ir_op(P->prog->g, op, a, b);
+}
+
+NodeId front_matmul(Parser *P, NodeId a, NodeId b, Loc loc)
+{
+    if (a == NODE_NONE || b == NODE_NONE)
+        return NODE_NONE;
+    Graph *g = P->prog->g;
+    Shape sa = shape_of(P, a), sb = shape_of(P, b), r;
+    if (sa.rank == 1 && sb.rank == 1 && sa.dim[0] == sb.dim[0])
+        return ir_sum(g, ir_mul(g, a, b));              /* dot product */
+    if (sa.rank == 1 && sb.rank == 2 && ir_matmul_shape(sb, sa, 1, &r))
+        return ir_matmul(g, b, a, 1);                   /* x @ W = W^T x */
+    if (ir_matmul_shape(sa, sb, 0, &r))
+        return ir_matmul(g, a, b, 0);
+    char s1[48], s2[48];
+    front_error(P, loc, "shape mismatch in '@': %s and %s (inner dimensions must agree)",
+                shape_str(sa, s1), shape_str(sb, s2));
+    return NODE_NONE;
+}
+
+/* Equal-shaped elements stacked along a new first dimension. Constant
+ * elements give a constant; others are placed with PAD and added, which
+ * is quadratic but only meant for literals written by hand. */
+NodeId front_stack(Parser *P, const NodeId *elems, uint32_t n)
+{
+    Graph *g = P->prog->g;
+    Shape es = shape_of(P, elems[0]);
+    Shape s = es.rank == 0 ? shape_vec(n) : shape_mat(n, es.dim[0]);
+    uint32_t esize = shape_size(es);
+    int constant = 1;
+    for (uint32_t i = 0; i < n; i++)
+        constant &= ir_is_constant(g, elems[i]);
+    if (constant) {
+        double *v = xmalloc(n * esize * sizeof *v);
+        for (uint32_t i = 0; i < n; i++) {
+            const Node *e = &g->node[elems[i]];
+            if (e->op == OP_CONST)
+                v[i] = e->num;
+            else
+                memcpy(v + i * esize, ir_tconst_data(g, elems[i]), esize * sizeof *v);
+        }
+        NodeId r = ir_tconst(g, s, v);
+        free(v);
+        return r;
+    }
+    NodeId r = NODE_NONE;
+    for (uint32_t i = 0; i < n; i++) {
+        NodeId p = ir_pad(g, elems[i], i, 1, s);
+        r = r == NODE_NONE ? p : ir_add(g, r, p);
+    }
+    return r;
+}
+
+NodeId front_literal(Parser *P, int n, Loc loc)
+{
+    P->nargs -= (uint32_t)n;
+    const NodeId *e = P->args + P->nargs;
+    const Loc *el = P->argloc + P->nargs;
+    for (int i = 0; i < n; i++)
+        if (e[i] == NODE_NONE)
+            return NODE_NONE;
+    Shape s0 = shape_of(P, e[0]);
+    char a[48], b[48];
+    if (s0.rank >= 2) {
+        front_error(P, loc, "literals have at most two dimensions");
+        return NODE_NONE;
+    }
+    for (int i = 1; i < n; i++)
+        if (!shape_eq(shape_of(P, e[i]), s0)) {
+            front_error(P, el[i], "element %d of the literal has shape %s, but element 0 has %s",
+                        i, shape_str(shape_of(P, e[i]), a), shape_str(s0, b));
+            return NODE_NONE;
+        }
+    return front_stack(P, e, (uint32_t)n);
+}
+
+/* A constant index: an integer in range, or (inside a range sum) an
+ * arithmetic progression, which becomes a strided slice. */
+static NodeId subscript1(Parser *P, NodeId a, NodeId ix, Loc loc)
+{
+    Graph *g = P->prog->g;
+    Shape s = shape_of(P, a);
+    char sh[48];
+    if (s.rank == 0) {
+        front_error(P, loc, "a scalar cannot be indexed");
+        return NODE_NONE;
+    }
+    const Node *n = &g->node[ix];
+    if (n->op == OP_CONST) {
+        double v = n->num;
+        if (v != (double)(int64_t)v || v < 0 || v >= s.dim[0]) {
+            front_error(P, loc, "index %g is out of range for shape %s (indices start at 0)",
+                        v, shape_str(s, sh));
+            return NODE_NONE;
+        }
+        return ir_index(g, a, (uint32_t)v);
+    }
+    if (n->op == OP_TCONST && n->shape.rank == 1) {
+        const double *v = ir_tconst_data(g, ix);
+        uint32_t count = n->shape.dim[0];
+        double step = count > 1 ? v[1] - v[0] : 1;
+        int ok = step >= 1 && step == (double)(int64_t)step;
+        for (uint32_t k = 0; k < count && ok; k++)
+            ok = v[k] == v[0] + k * step && v[k] >= 0 && v[k] < s.dim[0] &&
+                 v[k] == (double)(int64_t)v[k];
+        if (ok)
+            return ir_slice(g, a, (uint32_t)v[0], count, (uint32_t)step);
+        front_error(P, loc, "index out of range for shape %s (or not an increasing run of integers)",
+                    shape_str(s, sh));
+        return NODE_NONE;
+    }
+    front_error(P, loc, "indices must be constant integers (or a range-sum index plus a constant)");
+    return NODE_NONE;
+}
+
+NodeId front_subscript(Parser *P, NodeId a, Loc aloc, int n, Loc loc)
+{
+    (void)aloc;
+    P->nargs -= (uint32_t)n;
+    const NodeId *ix = P->args + P->nargs;
+    const Loc *il = P->argloc + P->nargs;
+    if (a == NODE_NONE)
+        return NODE_NONE;
+    if (n > shape_of(P, a).rank) {
+        char sh[48];
+        front_error(P, loc, "%d indices for a value of shape %s", n, shape_str(shape_of(P, a), sh));
+        return NODE_NONE;
+    }
+    NodeId r = a;
+    for (int k = 0; k < n && r != NODE_NONE; k++) {
+        if (ix[k] == NODE_NONE)
+            return NODE_NONE;
+        if (k == 1 && shape_of(P, r).rank == 2) {
+            /* W[i, j] after a row slice: index the columns of each row. */
+            NodeId t = subscript1(P, ir_transpose(P->prog->g, r), ix[k], il[k]);
+            r = t == NODE_NONE || shape_of(P, t).rank < 2 ? t : ir_transpose(P->prog->g, t);
+        } else {
+            r = subscript1(P, r, ix[k], il[k]);
+        }
+    }
+    return r;
+}
+
+static int const_int(Parser *P, NodeId v, Loc loc, const char *what, int64_t *out)
+{
+    const Node *n = &P->prog->g->node[v];
+    if (v == NODE_NONE)
+        return 0;
+    if (n->op != OP_CONST || n->num != (double)(int64_t)n->num || fabs(n->num) > 1e9) {
+        front_error(P, loc, "%s must be a constant integer", what);
+        return 0;
+    }
+    *out = (int64_t)n->num;
+    return 1;
+}
+
+void front_range_begin(Parser *P, const char *name, Loc loc, NodeId lo, Loc loloc,
+                       NodeId hi, Loc hiloc)
+{
+    int64_t a = 0, b = -1;
+    int ok = const_int(P, lo, loloc, "the start of a range", &a) &
+             const_int(P, hi, hiloc, "the end of a range", &b);
+    if (ok && b < a) {
+        front_error(P, hiloc, "the range %lld .. %lld is empty", (long long)a, (long long)b);
+        ok = 0;
+    }
+    if (P->nrange == 8) {
+        front_error(P, loc, "range sums are nested too deeply");
+        ok = 0;
+    }
+    NodeId var = NODE_NONE;
+    uint32_t count = 0;
+    if (ok) {
+        count = (uint32_t)(b - a + 1);
+        double *v = xmalloc(count * sizeof *v);
+        for (uint32_t k = 0; k < count; k++)
+            v[k] = (double)(a + k);
+        var = ir_tconst(P->prog->g, count == 1 ? SHAPE_SCALAR : shape_vec(count), v);
+        free(v);
+    }
+    Sym *y = sym(P, name);
+    if (P->nrange < 8) {
+        struct RangeVar *r = &P->range[P->nrange++];
+        *r = (struct RangeVar){y, y->var, y->var_loc, y->var_scope, count};
+    }
+    y->var = var;               /* NODE_NONE poisons the body after an error */
+    y->var_loc = loc;
+    y->var_scope = P->scope;
+}
+
+NodeId front_range_end(Parser *P, const char *fn, Loc fnloc, NodeId body, Loc bodyloc)
+{
+    (void)bodyloc;
+    struct RangeVar *r = &P->range[--P->nrange];
+    Sym *y = r->sym;
+    y->var = r->var;
+    y->var_loc = r->loc;
+    y->var_scope = r->scope;
+    if (strcmp(fn, "sum") != 0) {
+        front_error(P, fnloc, "'%s(i = a .. b, ...)' is not a range reduction; only 'sum' is", fn);
+        return NODE_NONE;
+    }
+    if (body == NODE_NONE || r->count == 0)
+        return NODE_NONE;
+    Graph *g = P->prog->g;
+    if (shape_of(P, body).rank == 0)    /* the body does not depend on i */
+        return ir_mul(g, ir_const(g, (double)r->count), body);
+    return ir_sum(g, body);
+}
+
+Shape front_dims(Parser *P, double m, Loc mloc, double n, Loc nloc)
+{
+    int bad_m = !(m >= 1 && m <= 1e8 && m == (double)(int64_t)m);
+    int bad_n = n != -1 && !(n >= 1 && n <= 1e8 && n == (double)(int64_t)n);
+    if (bad_m || bad_n) {
+        front_error(P, bad_m ? mloc : nloc, "a dimension must be a positive integer");
+        return SHAPE_SCALAR;
+    }
+    if (n == -1)
+        return shape_vec((uint32_t)m);
+    if (m * n > 1e8) {
+        front_error(P, mloc, "the shape is too large");
+        return SHAPE_SCALAR;
+    }
+    return shape_mat((uint32_t)m, (uint32_t)n);
 }
 
 void front_push_arg(Parser *P, NodeId a, Loc loc)
@@ -264,29 +519,197 @@ static const char *plural(int n, const char *one, const char *many)
     return n == 1 ? one : many;
 }
 
+/* A call with one more leading dimension on its arguments than the
+ * parameters declare maps the function over the rows: a batch. */
+static NodeId call_batched(Parser *P, Func *f, const NodeId *args, uint32_t rows)
+{
+    Graph *g = P->prog->g;
+    NodeId *row = xmalloc(f->ninputs * sizeof *row);
+    NodeId *out = xmalloc(rows * sizeof *out);
+    for (uint32_t r = 0; r < rows; r++) {
+        for (uint32_t i = 0; i < f->ninputs; i++) {
+            Shape want = g->node[f->input[i]].shape;
+            row[i] = shape_eq(shape_of(P, args[i]), want) ? args[i] : ir_index(g, args[i], r);
+        }
+        out[r] = call_user(P, f, row);
+    }
+    NodeId res = front_stack(P, out, rows);
+    free(row);
+    free(out);
+    return res;
+}
+
+static NodeId call_function(Parser *P, Func *f, const NodeId *args, int nargs,
+                            const Loc *argloc, Loc loc)
+{
+    Graph *g = P->prog->g;
+    NodeId full[64];
+    if (f->ninputs > 64) {
+        front_error(P, loc, "'%s' has too many parameters to be called from a formula", f->name);
+        return NODE_NONE;
+    }
+    /* A network called without its parameters uses their initial values. */
+    int implicit = f->nparams > 0 && (uint32_t)nargs + f->nparams == f->ninputs;
+    if ((uint32_t)nargs != f->ninputs && !implicit) {
+        front_error(P, loc, "function '%s' takes %u %s, but %d %s given", f->name,
+                    f->ninputs, plural((int)f->ninputs, "argument", "arguments"), nargs,
+                    plural(nargs, "was", "were"));
+        return NODE_NONE;
+    }
+    uint32_t rows = 0;
+    for (int i = 0; i < nargs; i++) {
+        if (args[i] == NODE_NONE)
+            return NODE_NONE;
+        Shape want = g->node[f->input[i]].shape, got = shape_of(P, args[i]);
+        full[i] = args[i];
+        if (shape_eq(want, got))
+            continue;
+        int batch = got.rank == want.rank + 1 && want.rank <= 1 &&
+                    (want.rank == 0 || got.dim[1] == want.dim[0]) &&
+                    (rows == 0 || rows == got.dim[0]);
+        if (!batch) {
+            char a[48], b[48];
+            front_error(P, argloc[i], "argument %d of '%s' has shape %s, but parameter '%s' is %s",
+                        i + 1, f->name, shape_str(got, a), f->input_name[i], shape_str(want, b));
+            return NODE_NONE;
+        }
+        rows = got.dim[0];
+    }
+    if (implicit)
+        full[nargs] = front_net_init(P, f);
+    if (full[f->ninputs - 1] == NODE_NONE)
+        return NODE_NONE;
+    return rows ? call_batched(P, f, full, rows) : call_user(P, f, full);
+}
+
+static int expect_rank(Parser *P, const char *fn, NodeId a, Loc loc, int lo, int hi)
+{
+    int r = shape_of(P, a).rank;
+    if (r >= lo && r <= hi)
+        return 1;
+    char sh[48];
+    static const char *const what[] = {"a scalar", "a vector", "a matrix"};
+    if (lo == hi)
+        front_error(P, loc, "'%s' needs %s, not a value of shape %s", fn, what[lo],
+                    shape_str(shape_of(P, a), sh));
+    else
+        front_error(P, loc, "'%s' needs a %s, not a value of shape %s", fn,
+                    lo == 1 ? "vector or matrix" : "scalar or vector", shape_str(shape_of(P, a), sh));
+    return 0;
+}
+
+/* Built-in functions on tensors; sets *found. */
+static NodeId tensor_builtin(Parser *P, const char *fn, int n, const NodeId *a,
+                             const Loc *al, Loc loc, int *found)
+{
+    static const struct { const char *name; int arity; } table[] = {
+        {"sum", 1}, {"dot", 2}, {"transpose", 1}, {"softmax", 1},
+        {"log_softmax", 1}, {"logsumexp", 1}, {"mse", 2}, {"cross_entropy", 2},
+    };
+    Graph *g = P->prog->g;
+    int i = 0, count = (int)(sizeof table / sizeof table[0]);
+    while (i < count && strcmp(table[i].name, fn) != 0)
+        i++;
+    *found = i < count;
+    if (!*found)
+        return NODE_NONE;
+    if (n != table[i].arity) {
+        front_error(P, loc, "function '%s' takes %d %s, but %d %s given", fn, table[i].arity,
+                    plural(table[i].arity, "argument", "arguments"), n, plural(n, "was", "were"));
+        return NODE_NONE;
+    }
+    for (int k = 0; k < n; k++)
+        if (a[k] == NODE_NONE)
+            return NODE_NONE;
+    char s1[48], s2[48];
+    if (!strcmp(fn, "sum"))
+        return ir_sum(g, a[0]);
+    if (!strcmp(fn, "transpose"))
+        return expect_rank(P, fn, a[0], al[0], 2, 2) ? ir_transpose(g, a[0]) : NODE_NONE;
+    if (!strcmp(fn, "dot")) {
+        if (!expect_rank(P, fn, a[0], al[0], 1, 1) || !expect_rank(P, fn, a[1], al[1], 1, 1))
+            return NODE_NONE;
+        if (!shape_eq(shape_of(P, a[0]), shape_of(P, a[1]))) {
+            front_error(P, loc, "shape mismatch in 'dot': %s and %s",
+                        shape_str(shape_of(P, a[0]), s1), shape_str(shape_of(P, a[1]), s2));
+            return NODE_NONE;
+        }
+        return ir_sum(g, ir_mul(g, a[0], a[1]));
+    }
+    NodeId x = a[0];
+    if (!strcmp(fn, "softmax") || !strcmp(fn, "log_softmax") || !strcmp(fn, "logsumexp")) {
+        if (!expect_rank(P, fn, x, al[0], 0, 1))
+            return NODE_NONE;
+        if (shape_of(P, x).rank == 0)   /* one class: a vector of one */
+            x = ir_bcast(g, x, shape_vec(1));
+        if (!strcmp(fn, "softmax"))
+            return ir_softmax(g, x);
+        if (!strcmp(fn, "logsumexp"))
+            return ir_logsumexp(g, x);
+        return ir_sub(g, x, ir_logsumexp(g, x));
+    }
+    if (!strcmp(fn, "mse")) {
+        if (!check_broadcast(P, OP_SUB, a[0], a[1], loc))
+            return NODE_NONE;
+        NodeId d = ir_sub(g, a[0], a[1]);
+        double count = shape_size(shape_of(P, d));
+        return ir_div(g, ir_sum(g, ir_mul(g, d, d)), ir_const(g, count));
+    }
+    /* cross_entropy(p, label): -log p[label] for a class index (0-based),
+     * -sum(label * log p) for a vector of target probabilities. */
+    if (!expect_rank(P, fn, a[0], al[0], 1, 1))
+        return NODE_NONE;
+    const Node *lab = &g->node[a[1]];
+    if (lab->shape.rank == 0) {
+        double k = lab->num;
+        if (lab->op != OP_CONST || k != (double)(int64_t)k || k < 0 || k >= shape_of(P, a[0]).dim[0]) {
+            front_error(P, al[1], "the label must be a constant class index from 0 to %u",
+                        shape_of(P, a[0]).dim[0] - 1);
+            return NODE_NONE;
+        }
+        return ir_neg(g, ir_op(g, OP_LOG, ir_index(g, a[0], (uint32_t)k), 0));
+    }
+    if (!shape_eq(lab->shape, shape_of(P, a[0]))) {
+        front_error(P, loc, "shape mismatch in 'cross_entropy': %s and %s",
+                    shape_str(shape_of(P, a[0]), s1), shape_str(lab->shape, s2));
+        return NODE_NONE;
+    }
+    return ir_neg(g, ir_sum(g, ir_mul(g, a[1], ir_op(g, OP_LOG, a[0], 0))));
+}
+
 NodeId front_call(Parser *P, const char *name, Loc loc, int nargs)
 {
     P->nargs -= (uint32_t)nargs;
     const NodeId *args = P->args + P->nargs;
+    const Loc *argloc = P->argloc + P->nargs;
+    int found;
+    NodeId t = tensor_builtin(P, name, nargs, args, argloc, loc, &found);
+    if (found)
+        return t;
     int op = op_lookup_call(name);
     Func *f = sym(P, name)->func;
-    int want = op >= 0 ? op_info[op].arity : f ? (int)f->ninputs : -1;
-    if (want < 0) {
+    if (op < 0 && f)
+        return call_function(P, f, args, nargs, argloc, loc);
+    if (op < 0) {
         front_error(P, loc, "unknown function '%s'", name);
         const char *s = suggest_function(P, name);
         if (s)
             diag_note(P->diag, P->src, loc, "did you mean '%s'?", s);
         return NODE_NONE;
     }
+    int want = op_info[op].arity;
     if (nargs != want) {
         front_error(P, loc, "function '%s' takes %d %s, but %d %s given", name,
                     want, plural(want, "argument", "arguments"), nargs,
                     plural(nargs, "was", "were"));
         return NODE_NONE;
     }
-    if (op >= 0)
-        return ir_op(P->prog->g, (Op)op, args[0], want == 2 ? args[1] : NODE_NONE);
-    return call_user(P, f, args);
+    for (int i = 0; i < nargs; i++)
+        if (args[i] == NODE_NONE)
+            return NODE_NONE;
+    if (want == 2 && !check_broadcast(P, (Op)op, args[0], args[1], loc))
+        return NODE_NONE;
+    return ir_op(P->prog->g, (Op)op, args[0], want == 2 ? args[1] : NODE_NONE);
 }
 
 /* ---- statements ---- */
@@ -341,7 +764,7 @@ void front_func_begin(Parser *P, const char *name, Loc loc)
     memset(&P->block_result_loc, 0, sizeof P->block_result_loc);
 }
 
-void front_param(Parser *P, const char *name, Loc loc)
+void front_param(Parser *P, const char *name, Loc loc, Shape shape)
 {
     Sym *y = sym(P, name);
     if (y->var_scope == P->scope) {
@@ -354,14 +777,14 @@ void front_param(Parser *P, const char *name, Loc loc)
         P->param_name = xrealloc(P->param_name, P->capparams * sizeof *P->param_name);
         P->param_loc = xrealloc(P->param_loc, P->capparams * sizeof *P->param_loc);
     }
-    NodeId in = ir_input(P->prog->g);
+    NodeId in = ir_input(P->prog->g, shape);
     P->params[P->nparams] = in;
     P->param_name[P->nparams] = y->name;
     P->param_loc[P->nparams++] = loc;
     bind(P, y, in, loc);
 }
 
-static void register_func(Parser *P, Func *f)
+void front_register_func(Parser *P, Func *f)
 {
     Program *p = P->prog;
     p->func = xrealloc(p->func, (p->nfunc + 1) * sizeof *p->func);
@@ -371,10 +794,9 @@ static void register_func(Parser *P, Func *f)
         y->func = f;
 }
 
-void front_func_end(Parser *P, NodeId result, Loc loc)
+/* Copies the collected parameters into f and closes its scope. */
+void front_finish_func(Parser *P, Func *f, NodeId result)
 {
-    (void)loc;
-    Func *f = P->cur;
     Arena *a = P->prog->arena;
     f->ninputs = P->nparams;
     f->input = arena_alloc(a, (P->nparams + 1) * sizeof *f->input);
@@ -386,7 +808,14 @@ void front_func_end(Parser *P, NodeId result, Loc loc)
     f->result = result;
     unwind_scope(P);
     P->cur = NULL;
-    register_func(P, f);
+}
+
+void front_func_end(Parser *P, NodeId result, Loc loc)
+{
+    (void)loc;
+    Func *f = P->cur;
+    front_finish_func(P, f, result);
+    front_register_func(P, f);
 }
 
 void front_block_expr(Parser *P, NodeId value, Loc loc)
@@ -413,6 +842,16 @@ void front_recover(Parser *P)
         P->cur = NULL;
     }
     P->nargs = 0;
+}
+
+NodeId front_params_of(Parser *P, const char *name, Loc loc)
+{
+    Func *f = sym(P, name)->func;
+    if (!f || !f->net) {
+        front_error(P, loc, "'%s' is not a network", name);
+        return NODE_NONE;
+    }
+    return ir_const(P->prog->g, (double)shape_size(P->prog->g->node[f->input[f->ninputs - 1]].shape));
 }
 
 /* ---- driver ---- */

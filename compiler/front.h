@@ -17,6 +17,7 @@ typedef struct Lexer {
 } Lexer;
 
 typedef struct Sym Sym;
+struct NetBuild;
 typedef struct Undo Undo;
 
 typedef struct Parser {
@@ -43,6 +44,11 @@ typedef struct Parser {
     NodeId *args;
     Loc *argloc;
     uint32_t nargs, capargs;
+    /* index variables of range sums being parsed (innermost last) */
+    struct RangeVar { void *sym; NodeId var; Loc loc; int scope; uint32_t count; } range[8];
+    int nrange;
+    /* the network being declared (net.c) */
+    struct NetBuild *net;
     /* the bare expression */
     NodeId bare_result;
     Loc bare_result_loc;
@@ -61,7 +67,26 @@ NodeId front_call(Parser *P, const char *name, Loc loc, int nargs);
 void front_let(Parser *P, const char *name, Loc loc, NodeId value);
 void front_expr_stmt(Parser *P, NodeId value, Loc loc);
 void front_func_begin(Parser *P, const char *name, Loc loc);
-void front_param(Parser *P, const char *name, Loc loc);
+void front_param(Parser *P, const char *name, Loc loc, Shape shape);
+Shape front_dims(Parser *P, double m, Loc mloc, double n, Loc nloc);
+NodeId front_matmul(Parser *P, NodeId a, NodeId b, Loc loc);
+NodeId front_literal(Parser *P, int n, Loc loc);
+NodeId front_subscript(Parser *P, NodeId a, Loc aloc, int n, Loc loc);
+NodeId front_params_of(Parser *P, const char *net, Loc loc);
+void front_range_begin(Parser *P, const char *name, Loc loc, NodeId lo, Loc loloc,
+                       NodeId hi, Loc hiloc);
+NodeId front_range_end(Parser *P, const char *fn, Loc fnloc, NodeId body, Loc bodyloc);
+/* net.c: network declarations */
+void front_net_begin(Parser *P, const char *name, Loc loc);
+void front_layer_opt(Parser *P, const char *name, Loc loc, NodeId value, Loc vloc);
+void front_dense(Parser *P, const char *kind, Loc kloc, double units, Loc uloc,
+                 const char *act, Loc aloc, int nopts);
+void front_net_end(Parser *P, Loc loc);
+NodeId front_net_init(Parser *P, Func *f);
+/* shared with net.c */
+void front_register_func(Parser *P, Func *f);
+void front_finish_func(Parser *P, Func *f, NodeId result);
+NodeId front_stack(Parser *P, const NodeId *elems, uint32_t n);
 void front_func_end(Parser *P, NodeId result, Loc loc);
 void front_block_expr(Parser *P, NodeId value, Loc loc);
 void front_block_end(Parser *P, Loc close);

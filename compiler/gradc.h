@@ -79,22 +79,30 @@ typedef enum Op {
     OP_COUNT
 } Op;
 
-enum { OPF_CALL = 1, OPF_COMM = 2 };
+enum { OPF_CALL = 1, OPF_COMM = 2, OPF_ELEM = 4 };
 
 typedef uint32_t NodeId;        /* index into Graph.node; 0 means none/error */
 #define NODE_NONE ((NodeId)0)
 
 typedef struct Shape {
     uint8_t rank;               /* 0 scalar, 1 vector, 2 matrix */
-    uint32_t dim[2];
+    uint32_t dim[2];            /* unused dimensions are 0 */
 } Shape;
+
+#define SHAPE_SCALAR ((Shape){0, {0, 0}})
+Shape shape_vec(uint32_t n);
+Shape shape_mat(uint32_t m, uint32_t n);
+uint32_t shape_size(Shape s);   /* number of elements; 1 for a scalar */
+int shape_eq(Shape a, Shape b);
+const char *shape_str(Shape s, char buf[48]);   /* "scalar", "[3]", "[3,4]" */
 
 typedef struct Node {
     uint16_t op;
     Shape shape;
     NodeId arg[3];
-    double num;                 /* OP_CONST: the value */
-    int32_t aux;                /* OP_INPUT: the input slot */
+    double num;                 /* OP_CONST: the value; SLICE/PAD: stride */
+    int32_t aux;                /* OP_INPUT: the input slot; other ops:
+                                   an integer attribute (see ops.h) */
     uint64_t sh;                /* structural hash: same for equal trees in
                                    any graph; orders commutative operands */
 } Node;
@@ -121,12 +129,20 @@ struct Graph {
     uint32_t *table;            /* open-addressing hash table of NodeIds */
     uint32_t tcap;
     uint32_t ninputs;           /* input slots handed out so far */
+    double *pool;               /* elements of tensor constants (TCONST) */
+    uint32_t npool, cappool;
 };
 
 Graph *ir_new(void);
 void ir_free(Graph *g);
 NodeId ir_const(Graph *g, double v);
-NodeId ir_input(Graph *g);                      /* a fresh input slot */
+NodeId ir_input(Graph *g, Shape s);             /* a fresh input slot */
+NodeId ir_tconst(Graph *g, Shape s, const double *v);
+const double *ir_tconst_data(const Graph *g, NodeId id);
+int ir_is_constant(const Graph *g, NodeId id);  /* CONST or TCONST */
+/* Result shape of an elementwise op: equal shapes, or a scalar broadcast
+ * against a tensor. Returns 0 when the shapes do not fit. */
+int ir_broadcast(Shape a, Shape b, Shape *out);
 /* The one constructor: folds constants, applies the IEEE-exact
  * simplifications, orders commutative operands and shares equal nodes. */
 NodeId ir_op(Graph *g, Op op, NodeId a, NodeId b);
@@ -135,6 +151,22 @@ NodeId ir_sub(Graph *g, NodeId a, NodeId b);
 NodeId ir_mul(Graph *g, NodeId a, NodeId b);
 NodeId ir_div(Graph *g, NodeId a, NodeId b);
 NodeId ir_neg(Graph *g, NodeId a);
+/* Tensor constructors; the caller (front.c) has checked the shapes. */
+NodeId ir_node(Graph *g, Op op, NodeId a, NodeId b, int32_t aux, double num,
+               Shape shape);
+NodeId ir_sum(Graph *g, NodeId a);
+NodeId ir_bcast(Graph *g, NodeId a, Shape s);
+NodeId ir_matmul(Graph *g, NodeId a, NodeId b, int transpose);
+NodeId ir_outer(Graph *g, NodeId a, NodeId b);
+NodeId ir_transpose(Graph *g, NodeId a);
+NodeId ir_index(Graph *g, NodeId a, uint32_t i);
+NodeId ir_slice(Graph *g, NodeId a, uint32_t start, uint32_t count, uint32_t stride);
+NodeId ir_pad(Graph *g, NodeId a, uint32_t start, uint32_t stride, Shape target);
+NodeId ir_view(Graph *g, NodeId a, uint32_t offset, Shape s); /* flat block */
+NodeId ir_softmax(Graph *g, NodeId a);
+NodeId ir_logsumexp(Graph *g, NodeId a);
+/* Shape of matmul(a, b) with transpose flags; 0 when they do not fit. */
+int ir_matmul_shape(Shape a, Shape b, int transpose, Shape *out);
 int ir_is_const(const Graph *g, NodeId id, double v);
 /* Copy of the subgraph reachable from root with from[i] replaced by to[i];
  * nodes below `first` are known not to depend on `from` and are kept. */
@@ -144,6 +176,38 @@ NodeId ir_substitute(Graph *g, NodeId root, uint32_t first,
 void ir_mark_reachable(const Graph *g, const NodeId *roots, uint32_t nroots,
                        uint8_t *mark);
 void ir_dump(const Graph *g, const NodeId *roots, uint32_t nroots, Buf *out);
+void ir_print_node(const Graph *g, NodeId id, Buf *out);
+
+/* ---- kernels.c: values of tensor operations ---- */
+/* out (shape_size of the node) = the node's value given operand values. */
+void kern_eval(const Graph *g, const Node *n, const double *const *args, double *out);
+
+/* ---- net.c: network declarations ---- */
+typedef enum InitKind { INIT_SCALAR, INIT_LITERAL, INIT_RANDOM } InitKind;
+
+typedef struct Layer {
+    uint32_t in, units;
+    int act;                    /* OP_RELU, OP_SIGMOID, OP_TANH, OP_STEP,
+                                   OP_SOFTMAX, or -1 for linear */
+    InitKind wkind, bkind;      /* how the initial values are given */
+    double wval, bval;          /* INIT_SCALAR */
+    const double *wlit, *blit;  /* INIT_LITERAL, row-major */
+} Layer;
+
+/* Parameters, layer by layer: weights [units, in] row-major, then biases. */
+typedef struct Network {
+    uint32_t nlayers;
+    Layer *layer;
+    uint32_t nparams;
+    NodeId init;                /* TCONST of the initial values (seed 0) */
+} Network;
+
+/* Initial parameter values: given ones copied, omitted weights drawn
+ * uniformly from +-sqrt(6/fan_in) (relu, step: He) or +-sqrt(6/(fan_in +
+ * fan_out)) (others: Glorot) with splitmix64 seeded by seed. */
+void net_init_params(const Network *n, uint64_t seed, double *params);
+double net_uniform(uint64_t *state);            /* [0, 1), 53 bits */
+double net_init_limit(const Layer *l);
 
 /* ---- front.c + grammar/: source text to IR ---- */
 typedef struct Func {
@@ -153,6 +217,8 @@ typedef struct Func {
     const char **input_name;
     Loc *input_loc;
     NodeId *input;
+    uint32_t nparams;           /* trailing inputs that are network parameters */
+    Network *net;               /* the declaration, for networks */
     NodeId result;
     uint32_t first;             /* first node created for this function */
 } Func;
@@ -175,11 +241,14 @@ Func *program_find(const Program *p, const char *name);
 
 /* ---- diff.c: reverse mode as an IR -> IR transform ---- */
 /* grad[i] = d root / d inputs[i], as new nodes of g (constant 0 if none). */
-void diff_reverse(Graph *g, NodeId root, const NodeId *inputs, uint32_t n,
-                  NodeId *grad);
+/* With seed != NODE_NONE (a node of root's shape), computes the
+ * vector-Jacobian product seed^T (d root / d inputs) instead. */
+void diff_reverse(Graph *g, NodeId root, NodeId seed, const NodeId *inputs,
+                  uint32_t n, NodeId *grad);
 
 /* ---- interp.c: the reference interpreter ---- */
-/* in[i] is the value of inputs[i]; out[k] receives the value of roots[k]. */
+/* Values are flat arrays: in holds the inputs one after the other (each
+ * shape_size of its node), out receives the roots likewise. */
 void interp_eval(const Graph *g, const NodeId *inputs, const double *in,
                  uint32_t ninputs, const NodeId *roots, uint32_t nroots,
                  double *out);
@@ -192,9 +261,15 @@ typedef struct Kernel {
     const char *name;
     uint32_t ninputs;
     const char **input_name;
-    NodeId *input;              /* input[i] has aux == i */
+    NodeId *input;              /* input[i] has aux == i; shapes on the nodes */
+    uint32_t nparams;           /* the last nparams inputs are passed as the
+                                   separate `params` array (networks) */
     NodeId value;
+    /* With a gradient: for a scalar value, grad[i] = d value / d input i;
+     * for a tensor value, grad[i] = seed^T d value / d input i, where seed
+     * is an extra input (aux == ninputs) of the value's shape. */
     NodeId *grad;               /* NULL when no gradient was asked for */
+    NodeId seed;
 } Kernel;
 
 /* Builds the kernel of f: differentiates when want_grad, then copies only

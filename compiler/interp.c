@@ -1,6 +1,6 @@
 /* interp.c — the reference interpreter: evaluates IR nodes in index order
- * with the same eval functions that constant folding uses. Tests compare
- * the generated C against it. */
+ * with the functions constant folding uses (ops.c for scalars, kernels.c
+ * for tensors). Tests compare the generated C against it. */
 #include "gradc.h"
 
 #include <math.h>
@@ -12,25 +12,42 @@ void interp_eval(const Graph *g, const NodeId *inputs, const double *in,
                  double *out)
 {
     uint8_t *mark = xmalloc(g->n);
-    double *val = xmalloc(g->n * sizeof *val);
+    double **val = xmalloc(g->n * sizeof *val);
+    memset(val, 0, g->n * sizeof *val);
     ir_mark_reachable(g, roots, nroots, mark);
-    for (NodeId i = 0; i < g->n; i++)
-        val[i] = NAN;
-    for (uint32_t k = 0; k < ninputs; k++)
-        val[inputs[k]] = in[k];
+    for (uint32_t k = 0; k < ninputs; k++) {
+        uint32_t size = shape_size(g->node[inputs[k]].shape);
+        if (!val[inputs[k]]) {
+            val[inputs[k]] = xmalloc(size * sizeof **val);
+            memcpy(val[inputs[k]], in, size * sizeof *in);
+        }
+        in += size;
+    }
     for (NodeId i = 1; i < g->n; i++) {
-        if (!mark[i])
-            continue;
         const Node *n = &g->node[i];
+        if (!mark[i] || val[i])
+            continue;
+        uint32_t size = shape_size(n->shape);
+        val[i] = xmalloc(size * sizeof **val);
         if (n->op == OP_CONST) {
-            val[i] = n->num;
-        } else if (n->op != OP_INPUT) {
-            double a[2] = {val[n->arg[0]], val[n->arg[1]]};
-            val[i] = op_info[n->op].eval(a);
+            val[i][0] = n->num;
+        } else if (n->op == OP_TCONST) {
+            memcpy(val[i], ir_tconst_data(g, i), size * sizeof **val);
+        } else if (n->op == OP_INPUT) {
+            for (uint32_t e = 0; e < size; e++)
+                val[i][e] = NAN;    /* an input nobody gave a value */
+        } else {
+            const double *args[3] = {val[n->arg[0]], val[n->arg[1]], val[n->arg[2]]};
+            kern_eval(g, n, args, val[i]);
         }
     }
-    for (uint32_t k = 0; k < nroots; k++)
-        out[k] = val[roots[k]];
+    for (uint32_t k = 0; k < nroots; k++) {
+        uint32_t size = shape_size(g->node[roots[k]].shape);
+        memcpy(out, val[roots[k]], size * sizeof *out);
+        out += size;
+    }
+    for (NodeId i = 0; i < g->n; i++)
+        free(val[i]);
     free(val);
     free(mark);
 }

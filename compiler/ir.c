@@ -25,14 +25,20 @@ static uint64_t node_hash(const Node *n)
     for (int i = 0; i < 3; i++)
         h = mix(h, n->arg[i]);
     h = mix(h, bits);
-    h = mix(h, (uint32_t)n->aux);
+    if (n->op != OP_TCONST)
+        h = mix(h, (uint32_t)n->aux);
     return h * 0xff51afd7ed558ccdull;
 }
 
 /* Equal means interchangeable: constants compare by bit pattern, so 0.0
  * and -0.0 (and NaN payloads) stay distinct. */
-static int node_equal(const Node *a, const Node *b)
+static int node_equal(const Graph *g, const Node *a, const Node *b)
 {
+    if (a->op == OP_TCONST && b->op == OP_TCONST)
+        return shape_eq(a->shape, b->shape) &&
+               memcmp(&a->num, &b->num, sizeof a->num) == 0 &&
+               memcmp(g->pool + a->aux, g->pool + b->aux,
+                      shape_size(a->shape) * sizeof *g->pool) == 0;
     return a->op == b->op && a->shape.rank == b->shape.rank &&
            a->shape.dim[0] == b->shape.dim[0] &&
            a->shape.dim[1] == b->shape.dim[1] && a->arg[0] == b->arg[0] &&
@@ -62,7 +68,7 @@ static uint64_t structural_hash(const Graph *g, const Node *n)
 {
     uint64_t bits;
     memcpy(&bits, &n->num, sizeof bits);
-    uint64_t h = mix(mix(n->op, bits), (uint32_t)n->aux);
+    uint64_t h = mix(mix(n->op, bits), n->op == OP_TCONST ? 0 : (uint32_t)n->aux);
     h = mix(h, n->shape.rank);
     h = mix(h, n->shape.dim[0]);
     h = mix(h, n->shape.dim[1]);
@@ -78,7 +84,7 @@ static NodeId intern(Graph *g, const Node *n)
         table_grow(g);
     uint32_t h = (uint32_t)node_hash(n) & (g->tcap - 1);
     for (; g->table[h]; h = (h + 1) & (g->tcap - 1))
-        if (node_equal(&g->node[g->table[h]], n))
+        if (node_equal(g, &g->node[g->table[h]], n))
             return g->table[h];
     if (g->n == g->cap) {
         g->cap *= 2;
@@ -107,6 +113,7 @@ void ir_free(Graph *g)
 {
     if (!g)
         return;
+    free(g->pool);
     free(g->node);
     free(g->table);
     free(g);
@@ -118,10 +125,110 @@ NodeId ir_const(Graph *g, double v)
     return intern(g, &n);
 }
 
-NodeId ir_input(Graph *g)
+NodeId ir_input(Graph *g, Shape s)
 {
-    Node n = {.op = OP_INPUT, .aux = (int32_t)g->ninputs++};
+    Node n = {.op = OP_INPUT, .aux = (int32_t)g->ninputs++, .shape = s};
     return intern(g, &n);
+}
+
+/* ---- shapes ---- */
+
+Shape shape_vec(uint32_t n) { return (Shape){1, {n, 0}}; }
+Shape shape_mat(uint32_t m, uint32_t n) { return (Shape){2, {m, n}}; }
+
+uint32_t shape_size(Shape s)
+{
+    return s.rank == 0 ? 1 : s.rank == 1 ? s.dim[0] : s.dim[0] * s.dim[1];
+}
+
+int shape_eq(Shape a, Shape b)
+{
+    return a.rank == b.rank && a.dim[0] == b.dim[0] && a.dim[1] == b.dim[1];
+}
+
+const char *shape_str(Shape s, char buf[48])
+{
+    if (s.rank == 0)
+        snprintf(buf, 48, "scalar");
+    else if (s.rank == 1)
+        snprintf(buf, 48, "[%u]", s.dim[0]);
+    else
+        snprintf(buf, 48, "[%u,%u]", s.dim[0], s.dim[1]);
+    return buf;
+}
+
+int ir_broadcast(Shape a, Shape b, Shape *out)
+{
+    if (shape_eq(a, b) || b.rank == 0)
+        *out = a;
+    else if (a.rank == 0)
+        *out = b;
+    else
+        return 0;
+    return 1;
+}
+
+/* ---- tensor constants: elements in g->pool, identity by content ---- */
+
+NodeId ir_tconst(Graph *g, Shape s, const double *v)
+{
+    if (s.rank == 0)
+        return ir_const(g, v[0]);
+    uint32_t n = shape_size(s);
+    if (g->npool + n > g->cappool) {
+        g->cappool = (g->npool + n) * 2 + 64;
+        g->pool = xrealloc(g->pool, g->cappool * sizeof *g->pool);
+    }
+    memcpy(g->pool + g->npool, v, n * sizeof *v);
+    uint64_t h = 0x243f6a8885a308d3ull;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t bits;
+        memcpy(&bits, &v[i], sizeof bits);
+        h = mix(h, bits);
+    }
+    Node node = {.op = OP_TCONST, .shape = s, .aux = (int32_t)g->npool};
+    memcpy(&node.num, &h, sizeof h);
+    uint32_t before = g->n;
+    NodeId id = intern(g, &node);
+    if (g->n > before)          /* new: keep the elements appended above */
+        g->npool += n;
+    return id;
+}
+
+const double *ir_tconst_data(const Graph *g, NodeId id)
+{
+    return g->pool + g->node[id].aux;
+}
+
+int ir_is_constant(const Graph *g, NodeId id)
+{
+    return g->node[id].op == OP_CONST || g->node[id].op == OP_TCONST;
+}
+
+/* Evaluates a node whose operands are all constants. */
+static NodeId fold(Graph *g, const Node *n)
+{
+    uint32_t size = shape_size(n->shape);
+    double *out = xmalloc(size * sizeof *out);
+    double scalar[3];
+    const double *args[3] = {0};
+    for (int k = 0; k < op_info[n->op].arity; k++) {
+        const Node *a = &g->node[n->arg[k]];
+        scalar[k] = a->num;
+        args[k] = a->op == OP_CONST ? &scalar[k] : g->pool + a->aux;
+    }
+    kern_eval(g, n, args, out);
+    NodeId r = ir_tconst(g, n->shape, out);
+    free(out);
+    return r;
+}
+
+static int all_constant(const Graph *g, const Node *n)
+{
+    for (int k = 0; k < op_info[n->op].arity; k++)
+        if (!ir_is_constant(g, n->arg[k]))
+            return 0;
+    return op_info[n->op].arity > 0;
 }
 
 int ir_is_const(const Graph *g, NodeId id, double v)
@@ -170,27 +277,139 @@ static NodeId simplify(Graph *g, Op op, NodeId a, NodeId b)
 NodeId ir_op(Graph *g, Op op, NodeId a, NodeId b)
 {
     int arity = op_info[op].arity;
-    assert(arity >= 1 && arity <= 2);
+    assert(arity >= 1 && arity <= 2 && (op_info[op].flags & OPF_ELEM));
     if (a == NODE_NONE || (arity == 2 && b == NODE_NONE))
         return NODE_NONE;       /* poison: an error was already reported */
     if (arity == 1)
         b = NODE_NONE;
+    Shape shape = g->node[a].shape;
+    if (arity == 2 && !ir_broadcast(g->node[a].shape, g->node[b].shape, &shape))
+        assert(!"operand shapes checked by the front end");
     const Node *na = &g->node[a], *nb = &g->node[b];
     if (na->op == OP_CONST && (arity == 1 || nb->op == OP_CONST)) {
         double args[2] = {na->num, nb->num};
         return ir_const(g, op_info[op].eval(args));
     }
+    Node n = {.op = (uint16_t)op, .arg = {a, b, 0}, .shape = shape};
+    if (all_constant(g, &n))
+        return fold(g, &n);
     NodeId s = simplify(g, op, a, b);
-    if (s != NODE_NONE)
+    if (s != NODE_NONE && shape_eq(g->node[s].shape, shape))
         return s;
     uint64_t sha = g->node[a].sh, shb = g->node[b].sh;
     if ((op_info[op].flags & OPF_COMM) && (sha > shb || (sha == shb && a > b))) {
-        NodeId t = a;
-        a = b;
-        b = t;
+        n.arg[0] = b;
+        n.arg[1] = a;
     }
-    Node n = {.op = (uint16_t)op, .arg = {a, b, 0}};
     return intern(g, &n);
+}
+
+NodeId ir_node(Graph *g, Op op, NodeId a, NodeId b, int32_t aux, double num,
+               Shape shape)
+{
+    if (op_info[op].flags & OPF_ELEM)
+        return ir_op(g, op, a, b);
+    int arity = op_info[op].arity;
+    if (a == NODE_NONE || (arity == 2 && b == NODE_NONE))
+        return NODE_NONE;
+    Node n = {.op = (uint16_t)op, .arg = {a, arity == 2 ? b : 0, 0},
+              .num = num, .aux = aux, .shape = shape};
+    if (all_constant(g, &n))
+        return fold(g, &n);
+    return intern(g, &n);
+}
+
+NodeId ir_sum(Graph *g, NodeId a)
+{
+    if (g->node[a].shape.rank == 0)
+        return a;
+    return ir_node(g, OP_SUM, a, 0, 0, 0, SHAPE_SCALAR);
+}
+
+NodeId ir_bcast(Graph *g, NodeId a, Shape s)
+{
+    if (s.rank == 0)
+        return a;
+    return ir_node(g, OP_BCAST, a, 0, 0, 0, s);
+}
+
+int ir_matmul_shape(Shape a, Shape b, int transpose, Shape *out)
+{
+    if (a.rank != 2 || b.rank == 0)
+        return 0;
+    uint32_t m = transpose & 1 ? a.dim[1] : a.dim[0];
+    uint32_t k = transpose & 1 ? a.dim[0] : a.dim[1];
+    if (b.rank == 1) {
+        *out = shape_vec(m);
+        return b.dim[0] == k;
+    }
+    uint32_t kb = transpose & 2 ? b.dim[1] : b.dim[0];
+    uint32_t n = transpose & 2 ? b.dim[0] : b.dim[1];
+    *out = shape_mat(m, n);
+    return kb == k;
+}
+
+NodeId ir_matmul(Graph *g, NodeId a, NodeId b, int transpose)
+{
+    Shape s;
+    if (a == NODE_NONE || b == NODE_NONE)
+        return NODE_NONE;
+    int ok = ir_matmul_shape(g->node[a].shape, g->node[b].shape, transpose, &s);
+    assert(ok);
+    (void)ok;
+    return ir_node(g, OP_MATMUL, a, b, transpose, 0, s);
+}
+
+NodeId ir_outer(Graph *g, NodeId a, NodeId b)
+{
+    Shape s = shape_mat(g->node[a].shape.dim[0], g->node[b].shape.dim[0]);
+    return ir_node(g, OP_OUTER, a, b, 0, 0, s);
+}
+
+NodeId ir_transpose(Graph *g, NodeId a)
+{
+    const Node *n = &g->node[a];
+    if (n->op == OP_TRANSPOSE)
+        return n->arg[0];
+    return ir_node(g, OP_TRANSPOSE, a, 0, 0, 0, shape_mat(n->shape.dim[1], n->shape.dim[0]));
+}
+
+NodeId ir_index(Graph *g, NodeId a, uint32_t i)
+{
+    Shape s = g->node[a].shape;
+    Shape r = s.rank == 2 ? shape_vec(s.dim[1]) : SHAPE_SCALAR;
+    return ir_node(g, OP_INDEX, a, 0, (int32_t)i, 0, r);
+}
+
+NodeId ir_slice(Graph *g, NodeId a, uint32_t start, uint32_t count, uint32_t stride)
+{
+    Shape s = g->node[a].shape;
+    if (start == 0 && stride == 1 && count == s.dim[0])
+        return a;
+    s.dim[0] = count;
+    return ir_node(g, OP_SLICE, a, 0, (int32_t)start, stride, s);
+}
+
+NodeId ir_pad(Graph *g, NodeId a, uint32_t start, uint32_t stride, Shape target)
+{
+    return ir_node(g, OP_PAD, a, 0, (int32_t)start, stride, target);
+}
+
+NodeId ir_view(Graph *g, NodeId a, uint32_t offset, Shape s)
+{
+    if (offset == 0 && shape_eq(s, g->node[a].shape))
+        return a;
+    return ir_node(g, OP_VIEW, a, 0, (int32_t)offset, 0, s);
+}
+
+NodeId ir_softmax(Graph *g, NodeId a)
+{
+    return ir_node(g, OP_SOFTMAX, a, 0, 0, 0, g->node[a].shape);
+}
+
+NodeId ir_logsumexp(Graph *g, NodeId a)
+{
+    return ir_node(g, OP_LOGSUMEXP, a, 0, 0, 0, SHAPE_SCALAR);
 }
 
 NodeId ir_add(Graph *g, NodeId a, NodeId b) { return ir_op(g, OP_ADD, a, b); }
@@ -248,12 +467,45 @@ NodeId ir_substitute(Graph *g, NodeId root, uint32_t first,
             continue;
         NodeId a = nd.arg[0] >= first ? map[nd.arg[0] - first] : nd.arg[0];
         NodeId b = nd.arg[1] >= first ? map[nd.arg[1] - first] : nd.arg[1];
-        map[i - first] = ir_op(g, (Op)nd.op, a, b);
+        map[i - first] = ir_node(g, (Op)nd.op, a, b, nd.aux, nd.num, nd.shape);
     }
     NodeId r = map[root - first];
     free(map);
     free(live);
     return r;
+}
+
+/* One node as text: "mul %3 %5", "const 2", "tconst[3] 2 1 0.1",
+ * "slice %2 start=1 stride=1 : [99]". Shared by every IR dump. */
+void ir_print_node(const Graph *g, NodeId i, Buf *out)
+{
+    const Node *n = &g->node[i];
+    char num[32], sh[48];
+    buf_puts(out, op_info[n->op].name);
+    if (n->op == OP_CONST) {
+        num_format(n->num, num);
+        buf_printf(out, " %s", num);
+    } else if (n->op == OP_TCONST) {
+        const double *v = ir_tconst_data(g, i);
+        for (uint32_t e = 0; e < shape_size(n->shape); e++) {
+            num_format(v[e], num);
+            buf_printf(out, " %s", num);
+        }
+    } else if (n->op == OP_INPUT) {
+        buf_printf(out, " %d", n->aux);
+    }
+    for (int k = 0; k < op_info[n->op].arity; k++)
+        buf_printf(out, " %%%u", n->arg[k]);
+    if (n->op == OP_SLICE || n->op == OP_PAD)
+        buf_printf(out, " start=%d stride=%u", n->aux, (uint32_t)n->num);
+    else if (n->op == OP_INDEX)
+        buf_printf(out, " i=%d", n->aux);
+    else if (n->op == OP_VIEW || n->op == OP_UNVIEW)
+        buf_printf(out, " offset=%d", n->aux);
+    else if (n->op == OP_MATMUL && n->aux)
+        buf_printf(out, " transpose=%d", n->aux);
+    if (n->shape.rank)
+        buf_printf(out, " : %s", shape_str(n->shape, sh));
 }
 
 void ir_dump(const Graph *g, const NodeId *roots, uint32_t nroots, Buf *out)
@@ -263,17 +515,8 @@ void ir_dump(const Graph *g, const NodeId *roots, uint32_t nroots, Buf *out)
     for (NodeId i = 1; i < g->n; i++) {
         if (!mark[i])
             continue;
-        const Node *n = &g->node[i];
-        buf_printf(out, "%%%u = %s", i, op_info[n->op].name);
-        if (n->op == OP_CONST) {
-            char num[32];
-            num_format(n->num, num);
-            buf_printf(out, " %s", num);
-        } else if (n->op == OP_INPUT) {
-            buf_printf(out, " %d", n->aux);
-        }
-        for (int k = 0; k < op_info[n->op].arity; k++)
-            buf_printf(out, " %%%u", n->arg[k]);
+        buf_printf(out, "%%%u = ", i);
+        ir_print_node(g, i, out);
         buf_puts(out, "\n");
     }
     free(mark);

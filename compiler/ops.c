@@ -206,6 +206,81 @@ static void d_min(Graph *g, NodeId n, NodeId adj, NodeId out[3])
     out[1] = ir_mul(g, adj, ir_sub(g, C(1.0), first));
 }
 
+/* ---- tensor operations ---- */
+#define SHAPE(id) (g->node[id].shape)
+
+static void d_bcast(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    (void)n;
+    out[0] = ir_sum(g, adj);
+}
+static void d_sum(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    out[0] = ir_bcast(g, adj, SHAPE(A(0)));
+}
+/* C = op(A) op(B): d op(A) = adj op(B)^T, d op(B) = op(A)^T adj, then
+ * transposed back where A or B entered transposed. Vectors (B of rank 1)
+ * give the outer product and the transposed matrix-vector product. */
+static void d_matmul(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    NodeId a = A(0), b = A(1);
+    int t = g->node[n].aux, ta = t & 1, tb = t & 2;
+    if (SHAPE(b).rank == 1) {
+        out[0] = ta ? ir_outer(g, b, adj) : ir_outer(g, adj, b);
+        out[1] = ir_matmul(g, a, adj, ta ? 0 : 1);
+        return;
+    }
+    out[0] = ta ? ir_matmul(g, b, adj, (tb ? 1 : 0) | 2) : ir_matmul(g, adj, b, tb ? 0 : 2);
+    out[1] = tb ? ir_matmul(g, adj, a, 1 | (ta ? 2 : 0)) : ir_matmul(g, a, adj, ta ? 0 : 1);
+}
+static void d_outer(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    out[0] = ir_matmul(g, adj, A(1), 0);
+    out[1] = ir_matmul(g, adj, A(0), 1);
+}
+static void d_transpose(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    (void)n;
+    out[0] = ir_transpose(g, adj);
+}
+static void d_index(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    out[0] = ir_pad(g, adj, (uint32_t)g->node[n].aux, 1, SHAPE(A(0)));
+}
+static void d_slice(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    const Node *nd = &g->node[n];
+    out[0] = ir_pad(g, adj, (uint32_t)nd->aux, (uint32_t)nd->num, SHAPE(nd->arg[0]));
+}
+static void d_pad(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    const Node *nd = &g->node[n];
+    Shape s = SHAPE(nd->arg[0]);
+    if (s.rank < nd->shape.rank)
+        out[0] = ir_index(g, adj, (uint32_t)nd->aux);
+    else
+        out[0] = ir_slice(g, adj, (uint32_t)nd->aux, s.dim[0], (uint32_t)nd->num);
+}
+/* The softmax VJP s * (g - <s, g>), without forming the Jacobian. */
+static void d_softmax(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    NodeId dot = ir_sum(g, ir_mul(g, n, adj));
+    out[0] = ir_mul(g, n, ir_sub(g, adj, dot));
+}
+static void d_logsumexp(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    out[0] = ir_mul(g, adj, ir_softmax(g, A(0)));
+}
+static void d_view(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    out[0] = ir_node(g, OP_UNVIEW, adj, 0, g->node[n].aux, 0, SHAPE(A(0)));
+}
+static void d_unview(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    out[0] = ir_view(g, adj, (uint32_t)g->node[n].aux, SHAPE(A(0)));
+}
+#undef SHAPE
+
 #undef A
 #undef C
 

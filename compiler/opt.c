@@ -37,9 +37,12 @@ static void copy_postorder(const Graph *src, Graph *dst, const NodeId *roots,
             }
             if (n->op == OP_CONST)
                 map[f->id] = ir_const(dst, n->num);
+            else if (n->op == OP_TCONST)
+                map[f->id] = ir_tconst(dst, n->shape, ir_tconst_data(src, f->id));
             else if (!map[f->id])
-                map[f->id] = ir_op(dst, (Op)n->op, map[n->arg[0]],
-                                   op_info[n->op].arity > 1 ? map[n->arg[1]] : 0);
+                map[f->id] = ir_node(dst, (Op)n->op, map[n->arg[0]],
+                                     op_info[n->op].arity > 1 ? map[n->arg[1]] : 0,
+                                     n->aux, n->num, n->shape);
             sp--;
         }
     }
@@ -54,18 +57,24 @@ Kernel *opt_kernel(Program *p, const Func *f, int want_grad)
     k->name = f->name;
     k->ninputs = f->ninputs;
     k->input_name = f->input_name;
+    k->nparams = f->nparams;
     uint32_t nroots = 1 + (want_grad ? f->ninputs : 0);
     NodeId *roots = xmalloc(nroots * sizeof *roots);
     roots[0] = f->result;
+    NodeId seed = NODE_NONE;
+    if (want_grad && g->node[f->result].shape.rank > 0)
+        seed = ir_input(g, g->node[f->result].shape);
     if (want_grad)
-        diff_reverse(g, f->result, f->input, f->ninputs, roots + 1);
+        diff_reverse(g, f->result, seed, f->input, f->ninputs, roots + 1);
 
     k->g = ir_new();
     NodeId *map = xmalloc(g->n * sizeof *map);
     memset(map, 0, g->n * sizeof *map);
     k->input = xmalloc((f->ninputs + 1) * sizeof *k->input);
     for (uint32_t i = 0; i < f->ninputs; i++)
-        map[f->input[i]] = k->input[i] = ir_input(k->g);
+        map[f->input[i]] = k->input[i] = ir_input(k->g, g->node[f->input[i]].shape);
+    if (seed != NODE_NONE)
+        map[seed] = k->seed = ir_input(k->g, g->node[seed].shape);
     copy_postorder(g, k->g, roots, nroots, map);
     k->value = map[roots[0]];
     if (want_grad) {
@@ -90,26 +99,22 @@ void kernel_free(Kernel *k)
 
 void kernel_dump(const Kernel *k, Buf *out)
 {
+    char sh[48];
     buf_printf(out, "function %s(", k->name);
-    for (uint32_t i = 0; i < k->ninputs; i++)
-        buf_printf(out, "%s%s", i ? ", " : "", k->input_name[i]);
-    buf_puts(out, ")\n");
+    for (uint32_t i = 0; i < k->ninputs; i++) {
+        Shape s = k->g->node[k->input[i]].shape;
+        buf_printf(out, "%s%s%s", i ? ", " : "", k->input_name[i],
+                   s.rank ? shape_str(s, sh) : "");
+    }
+    buf_printf(out, ")%s\n", k->nparams ? " params" : "");
     for (NodeId i = 1; i < k->g->n; i++) {
-        const Node *n = &k->g->node[i];
-        buf_printf(out, "  %%%u = %s", i, op_info[n->op].name);
-        if (n->op == OP_CONST) {
-            char num[32];
-            num_format(n->num, num);
-            buf_printf(out, " %s", num);
-        } else if (n->op == OP_INPUT) {
-            buf_printf(out, " %d", n->aux);
-        }
-        for (int a = 0; a < op_info[n->op].arity; a++)
-            buf_printf(out, " %%%u", n->arg[a]);
+        buf_printf(out, "  %%%u = ", i);
+        ir_print_node(k->g, i, out);
         buf_puts(out, "\n");
     }
     buf_printf(out, "  value %%%u\n", k->value);
     if (k->grad)
         for (uint32_t i = 0; i < k->ninputs; i++)
-            buf_printf(out, "  grad %s %%%u\n", k->input_name[i], k->grad[i]);
+            buf_printf(out, "  %s %s %%%u\n", k->seed ? "vjp" : "grad",
+                       k->input_name[i], k->grad[i]);
 }

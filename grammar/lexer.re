@@ -68,6 +68,24 @@ static void bad_char(Parser *P)
         front_error(P, loc, "unexpected byte 0x%02x", c);
 }
 
+/* Keywords are recognised only where nothing else could stand (at the
+ * start of a statement, or `params` before '('), so they stay usable as
+ * names elsewhere: a formula may have inputs called `network`. */
+static int keyword(const Lexer *lx, const char *b, const char *e)
+{
+    size_t n = (size_t)(e - b);
+    if (lx->at_stmt_start && lx->depth == 0 && n == 7 && !memcmp(b, "network", 7))
+        return NETWORK;
+    if (n == 6 && !memcmp(b, "params", 6)) {
+        const char *p = e;
+        while (p < lx->lim && (*p == ' ' || *p == '\t'))
+            p++;
+        if (p < lx->lim && *p == '(')
+            return PARAMS;
+    }
+    return 0;
+}
+
 int yylex(YYSTYPE *lval, Loc *lloc, Parser *P)
 {
     Lexer *lx = &P->lx;
@@ -82,7 +100,7 @@ int yylex(YYSTYPE *lval, Loc *lloc, Parser *P)
         re2c:define:YYMARKER = mar;
 
         digit = [0-9];
-        num   = (digit+ ("." digit*)? | "." digit+) ([eE] [+-]? digit+)?;
+        num   = (digit+ ("." digit+)? | "." digit+) ([eE] [+-]? digit+)?;
         ident = [a-zA-Z_][a-zA-Z0-9_]*;
         utf8  = [\xc0-\xf7][\x80-\xbf]*;
 
@@ -129,9 +147,22 @@ int yylex(YYSTYPE *lval, Loc *lloc, Parser *P)
             }
             return NUMBER;
         }
+        digit+ "." / [^.] {
+            lx->cur = (const char *)cur;    /* "2." is a number; "2..5" a range */
+            *lloc = span(lx, lx->tok, lx->cur);
+            lx->at_stmt_start = 0;
+            num_parse(lx->tok, (size_t)(lx->cur - lx->tok), &lval->num);
+            return NUMBER;
+        }
+        ".." { lx->cur = (const char *)cur; *lloc = span(lx, lx->tok, lx->cur); lx->at_stmt_start = 0; return DOTDOT; }
         ident {
             lx->cur = (const char *)cur;
             *lloc = span(lx, lx->tok, lx->cur);
+            int kw = keyword(lx, lx->tok, lx->cur);
+            if (kw) {
+                lx->at_stmt_start = 0;
+                return kw;
+            }
             lval->name = front_intern(P, lx->tok, (size_t)(lx->cur - lx->tok));
             int def = lx->at_stmt_start && lx->depth == 0 &&
                       looks_like_def(lx->cur, lx->lim);

@@ -34,9 +34,12 @@ static void yyerror(const Loc *loc, Parser *P, const char *msg);
 %token SEP "end of line"
 %token EQEQ "=="
 %token NOTEQ "!="
+%token DOTDOT ".."
+%token NETWORK "network"
+%token PARAMS "params"
 
-%type <node> expr term unary power primary
-%type <count> args arglist
+%type <node> expr term unary power postfix primary
+%type <count> args arglist layeropts
 
 %%
 
@@ -57,6 +60,7 @@ item
 
 stmt
     : funcdef
+    | netdef
     | IDENT '=' expr            { front_let(P, $1, @1, $3); }
     | expr                      { front_expr_stmt(P, $1, @1); }
     ;
@@ -72,8 +76,37 @@ params
     ;
 
 paramlist
-    : IDENT                     { front_param(P, $1, @1); }
-    | paramlist ',' IDENT       { front_param(P, $3, @3); }
+    : param
+    | paramlist ',' param
+    ;
+
+param
+    : IDENT                     { front_param(P, $1, @1, SHAPE_SCALAR); }
+    | IDENT '[' NUMBER ']'      { front_param(P, $1, @1, front_dims(P, $3, @3, -1, @3)); }
+    | IDENT '[' NUMBER ',' NUMBER ']'
+                                { front_param(P, $1, @1, front_dims(P, $3, @3, $5, @5)); }
+    ;
+
+netdef
+    : NETWORK IDENT '('         { front_net_begin(P, $2, @2); }
+      params ')' '{' layers '}' { front_net_end(P, @9); }
+    ;
+
+layers
+    : %empty
+    | layers SEP
+    | layers layer
+    ;
+
+layer
+    : IDENT '(' NUMBER ',' IDENT layeropts ')'
+                                { front_dense(P, $1, @1, $3, @3, $5, @5, $6); }
+    ;
+
+layeropts
+    : %empty                    { $$ = 0; }
+    | layeropts ',' IDENT '=' expr
+                                { front_layer_opt(P, $3, @3, $5, @5); $$ = $1 + 1; }
     ;
 
 body
@@ -103,6 +136,7 @@ expr
 term
     : term '*' unary            { $$ = front_binary(P, OP_MUL, $1, $3, @2); }
     | term '/' unary            { $$ = front_binary(P, OP_DIV, $1, $3, @2); }
+    | term '@' unary            { $$ = front_matmul(P, $1, $3, @2); }
     | unary
     ;
 
@@ -113,8 +147,13 @@ unary
     ;
 
 power
-    : primary '^' unary         { $$ = front_binary(P, OP_POW, $1, $3, @2); }
-    | primary
+    : postfix '^' unary         { $$ = front_binary(P, OP_POW, $1, $3, @2); }
+    | postfix
+    ;
+
+postfix
+    : primary
+    | postfix '[' arglist ']'   { $$ = front_subscript(P, $1, @1, $3, @2); }
     ;
 
 primary
@@ -122,6 +161,11 @@ primary
     | IDENT                     { $$ = front_var(P, $1, @1); }
     | IDENT '(' args ')'        { $$ = front_call(P, $1, @1, $3); }
     | '(' expr ')'              { $$ = $2; }
+    | '[' arglist ']'           { $$ = front_literal(P, $2, @1); }
+    | PARAMS '(' IDENT ')'      { $$ = front_params_of(P, $3, @3); }
+    | IDENT '(' IDENT '=' expr DOTDOT expr ','
+                                { front_range_begin(P, $3, @3, $5, @5, $7, @7); }
+      expr ')'                  { $$ = front_range_end(P, $1, @1, $10, @10); }
     ;
 
 args
