@@ -28,7 +28,21 @@ int report(Diag *d);
 int cli_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* ---- cache.c: options shared by every command that compiles ---- */
+typedef struct CacheOpts {
+    const char *path;           /* --cache PATH */
+    int disabled;               /* --no-cache */
+    int explain;                /* --explain-cache */
+} CacheOpts;
+/* When argv[*i] is --cache PATH, --cache=PATH, --no-cache or
+ * --explain-cache, records it (advancing *i past a value) and returns 1;
+ * returns 0 for any other argument, -1 after a usage error. */
+int cli_cache_option(CacheOpts *c, const char *cmd, int argc, char **argv, int *i);
+/* Run-time options selecting that cache (other fields zero). */
+gradc_options cli_cache_runtime_options(const CacheOpts *c);
+
 int cmd_eval(int argc, char **argv);
 int cmd_emit(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
 
 #endif

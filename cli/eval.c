@@ -17,7 +17,10 @@ static const char eval_help[] =
     "  --grad                also print every partial derivative\n"
     "  --json                print {\"value\": v, \"grad\": {...}}\n"
     "  --engine jit|interp   generated C (default) or the reference interpreter\n"
-    "  --func NAME           the function to evaluate in a file\n";
+    "  --func NAME           the function to evaluate in a file\n"
+    "  --cache PATH          the cache of compiled code to use (docs/cache.md)\n"
+    "  --no-cache            neither read nor write the cache\n"
+    "  --explain-cache       say on stderr whether the cache hit, and why not\n";
 
 /* One NAME=VALUE assignment taken from --at text. */
 typedef struct Assign {
@@ -35,6 +38,7 @@ typedef struct EvalArgs {
     int nat;
     int grad, json, interp;
     const char *func;
+    CacheOpts cache;
 } EvalArgs;
 
 static int parse_args(int argc, char **argv, EvalArgs *a)
@@ -49,6 +53,11 @@ static int parse_args(int argc, char **argv, EvalArgs *a)
         a->spec = argv[i++];
     for (; i < argc; i++) {
         const char *s = argv[i];
+        int r = opts ? cli_cache_option(&a->cache, "eval", argc, argv, &i) : 0;
+        if (r < 0)
+            return 1;
+        if (r > 0)
+            continue;
         if (opts && !strcmp(s, "--")) {
             opts = 0;
         } else if (opts && (!strcmp(s, "--at") || !strncmp(s, "--at=", 5))) {
@@ -219,10 +228,10 @@ static void print_result(const Func *f, double value, const double *grad, int js
     }
 }
 
-static int run(const Kernel *k, const double *in, int interp, double *value,
-               double *grad, Diag *d)
+static int run(const Kernel *k, const double *in, const EvalArgs *a,
+               double *value, double *grad, Diag *d)
 {
-    if (interp) {
+    if (a->interp) {
         uint32_t n = k->ninputs + 1;
         NodeId *roots = xmalloc(n * sizeof *roots);
         double *out = xmalloc(n * sizeof *out);
@@ -238,7 +247,13 @@ static int run(const Kernel *k, const double *in, int interp, double *value,
     }
     Loaded code;
     char *err = NULL;
-    if (rt_load(k, NULL, &code, &err) != 0) {
+    gradc_options opt = cli_cache_runtime_options(&a->cache);
+    Buf why = {0};
+    int rc = rt_load_explained(k, &opt, &code, a->cache.explain ? &why : NULL, &err);
+    for (char *line = why.data; line && *line; line = strchr(line, '\n') + 1)
+        fprintf(stderr, "gradc: %.*s\n", (int)strcspn(line, "\n"), line);
+    buf_free(&why);
+    if (rc != 0) {
         buf_puts(&d->out, err);
         d->nerrors++;
         free(err);
@@ -279,7 +294,7 @@ int cmd_eval(int argc, char **argv)
     if (bind_inputs(f, &input.src, as, nas, in, &d) == 0) {
         Kernel *k = opt_kernel(p, f, 1);
         double value;
-        if (run(k, in, a.interp, &value, grad, &d) == 0) {
+        if (run(k, in, &a, &value, grad, &d) == 0) {
             print_result(f, value, a.grad ? grad : NULL, a.json);
             rc = 0;
         }

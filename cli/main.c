@@ -12,6 +12,8 @@ static const char usage[] =
     "                      generated, compiled C\n"
     "  emit FILE|-e EXPR [-o OUT.c] [--header OUT.h] [--name N] [--prefix P]\n"
     "                      write dependency-free C99 for a formula\n"
+    "  cache stats|list|clear|gc|why [--cache PATH] [--json]\n"
+    "                      inspect and maintain the cache of compiled code\n"
     "\n"
     "  gradc COMMAND --help   describes a command\n"
     "  gradc --version        prints the version\n";
@@ -35,6 +37,8 @@ int main(int argc, char **argv)
         return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "emit"))
         return cmd_emit(argc - 1, argv + 1);
+    if (!strcmp(cmd, "cache"))
+        return cmd_cache(argc - 1, argv + 1);
     fprintf(stderr, "gradc: error: unknown command '%s'\n%s", cmd, usage);
     return 1;
 }

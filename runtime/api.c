@@ -1,6 +1,7 @@
 /* api.c — the public run-time API: formula text in, callable code out,
  * built from the compiler core (parse, differentiate, emit) and jit.c. */
 #include "rt.h"
+#include "cache.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +13,15 @@ struct gradc_fn {
 };
 
 /* Internal symbol names: fixed, so user names never need to be valid C. */
-static const EmitOptions rt_emit = {.name = "kernel", .prefix = "gradc_"};
+const EmitOptions rt_emit = {.name = "kernel", .prefix = "gradc_"};
 
 int rt_load(const Kernel *k, const gradc_options *opt, Loaded *out, char **err)
+{
+    return rt_load_explained(k, opt, out, NULL, err);
+}
+
+int rt_load_explained(const Kernel *k, const gradc_options *opt, Loaded *out,
+                      Buf *why, char **err)
 {
     memset(out, 0, sizeof *out);
     Buf src = {0};
@@ -26,7 +33,7 @@ int rt_load(const Kernel *k, const gradc_options *opt, Loaded *out, char **err)
         return -1;
     }
     diag_free(&d);
-    out->so = gradc_so_compile(src.data, opt, err);
+    out->so = cache_so_compile(k, &rt_emit, src.data, opt, why, err);
     buf_free(&src);
     if (!out->so)
         return -1;

@@ -9,7 +9,8 @@
  *     gradc_release(f);
  *
  * The generated C is compiled with $CC (default "cc") into a shared object
- * that is loaded with dlopen. Handles are independent; calling a handle's
+ * that is loaded with dlopen and kept in a cache (docs/cache.md), so that a
+ * formula compiled before loads in about a millisecond. Handles are independent; calling a handle's
  * functions from several threads at once is safe. */
 #ifndef GRADC_RUNTIME_H
 #define GRADC_RUNTIME_H
@@ -26,6 +27,10 @@ typedef struct gradc_options {
     const char *cc;             /* C compiler; NULL: $CC, else "cc" */
     const char *cflags;         /* NULL: "-O2" */
     const char *source_name;    /* name in diagnostics; NULL: "<expr>" */
+    /* The cache of compiled code (docs/cache.md). NULL: $GRADC_CACHE, else
+     * $XDG_CACHE_HOME/gradc/cache.sqlite, else ~/.cache/gradc/cache.sqlite */
+    const char *cache_path;
+    int no_cache;               /* non-zero: neither read nor write it */
 } gradc_options;
 
 /* Compiles `text`. With func == NULL, text is a bare expression whose free

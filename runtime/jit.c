@@ -1,8 +1,8 @@
 /* jit.c — C text to loaded code: write it to a private temporary directory,
  * compile it with the system C compiler into a shared object, dlopen it,
- * and remove the files (the mapping stays valid). */
-#include "gradc_runtime.h"
-#include "gradc.h"
+ * and remove the files (the mapping stays valid). The object's bytes can
+ * be kept (for the cache) and loaded again the same way. */
+#include "rt.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -49,6 +49,40 @@ static int write_file(const char *path, const char *text)
         done += (size_t)w;
     }
     return close(fd);
+}
+
+static int write_bytes(const char *path, const void *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, (const char *)data + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            close(fd);
+            return -1;
+        }
+        done += (size_t)w;
+    }
+    return close(fd);
+}
+
+/* The whole file into b; 0, or -1 with errno set. */
+static int slurp(const char *path, Buf *b)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        buf_put(b, chunk, n);
+    int bad = ferror(f);
+    fclose(f);
+    return bad ? -1 : 0;
 }
 
 static char *read_file(const char *path)
@@ -151,29 +185,19 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
-gradc_so *gradc_so_compile(const char *c_source, const gradc_options *opt, char **err)
+/* A fresh private (0700) directory under $TMPDIR or /tmp. */
+static char *private_dir(char dir[4096])
 {
     const char *tmp = getenv("TMPDIR");
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/gradc-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir)) {            /* mode 0700: private to this user */
-        if (err)
-            *err = errorf("cannot create a temporary directory in %s: %s",
-                          tmp && *tmp ? tmp : "/tmp", strerror(errno));
+    snprintf(dir, 4096, "%s/gradc-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (mkdtemp(dir))
         return NULL;
-    }
-    char src[4200], so[4200];
-    snprintf(src, sizeof src, "%s/gen.c", dir);
-    snprintf(so, sizeof so, "%s/gen.so", dir);
-    char *e = NULL;
-    if (write_file(src, c_source) != 0)
-        e = errorf("cannot write %s: %s", src, strerror(errno));
-    if (!e)
-        e = run_compiler(opt, dir);
-    void *h = NULL;
-    if (!e && !(h = dlopen(so, RTLD_NOW | RTLD_LOCAL)))
-        e = errorf("cannot load the compiled code: %s", dlerror());
-    remove_dir(dir);
+    return errorf("cannot create a temporary directory in %s: %s",
+                  tmp && *tmp ? tmp : "/tmp", strerror(errno));
+}
+
+static gradc_so *finish(void *h, char *e, char **err)
+{
     if (e) {
         if (err)
             *err = e;
@@ -184,6 +208,53 @@ gradc_so *gradc_so_compile(const char *c_source, const gradc_options *opt, char 
     gradc_so *s = xmalloc(sizeof *s);
     s->handle = h;
     return s;
+}
+
+gradc_so *jit_compile(const char *c_source, const gradc_options *opt,
+                      Buf *image, char **err)
+{
+    char dir[4096];
+    char *e = private_dir(dir);
+    if (e)
+        return finish(NULL, e, err);
+    char src[4200], so[4200];
+    snprintf(src, sizeof src, "%s/gen.c", dir);
+    snprintf(so, sizeof so, "%s/gen.so", dir);
+    if (write_file(src, c_source) != 0)
+        e = errorf("cannot write %s: %s", src, strerror(errno));
+    if (!e)
+        e = run_compiler(opt, dir);
+    /* Read the object before loading it: what is cached is exactly what
+     * was loaded. */
+    if (!e && image && slurp(so, image) != 0)
+        e = errorf("cannot read the compiled object %s: %s", so, strerror(errno));
+    void *h = NULL;
+    if (!e && !(h = dlopen(so, RTLD_NOW | RTLD_LOCAL)))
+        e = errorf("cannot load the compiled code: %s", dlerror());
+    remove_dir(dir);
+    return finish(h, e, err);
+}
+
+gradc_so *jit_load_image(const void *data, size_t size, char **err)
+{
+    char dir[4096];
+    char *e = private_dir(dir);
+    if (e)
+        return finish(NULL, e, err);
+    char so[4200];
+    snprintf(so, sizeof so, "%s/gen.so", dir);
+    void *h = NULL;
+    if (write_bytes(so, data, size) != 0)
+        e = errorf("cannot write %s: %s", so, strerror(errno));
+    else if (!(h = dlopen(so, RTLD_NOW | RTLD_LOCAL)))
+        e = errorf("cannot load the cached code: %s", dlerror());
+    remove_dir(dir);
+    return finish(h, e, err);
+}
+
+gradc_so *gradc_so_compile(const char *c_source, const gradc_options *opt, char **err)
+{
+    return jit_compile(c_source, opt, NULL, err);
 }
 
 void *gradc_so_symbol(gradc_so *so, const char *name)

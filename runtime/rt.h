@@ -15,12 +15,27 @@ typedef struct Loaded {
     uint32_t work;              /* doubles of scratch, when the _work forms */
 } Loaded;
 
-/* Emits k as C, compiles and loads it. Returns 0, or -1 with *err set. */
+/* How rt_load emits kernels: fixed symbol names, so user names never need
+ * to be valid C. */
+extern const EmitOptions rt_emit;
+/* Emits k as C, compiles and loads it, through the cache (cache.c) unless
+ * opt disables it. Returns 0, or -1 with *err set. */
 int rt_load(const Kernel *k, const gradc_options *opt, Loaded *out, char **err);
+/* rt_load that also appends the cache's hit/miss explanation to why. */
+int rt_load_explained(const Kernel *k, const gradc_options *opt, Loaded *out,
+                      Buf *why, char **err);
 double rt_value(const Loaded *l, const double *in);
 double rt_grad(const Loaded *l, const double *in, double *grad);
 void rt_unload(Loaded *l);
 
+/* ---- jit.c ---- */
+/* Compiles C source into a loaded shared object; when image is not NULL
+ * it receives the object file's bytes. NULL with *err set on failure. */
+gradc_so *jit_compile(const char *c_source, const gradc_options *opt,
+                      Buf *image, char **err);
+/* Loads a shared object from its bytes (written to a 0600 file in a
+ * fresh 0700 directory, loaded, then removed). */
+gradc_so *jit_load_image(const void *data, size_t size, char **err);
 const char *gradc_default_cc(const gradc_options *opt);
 const char *gradc_default_cflags(const gradc_options *opt);
 
