@@ -1,0 +1,210 @@
+/* harness.c — times gradc's generated code against the hand-written C of
+ * one workload, in the same process, interleaved, and checks that the two
+ * agree. Built by bench/run.py once per workload and flag set, from three
+ * translation units compiled with identical flags:
+ *
+ *   harness.c          this file (timing, checking, JSON output)
+ *   hand/wN.c          the hand-written contender: hand_value, hand_grad
+ *   gradc_wN.c         `gradc emit` output, renamed with --prefix/--name
+ *
+ * Both contenders are called through function pointers in other
+ * translation units, so neither can be inlined into the timing loop.
+ *
+ * usage: harness INPUTS_FILE REPS MIN_BATCH_NS
+ * INPUTS_FILE holds the input count, then one number per line (%.17g). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include GRADC_HEADER           /* the emitted header, e.g. "gradc_w1.h" */
+
+/* The hand-written side (hand/wN.c). hand_grad returns the value too. */
+extern const int hand_ninputs;          /* -1: any n (read from inputs) */
+double hand_value(const double *in, int n);
+double hand_grad(const double *in, int n, double *grad);
+
+/* GRADC_SYM is the emitted function's C name; GRADC_WORK its work size (0
+ * when the emitted functions keep their temporaries on the stack). */
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+
+#if GRADC_WORK
+static double work[GRADC_WORK];
+static double gradc_value(const double *in, int n)
+{
+    (void)n;
+    return CAT(GRADC_SYM, _work)(in, work);
+}
+static double gradc_grad(const double *in, int n, double *grad)
+{
+    (void)n;
+    return CAT(GRADC_SYM, _grad_work)(in, grad, work);
+}
+#else
+static double gradc_value(const double *in, int n)
+{
+    (void)n;
+    return GRADC_SYM(in);
+}
+static double gradc_grad(const double *in, int n, double *grad)
+{
+    (void)n;
+    return CAT(GRADC_SYM, _grad)(in, grad);
+}
+#endif
+
+typedef struct Contender {
+    const char *name;
+    double (*value)(const double *, int);
+    double (*grad)(const double *, int, double *);
+} Contender;
+
+/* volatile: the compiler must reload the pointers and keep every call. */
+static Contender *volatile contenders;
+static volatile double sink;
+
+static double now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e9 + t.tv_nsec;
+}
+
+/* One timed batch of `iters` calls; returns nanoseconds per call. */
+static double batch(int c, int want_grad, const double *in, int n,
+                    double *grad, long iters)
+{
+    double acc = 0, t0 = now_ns();
+    for (long i = 0; i < iters; i++)
+        acc += want_grad ? contenders[c].grad(in, n, grad)
+                         : contenders[c].value(in, n);
+    double t1 = now_ns();
+    sink = acc;
+    return (t1 - t0) / (double)iters;
+}
+
+/* Iterations per batch so that one batch lasts at least min_ns. */
+static long calibrate(int c, int want_grad, const double *in, int n,
+                      double *grad, double min_ns)
+{
+    long iters = 1;
+    for (;;) {
+        double t = batch(c, want_grad, in, n, grad, iters) * (double)iters;
+        if (t >= min_ns || iters > (1L << 40))
+            return iters;
+        iters = t > min_ns / 64 ? (long)(iters * (min_ns / t) * 1.1) + 1 : iters * 8;
+    }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Normwise relative difference of b from the reference a. */
+static double rel_err(const double *a, const double *b, int n)
+{
+    double diff = 0, scale = 0;
+    for (int i = 0; i < n; i++) {
+        if (isnan(a[i]) != isnan(b[i]))
+            return INFINITY;
+        diff = fmax(diff, fabs(a[i] - b[i]));
+        scale = fmax(scale, fabs(a[i]));
+    }
+    return scale > 0 ? diff / scale : diff;
+}
+
+static double *read_inputs(const char *path, int *n)
+{
+    FILE *f = fopen(path, "r");
+    if (!f || fscanf(f, "%d", n) != 1 || *n < 0) {
+        fprintf(stderr, "harness: cannot read inputs from %s\n", path);
+        exit(2);
+    }
+    double *x = malloc((size_t)(*n + 1) * sizeof *x);
+    for (int i = 0; i < *n; i++)
+        if (fscanf(f, "%lf", &x[i]) != 1) {
+            fprintf(stderr, "harness: %s: too few numbers\n", path);
+            exit(2);
+        }
+    fclose(f);
+    return x;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: harness INPUTS_FILE REPS MIN_BATCH_NS\n");
+        return 2;
+    }
+    int n, reps = atoi(argv[2]);
+    double min_ns = atof(argv[3]);
+    double *in = read_inputs(argv[1], &n);
+    if ((hand_ninputs >= 0 && n != hand_ninputs) || n != GRADC_NINPUTS) {
+        fprintf(stderr, "harness: %d inputs given; hand-written code takes %d, gradc's %d\n",
+                n, hand_ninputs, GRADC_NINPUTS);
+        return 2;
+    }
+    static Contender table[] = {
+        {"gradc", gradc_value, gradc_grad},
+        {"hand", hand_value, hand_grad},
+    };
+    contenders = table;
+    enum { NC = 2 };
+    double *grad[NC], value[NC], gvalue[NC];
+    for (int c = 0; c < NC; c++) {
+        grad[c] = calloc((size_t)n + 1, sizeof(double));
+        value[c] = contenders[c].value(in, n);
+        gvalue[c] = contenders[c].grad(in, n, grad[c]);
+    }
+    double err_v = rel_err(&value[1], &value[0], 1);
+    double err_gv = rel_err(&gvalue[1], &gvalue[0], 1);
+    double err_g = rel_err(grad[1], grad[0], n);
+
+    long iters[NC][2];
+    double *t[NC][2];
+    for (int c = 0; c < NC; c++)
+        for (int k = 0; k < 2; k++) {
+            iters[c][k] = calibrate(c, k, in, n, grad[c], min_ns);
+            t[c][k] = malloc((size_t)reps * sizeof(double));
+        }
+    /* Interleaved: every repetition runs every contender, so a slow phase
+     * of a noisy machine hits all of them alike. */
+    for (int r = 0; r < reps; r++)
+        for (int c = 0; c < NC; c++)
+            for (int k = 0; k < 2; k++)
+                t[c][k][r] = batch(c, k, in, n, grad[c], iters[c][k]);
+
+    double gsum = 0, gabs = 0;
+    for (int i = 0; i < n; i++) {
+        gsum += grad[1][i];
+        gabs += fabs(grad[1][i]);
+    }
+    printf("{\"n\": %d, \"reps\": %d, \"value\": %.17g, \"grad_sum\": %.17g, \"grad_abs_sum\": %.17g,\n",
+           n, reps, value[1], gsum, gabs);
+    printf(" \"check\": {\"value_rel_err\": %.3g, \"grad_value_rel_err\": %.3g, \"grad_rel_err\": %.3g},\n",
+           err_v, err_gv, err_g);
+    printf(" \"contenders\": {");
+    for (int c = 0; c < NC; c++) {
+        printf("%s\n  \"%s\": {", c ? "," : "", contenders[c].name);
+        for (int k = 0; k < 2; k++) {
+            printf("%s\"%s\": {\"iters\": %ld, \"ns\": [", k ? ", " : "",
+                   k ? "grad" : "value", iters[c][k]);
+            for (int r = 0; r < reps; r++)
+                printf("%s%.4g", r ? ", " : "", t[c][k][r]);
+            printf("], \"median_ns\": %.6g}", median(t[c][k], reps));
+        }
+        printf("}");
+    }
+    printf("}}\n");
+    return 0;
+}

@@ -1,0 +1,500 @@
+"""run.py — gradc's benchmark suite (issue 6); bench/run.sh is the entry.
+
+For every workload and both flag sets it emits gradc's C, compiles it with
+the hand-written C and bench/harness.c using exactly the same flags, and
+times both in one process (interleaved repetitions, medians). ADOL-C,
+PyTorch and SymPy run in the same invocation when installed and are
+skipped with a note otherwise. W6 (gradc's own compile time) runs
+bench_compile, built by CMake with the compiler core. Prints tables and
+writes JSON. Nothing is ever estimated in place of a measurement: a
+contender or workload that cannot run is listed under "skipped" with why.
+
+See docs/performance.md for what each workload and column means."""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+FLAGSETS = ["-O2", "-O2 -march=native"]
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+# ---- workloads ---------------------------------------------------------
+
+def rosen_source(n):
+    """W4 as one scalar formula over named inputs x0..x{n-1} (the vector
+    form with sum(i = ...) comes with tensor support). Each term is in
+    parentheses, as a sum over i would add them: the hand-written loop and
+    the formula then round identically."""
+    params = ", ".join("x%d" % i for i in range(n))
+    terms = " + ".join("(100*(x%d - x%d^2)^2 + (1 - x%d)^2)" % (i + 1, i, i)
+                       for i in range(n - 1))
+    return "rosen(%s) = %s\n" % (params, terms)
+
+
+def rosen_start(n):
+    """The classical starting point (-1.2, 1, -1.2, 1, ...)."""
+    return [-1.2 if i % 2 == 0 else 1.0 for i in range(n)]
+
+
+def scalar_workloads(quick):
+    ws = [
+        {"id": "W1", "title": "sigmoid neuron 1/(1+exp(-(w0*x0+w1*x1+w2)))",
+         "expr": "1/(1+exp(-(w0*x0+w1*x1+w2)))", "hand": "w1.c", "peer": "W1",
+         # the notes' neuron: w = (2, -3, -3), x = (-1, -2)
+         "inputs": [2.0, -1.0, -3.0, -2.0, -3.0]},
+        {"id": "W2", "title": "circuit 2*(x*y + max(z,w))",
+         "expr": "2*(x*y + max(z,w))", "hand": "w2.c", "peer": "W2",
+         "inputs": [3.0, -4.0, 2.0, -1.0]},
+    ]
+    for n in ([100] if quick else [100, 1000, 10000]):
+        ws.append({"id": "W4 n=%d" % n, "title": "chained Rosenbrock, n=%d, "
+                   "scalar formula" % n, "source": rosen_source(n), "func": "rosen",
+                   "hand": "w4.c", "peer": "W4", "inputs": rosen_start(n), "n": n})
+    return ws
+
+
+# Workloads waiting for tensor/network support (issue 4). The runner asks
+# gradc to compile each; while it cannot, the workload is skipped with
+# gradc's own error. Once it can, the harness still needs an adapter for
+# the Jacobian/parameter-gradient entry points (docs/emitted-api.md).
+PENDING = [
+    {"id": "W3", "title": "softmax of 3 values and its Jacobian",
+     "source": "s(x[3]) = softmax(x)\n", "func": "s"},
+    {"id": "W3b", "title": "softmax + cross-entropy of 1,000 values, gradient",
+     "source": "l(x[1000]) = cross_entropy(softmax(x), 3)\n", "func": "l"},
+    {"id": "W5", "title": "MLP 784-128-10 (ReLU, softmax, cross-entropy), "
+     "loss gradient w.r.t. all weights",
+     "source": "network mlp(x[784]) { dense(128, relu)  dense(10, softmax) }\n"
+               "loss(x[784]) = cross_entropy(mlp(x), 3)\n", "func": "loss"},
+]
+
+
+# ---- small helpers -----------------------------------------------------
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(cmd, timeout=None, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def first_line(s):
+    s = (s or "").strip()
+    return s.splitlines()[0] if s else "(no output)"
+
+
+def write_inputs(path, xs):
+    with open(path, "w") as f:
+        f.write("%d\n" % len(xs))
+        for v in xs:
+            f.write("%.17g\n" % v)
+
+
+def rel_diff(a, b):
+    return abs(a - b) / max(abs(a), abs(b), 1e-300)
+
+
+def machine():
+    m = {"platform": platform.platform(), "python": platform.python_version()}
+    try:
+        out = run(["lscpu"]).stdout
+        for key in ("Model name", "CPU(s)", "Thread(s) per core", "L2 cache", "L3 cache"):
+            hit = re.search(r"^%s:\s*(.*)$" % re.escape(key), out, re.M)
+            if hit:
+                m[key] = hit.group(1).strip()
+        flags = re.search(r"^Flags:\s*(.*)$", out, re.M)
+        if flags:
+            m["simd"] = " ".join(f for f in ("sse2", "avx", "avx2", "fma", "avx512f")
+                                 if f in flags.group(1).split())
+    except OSError:
+        pass
+    cc = os.environ.get("CC", "cc")
+    m["cc"] = first_line(run([cc, "--version"]).stdout)
+    git = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
+    m["git"] = git.stdout.strip() if git.returncode == 0 else "?"
+    return m
+
+
+# ---- gradc and hand-written C (same flags, same process) ----------------
+
+class Suite:
+    def __init__(self, args):
+        self.args = args
+        self.quick = args.quick
+        self.reps = args.reps or (5 if self.quick else 31)
+        # each timed batch lasts at least this long
+        self.min_ns = 2e5 if self.quick else 2e6
+        self.work = os.path.join(args.build_dir, "bench-work")
+        os.makedirs(self.work, exist_ok=True)
+        self.gradc = args.gradc or os.path.join(args.build_dir, "gradc")
+        self.cc = os.environ.get("CC", "cc")
+        self.skipped = []
+        self.failures = []
+        self.results = {"workloads": {}, "pending": {}, "peers_notes": []}
+
+    def skip(self, what, why):
+        self.skipped.append({"what": what, "why": why})
+        log("  skipped %s: %s" % (what, why))
+
+    def emit(self, w, tag):
+        """gradc emit for workload w; returns (c, h, symbol) or raises."""
+        c = os.path.join(self.work, "gradc_%s.c" % tag)
+        h = os.path.join(self.work, "gradc_%s.h" % tag)
+        if "expr" in w:
+            cmd = [self.gradc, "emit", "-e", w["expr"], "--name", "gradc_" + tag]
+            sym = "gradc_" + tag
+        else:
+            src = os.path.join(self.work, "%s.grad" % tag)
+            with open(src, "w") as f:
+                f.write(w["source"])
+            cmd = [self.gradc, "emit", "%s:%s" % (src, w["func"]), "--prefix", "gradc_"]
+            sym = "gradc_" + w["func"]
+        t0 = time.perf_counter()
+        r = run(cmd + ["-o", c, "--header", h])
+        w["emit_s"] = time.perf_counter() - t0
+        if r.returncode != 0:
+            raise RuntimeError("gradc emit failed: " + first_line(r.stderr))
+        w["emit_c_bytes"] = os.path.getsize(c)
+        return c, h, sym
+
+    def build_harness(self, w, tag, c, h, sym, flags, fi):
+        with open(h) as f:
+            header = f.read()
+        work = re.search(r"#define (\w+)_WORK_SIZE (\d+)", header)
+        ninputs = re.search(r"#define (\w+_NUM_INPUTS) ", header).group(1)
+        exe = os.path.join(self.work, "harness_%s_%d" % (tag, fi))
+        cmd = [self.cc] + flags.split() + [
+            "-std=c99", "-D_POSIX_C_SOURCE=200809L", "-I", self.work,
+            '-DGRADC_HEADER="%s"' % os.path.basename(h), "-DGRADC_SYM=" + sym,
+            "-DGRADC_NINPUTS=" + ninputs,
+            "-DGRADC_WORK=%s" % (work.group(2) if work else "0"),
+            os.path.join(HERE, "harness.c"), os.path.join(HERE, "hand", w["hand"]),
+            c, "-o", exe, "-lm"]
+        t0 = time.perf_counter()
+        r = run(cmd, timeout=3600)
+        w.setdefault("cc_s", {})[flags] = time.perf_counter() - t0
+        if r.returncode != 0:
+            raise RuntimeError("cc failed: " + first_line(r.stderr))
+        return exe
+
+    def scalar(self, w):
+        tag = w["id"].replace(" n=", "_").lower()
+        log("%s: %s" % (w["id"], w["title"]))
+        inputs = os.path.join(self.work, "inputs_%s.txt" % tag)
+        write_inputs(inputs, w["inputs"])
+        w["inputs_file"] = inputs
+        res = {"title": w["title"], "flags": {}, "peers": {}}
+        self.results["workloads"][w["id"]] = res
+        try:
+            c, h, sym = self.emit(w, tag)
+        except RuntimeError as e:
+            self.skip(w["id"], str(e))
+            self.failures.append("%s: %s" % (w["id"], e))
+            return
+        res["gradc_emit_s"] = w["emit_s"]
+        res["gradc_c_bytes"] = w["emit_c_bytes"]
+        for fi, flags in enumerate(FLAGSETS):
+            try:
+                exe = self.build_harness(w, tag, c, h, sym, flags, fi)
+            except (RuntimeError, subprocess.TimeoutExpired) as e:
+                self.skip("%s %s" % (w["id"], flags), str(e))
+                continue
+            r = run([exe, inputs, str(self.reps), str(self.min_ns)])
+            if r.returncode != 0:
+                self.failures.append("%s %s: harness failed: %s" % (w["id"], flags, first_line(r.stderr)))
+                continue
+            out = json.loads(r.stdout)
+            out["cc_s"] = w["cc_s"][flags]
+            res["flags"][flags] = out
+            res["reference"] = {k: out[k] for k in ("value", "grad_sum", "grad_abs_sum")}
+            chk = out["check"]
+            worst = max(chk.values())
+            if not worst <= self.args.tolerance:
+                self.failures.append("%s %s: gradc and hand-written C disagree (%s)"
+                                     % (w["id"], flags, chk))
+        self.peers(w, res)
+
+    # ---- peers --------------------------------------------------------
+
+    def agree(self, w, res, name, out):
+        ref = res.get("reference")
+        if not ref:
+            return
+        bad = [k for k in ("value", "grad_sum", "grad_abs_sum")
+               if rel_diff(out[k], ref[k]) > 1e-9]
+        out["agrees_with_hand"] = not bad
+        if bad:
+            self.failures.append("%s: %s disagrees with hand-written C on %s"
+                                 % (w["id"], name, ", ".join(bad)))
+
+    def peers(self, w, res):
+        if self.args.no_peers:
+            return
+        if self.adolc_exe:
+            r = run([self.adolc_exe, w["peer"], w["inputs_file"], str(self.reps), str(self.min_ns)],
+                    timeout=600)
+            if r.returncode == 0:
+                out = json.loads(r.stdout)
+                self.agree(w, res, "ADOL-C", out)
+                res["peers"]["ADOL-C"] = out
+            else:
+                self.skip("ADOL-C %s" % w["id"], first_line(r.stderr))
+        if self.torch_ok:
+            r = run([PYTHON, os.path.join(HERE, "torch_bench.py"), w["peer"], w["inputs_file"],
+                     str(self.reps), str(self.min_ns), "1,2"], timeout=900)
+            if r.returncode == 0:
+                out = json.loads(r.stdout)
+                for t in ("1", "2"):
+                    p = dict(out[t], value=out["value"], grad_sum=out["grad_sum"],
+                             grad_abs_sum=out["grad_abs_sum"], blas=out["blas"],
+                             version=out["torch"])
+                    self.agree(w, res, "PyTorch", p)
+                    res["peers"]["PyTorch %st" % t] = p
+            else:
+                self.skip("PyTorch %s" % w["id"], first_line(r.stderr))
+
+    def find_peers(self):
+        self.adolc_exe = None
+        self.torch_ok = False
+        if self.args.no_peers:
+            self.skip("peers", "--no-peers")
+            return
+        cxx = os.environ.get("CXX", "c++")
+        exe = os.path.join(self.work, "adolc_bench")
+        r = run([cxx, "-O2", os.path.join(HERE, "adolc_bench.cpp"), "-o", exe, "-ladolc"]) \
+            if shutil.which(cxx) else None
+        if r and r.returncode == 0:
+            self.adolc_exe = exe
+        else:
+            self.skip("ADOL-C", "not installed (Debian libadolc-dev): " +
+                      (first_line(r.stderr) if r else "no C++ compiler"))
+        r = run([PYTHON, "-c", "import torch"])
+        if r.returncode == 0:
+            self.torch_ok = True
+        else:
+            self.skip("PyTorch", "not installed (Debian python3-torch): " + first_line(r.stderr))
+
+    # ---- workloads waiting for features ---------------------------------
+
+    def pending(self, w):
+        src = os.path.join(self.work, "%s.grad" % w["id"].lower())
+        with open(src, "w") as f:
+            f.write(w["source"])
+        r = run([self.gradc, "emit", "%s:%s" % (src, w["func"]), "-o", os.devnull])
+        if r.returncode != 0:
+            why = "gradc cannot compile it yet: " + first_line(r.stderr)
+        else:
+            why = "gradc compiles it; the harness adapter for its entry points is not written yet"
+        self.results["pending"][w["id"]] = {"title": w["title"], "skipped": why}
+        self.skip(w["id"], why)
+
+    # ---- W4 through SymPy -----------------------------------------------
+
+    def sympy(self):
+        if self.args.no_peers:
+            return
+        if run([PYTHON, "-c", "import sympy"]).returncode != 0:
+            self.skip("SymPy", "not installed (Debian python3-sympy)")
+            return
+        out = []
+        cap = 60 if self.quick else 300
+        for n in ([20] if self.quick else [100, 300]):
+            log("SymPy W4 n=%d (cap %d s)" % (n, cap))
+            try:
+                r = run([PYTHON, os.path.join(HERE, "sympy_bench.py"), str(n)], timeout=cap)
+            except subprocess.TimeoutExpired:
+                self.skip("SymPy n=%d" % n, "exceeded the %d s cap" % cap)
+                break
+            if r.returncode != 0:
+                self.skip("SymPy n=%d" % n, first_line(r.stderr))
+                break
+            out.append(json.loads(r.stdout))
+        res = {"runs": out}
+        if len(out) >= 2:
+            a, b = out[-2], out[-1]
+            import math
+            k = math.log(b["diff_s"] / a["diff_s"]) / math.log(b["n"] / a["n"])
+            res["diff_exponent"] = k
+            res["diff_s_extrapolated_n1000"] = b["diff_s"] * (1000 / b["n"]) ** k
+            res["note"] = ("n=1000 is extrapolated from the measured n=%d and n=%d as "
+                           "time ~ n^%.2f; not measured" % (a["n"], b["n"], k))
+        self.results["sympy_W4"] = res
+
+    # ---- W6: gradc's own compile time -----------------------------------
+
+    def compile_scaling(self):
+        exe = self.args.bench_compile or os.path.join(self.args.build_dir, "bench", "bench_compile")
+        if not os.path.exists(exe):
+            self.skip("W6", "bench_compile not built (%s)" % exe)
+            return
+        sizes = [1000, 10000, 100000] if self.quick else [1000, 10000, 100000, 1000000]
+        rows = []
+        for n in sizes:
+            log("W6: random formula, %d nodes" % n)
+            r = run([exe, "random", str(n)], timeout=600)
+            if r.returncode != 0:
+                self.failures.append("W6 n=%d: %s" % (n, first_line(r.stderr)))
+                return
+            rows.append(json.loads(r.stdout))
+        for a, b in zip(rows, rows[1:]):
+            b["time_growth"] = b["total_s"] / a["total_s"]
+            b["c_bytes_growth"] = b["c_bytes"] / a["c_bytes"]
+        rosen = []
+        for n in ([100, 1000] if self.quick else [100, 1000, 10000]):
+            r = run([exe, "rosen", str(n)], timeout=600)
+            if r.returncode == 0:
+                rosen.append(json.loads(r.stdout))
+        self.results["W6"] = {"random": rows, "rosen": rosen}
+
+    def cache(self):
+        exe = os.path.join(self.args.build_dir, "bench", "bench_cache")
+        if not os.path.exists(exe):
+            self.skip("W7", "bench_cache not built (owned by the cache work, issue 3)")
+            return
+        r = run([exe] + (["--quick"] if self.quick else []), timeout=600)
+        self.results["W7"] = {"rc": r.returncode, "stdout": r.stdout, "stderr": r.stderr[-2000:]}
+        if r.returncode != 0:
+            self.failures.append("W7: bench_cache failed: " + first_line(r.stderr))
+
+    def go(self):
+        self.results["machine"] = machine()
+        self.results["date"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        self.results["quick"] = self.quick
+        self.results["reps"] = self.reps
+        self.results["flagsets"] = FLAGSETS
+        self.find_peers()
+        only = set(self.args.only.split(",")) if self.args.only else None
+        for w in scalar_workloads(self.quick):
+            if not only or w["id"].split()[0] in only:
+                self.scalar(w)
+        for w in PENDING:
+            if not only or w["id"] in only:
+                self.pending(w)
+        if not only or "W4" in only:
+            self.sympy()
+        if not only or "W6" in only:
+            self.compile_scaling()
+        if not only or "W7" in only:
+            self.cache()
+        self.results["skipped"] = self.skipped
+        self.results["failures"] = self.failures
+
+
+# ---- the report ----------------------------------------------------------
+
+def fmt_ns(ns):
+    if ns is None:
+        return "-"
+    if ns >= 1e6:
+        return "%.2f ms" % (ns / 1e6)
+    if ns >= 1e4:
+        return "%.1f us" % (ns / 1e3)
+    return "%.1f ns" % ns
+
+
+def table(results):
+    out = []
+    m = results["machine"]
+    out.append("gradc benchmarks  %s  git %s  %s" % (results["date"], m.get("git"),
+               "quick" if results["quick"] else "full"))
+    out.append("machine: %s, %s CPUs, %s; %s" % (m.get("Model name", "?"), m.get("CPU(s)", "?"),
+               m.get("simd", "?"), m.get("cc", "?")))
+    out.append("times: median of %d interleaved batches, per evaluation; value = value only, "
+               "grad = value + gradient" % results["reps"])
+    hdr = "%-12s %-18s %11s %11s %9s %14s" % ("workload", "contender", "value", "grad",
+                                              "grad/val", "gradc grad ÷")
+    for flags in results["flagsets"]:
+        out.append("")
+        out.append("== C contenders compiled with: %s ==" % flags)
+        out.append(hdr)
+        for wid, res in results["workloads"].items():
+            fr = res["flags"].get(flags)
+            if not fr:
+                out.append("%-12s (no result for these flags)" % wid)
+                continue
+            g = fr["contenders"]["gradc"]["grad"]["median_ns"]
+            rows = [(k, v["value"]["median_ns"], v["grad"]["median_ns"])
+                    for k, v in fr["contenders"].items()]
+            rows += [(k, v["value_ns"], v["grad_ns"]) for k, v in res["peers"].items()]
+            for i, (name, tv, tg) in enumerate(rows):
+                out.append("%-12s %-18s %11s %11s %9.2f %14s" % (
+                    wid if i == 0 else "", name, fmt_ns(tv), fmt_ns(tg), tg / tv,
+                    "" if name == "gradc" else "%.3g" % (g / tg)))
+    if results.get("pending"):
+        out.append("")
+        for wid, p in results["pending"].items():
+            out.append("%-5s skipped: %s" % (wid, p["skipped"]))
+    s = results.get("sympy_W4")
+    if s:
+        out.append("")
+        out.append("W4 through SymPy (diff + ccode; gradc: see W6 rosen rows)")
+        for r in s["runs"]:
+            out.append("  n=%-6d build %.2f s  diff %.2f s  ccode %.2f s  C %d bytes" % (
+                r["n"], r["build_s"], r["diff_s"], r["codegen_s"], r["c_bytes"]))
+        if "note" in s:
+            out.append("  n=1000 diff ≈ %.0f s (%s)" % (s["diff_s_extrapolated_n1000"], s["note"]))
+    w6 = results.get("W6")
+    if w6:
+        out.append("")
+        out.append("W6 gradc compile time, in process, C compiler excluded (median)")
+        out.append("  %-8s %-9s %10s %10s %9s %9s %9s %9s %7s" % (
+            "formula", "nodes", "IR nodes", "C bytes", "parse", "diff", "emit", "total", "growth"))
+        for r in w6["random"] + w6["rosen"]:
+            out.append("  %-8s %-9d %10d %10d %8.1fms %8.1fms %8.1fms %8.1fms %7s" % (
+                r["kind"], r["n"], r["kernel_nodes"], r["c_bytes"], r["parse_s"] * 1e3,
+                r["diff_s"] * 1e3, r["emit_s"] * 1e3, r["total_s"] * 1e3,
+                "%.1fx" % r["time_growth"] if "time_growth" in r else ""))
+    if results.get("W7"):
+        out.append("")
+        out.append("W7 cache (bench_cache):")
+        out.append(results["W7"]["stdout"].rstrip())
+    if results["skipped"]:
+        out.append("")
+        out.append("skipped:")
+        for s in results["skipped"]:
+            out.append("  %s: %s" % (s["what"], s["why"]))
+    if results["failures"]:
+        out.append("")
+        out.append("FAILURES:")
+        for f in results["failures"]:
+            out.append("  " + f)
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="few repetitions, small n (CI)")
+    ap.add_argument("--build-dir", default=os.path.join(ROOT, "build-bench"))
+    ap.add_argument("--gradc", help="gradc binary (default: BUILD_DIR/gradc)")
+    ap.add_argument("--bench-compile", help="bench_compile binary (default: BUILD_DIR/bench/bench_compile)")
+    ap.add_argument("--json", default=os.path.join(HERE, "results.json"))
+    ap.add_argument("--only", help="comma-separated workloads, e.g. W1,W4,W6")
+    ap.add_argument("--reps", type=int, help="repetitions per contender")
+    ap.add_argument("--no-peers", action="store_true", help="skip ADOL-C, PyTorch and SymPy")
+    ap.add_argument("--check", action="store_true",
+                    help="exit 1 if anything failed or gradc disagrees with the hand-written C")
+    ap.add_argument("--tolerance", type=float, default=1e-10,
+                    help="largest normwise relative difference gradc vs hand-written")
+    args = ap.parse_args()
+    suite = Suite(args)
+    suite.go()
+    with open(args.json, "w") as f:
+        json.dump(suite.results, f, indent=1)
+    print(table(suite.results))
+    print("\nJSON: %s" % args.json)
+    if args.check and suite.failures:
+        sys.exit(1)
+
+
+main()

@@ -1,0 +1,103 @@
+"""torch_bench.py — the PyTorch (CPU autograd) contender.
+
+Each workload is written the way a PyTorch user would: leaf tensors with
+requires_grad, the formula, backward(). "value" is the formula alone under
+torch.no_grad(); "grad" is the formula plus backward() (which gives value
+and gradient together), with the leaves' .grad reset each time.
+
+usage: torch_bench.py WORKLOAD INPUTS_FILE REPS MIN_BATCH_NS THREADS[,THREADS]
+prints one JSON object, keyed by thread count."""
+import json
+import sys
+import time
+
+import torch
+
+torch.set_default_dtype(torch.float64)
+
+
+def w1(v):
+    w0, x0, w1_, x1, w2 = v
+    return 1 / (1 + torch.exp(-(w0 * x0 + w1_ * x1 + w2)))
+
+
+def w2(v):
+    x, y, z, w = v
+    return 2 * (x * y + torch.maximum(z, w))
+
+
+def w4(v):
+    (x,) = v
+    return (100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2).sum()
+
+
+def leaves(name, xs):
+    """Scalar workloads take one 0-d leaf per input; W4 one vector leaf."""
+    if name == "W4":
+        return [torch.tensor(xs, requires_grad=True)]
+    return [torch.tensor(v, requires_grad=True) for v in xs]
+
+
+def blas_library():
+    """The BLAS actually mapped into this process (Debian's torch uses the
+    libblas.so.3 alternative: OpenBLAS when installed, else reference)."""
+    torch.ones(64, 64) @ torch.ones(64, 64)
+    with open("/proc/self/maps") as f:
+        libs = {line.split()[-1] for line in f if "blas" in line.lower()}
+    return ", ".join(sorted(libs)) or "none mapped"
+
+
+def median_ns(f, reps, min_ns):
+    iters = 1
+    while True:
+        t0 = time.perf_counter_ns()
+        for _ in range(iters):
+            f()
+        t = time.perf_counter_ns() - t0
+        if t >= min_ns:
+            break
+        iters = int(iters * min_ns / t * 1.1) + 1 if t > min_ns / 64 else iters * 8
+    v = []
+    for _ in range(reps):
+        t0 = time.perf_counter_ns()
+        for _ in range(iters):
+            f()
+        v.append((time.perf_counter_ns() - t0) / iters)
+    v.sort()
+    return v[reps // 2] if reps % 2 else 0.5 * (v[reps // 2 - 1] + v[reps // 2])
+
+
+def main():
+    name, path, reps, min_ns, threads = sys.argv[1:6]
+    reps, min_ns = int(reps), float(min_ns)
+    with open(path) as f:
+        nums = f.read().split()
+    xs = [float(s) for s in nums[1 : 1 + int(nums[0])]]
+    func = {"W1": w1, "W2": w2, "W4": w4}[name]
+    ls = leaves(name, xs)
+
+    def value():
+        with torch.no_grad():
+            return func(ls)
+
+    def grad():
+        for leaf in ls:
+            leaf.grad = None
+        y = func(ls)
+        y.backward()
+        return y
+
+    y = grad()
+    g = torch.cat([leaf.grad.reshape(-1) for leaf in ls])
+    out = {"value": y.item(), "grad_sum": g.sum().item(),
+           "grad_abs_sum": g.abs().sum().item(),
+           "torch": torch.__version__,
+           "blas": blas_library()}
+    for t in threads.split(","):
+        torch.set_num_threads(int(t))
+        out[t] = {"value_ns": median_ns(value, reps, min_ns),
+                  "grad_ns": median_ns(grad, reps, min_ns)}
+    print(json.dumps(out))
+
+
+main()
