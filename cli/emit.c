@@ -90,7 +90,7 @@ static int write_output(const char *path, const Buf *b, Diag *d)
 static int emit_one(Program *p, Func *f, const EmitArgs *a, Buf *c, Buf *h, Diag *d)
 {
     Kernel *k = opt_kernel(p, f, 1);
-    EmitOptions o = {.name = a->name, .prefix = a->prefix, .max_locals = a->max_locals};
+    EmitOptions o = {.name = a->name, .prefix = a->prefix, .max_locals = a->max_locals, .net = f->net};
     int rc = 0;
     if (!strcmp(a->what, "ir"))
         kernel_dump(k, c);
@@ -117,6 +117,8 @@ int cmd_emit(int argc, char **argv)
         input_from_text(&in, a.expr);
     else if (input_from_spec(&in, a.file, &d) != 0)
         goto out;
+    else if (in.bare && input_from_file(&in, a.file, &d) != 0)
+        goto out;               /* not FILE:FUNC, so a plain file */
     if (a.func)
         in.func = a.func;
     if (in.bare || in.func) {

@@ -1,13 +1,19 @@
-/* emit_c.c — C99 from a kernel: straight-line code, one `const double`
- * temporary per node, operands referred to as atoms (a temporary, in[i] or
- * a literal). Only <math.h> is included; there are no globals but a const
- * table of input names, and every external symbol starts with the prefix
- * and the function's name, so several generated files link together.
+/* emit_c.c — C99 from a kernel. Scalars become `const double` temporaries;
+ * tensors become arrays filled by loop nests (or, for views of a block of
+ * another tensor, pointers into it); tensor constants become static const
+ * arrays. Only <math.h> is included; there are no writable globals, and
+ * every external symbol starts with the prefix and the function's name, so
+ * several generated files link together.
  *
- * Stack budget: a function whose temporaries exceed max_locals keeps its
- * values in an array of slots reused after each value's last use; if even
- * that exceeds the budget, the caller provides the array (NAME_work and
- * NAME_grad_work, with NAME_WORK_SIZE in the header). */
+ * Entry points (docs/emitted-api.md): for a scalar value NAME and
+ * NAME_grad; for a tensor value NAME (writing out), NAME_vjp and
+ * NAME_jacobian; NAME_batch always; NAME_init_params for networks, whose
+ * parameters come in a separate `params` array.
+ *
+ * Stack budget: when a function's temporaries exceed max_locals doubles,
+ * tensors move to a caller-provided work array and scalars into reused
+ * slots; such entry points end in _work and take `work` last, with
+ * NAME_WORK_SIZE in the header. */
 #include "gradc.h"
 
 #include <ctype.h>
@@ -15,14 +21,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum Mode { TEMPS, LOCAL_SLOTS, WORK_SLOTS } Mode;
+typedef enum Store {
+    S_NONE,                     /* not needed by this function */
+    S_LITERAL,                  /* scalar constant, printed inline */
+    S_INPUT,                    /* in/params/v + offset */
+    S_TCONST,                   /* static const array SYM_kN */
+    S_TEMP,                     /* const double tN */
+    S_SLOT,                     /* w[N]: scalar in a reused slot */
+    S_ARRAY,                    /* double tN[size] on the stack */
+    S_WORK,                     /* double *const tN = work + offset */
+    S_ALIAS,                    /* const double *const tN = base + offset */
+} Store;
 
 typedef struct Plan {
-    Mode mode;
-    uint32_t nslots;
-    uint32_t *slot;             /* per node: temporary number or slot */
-    uint8_t *mark;              /* per node: needed by this function */
+    Store *store;
+    uint32_t *num;              /* temp number, slot, or work offset */
+    uint32_t nslots;            /* scalar slots */
+    uint32_t work;              /* doubles of work array needed */
+    int slots_in_work;          /* scalar slots live in the work array */
 } Plan;
+
+typedef struct Emitter {
+    const Kernel *k;
+    const EmitOptions *o;
+    char sym[256];
+    Buf *out;
+    uint32_t *input_off;        /* per input: offset in its array */
+    uint32_t in_size, params_size, out_size;
+} Emitter;
 
 /* C keywords and names the generated code itself uses (math.h functions). */
 static const char *const reserved[] = {
@@ -34,7 +60,8 @@ static const char *const reserved[] = {
     "_Imaginary", "main", "exp", "log", "log1p", "expm1", "sqrt", "sin",
     "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh",
     "hypot", "erf", "pow", "fabs", "fmax", "fmin", "in", "grad", "work",
-    "NAN", "INFINITY", "HUGE_VAL", NULL,
+    "params", "out", "NAN", "INFINITY", "HUGE_VAL", "isinf", "gradc_s",
+    "gradc_v", "gradc_i", NULL,
 };
 
 int emit_valid_c_name(const char *s)
@@ -64,38 +91,189 @@ static void literal(double v, char out[48])
     char num[32];
     num_format(v, num);
     int plain = !strpbrk(num, ".e");
-    if (signbit(v))
-        snprintf(out, 48, "(%s%s)", num, plain ? ".0" : "");
-    else
-        snprintf(out, 48, "%s%s", num, plain ? ".0" : "");
+    snprintf(out, 48, signbit(v) ? "(%s%s)" : "%s%s", num, plain ? ".0" : "");
 }
 
-static void atom(const Graph *g, const Plan *p, NodeId id, char out[48])
+static const Node *node(const Emitter *e, NodeId id)
 {
-    const Node *n = &g->node[id];
-    if (n->op == OP_CONST)
+    return &e->k->g->node[id];
+}
+
+static int is_scalar(const Emitter *e, NodeId id)
+{
+    return node(e, id)->shape.rank == 0;
+}
+
+static uint32_t size_of(const Emitter *e, NodeId id)
+{
+    return shape_size(node(e, id)->shape);
+}
+
+/* The array an input lives in: in, params (networks) or v (the seed). */
+static const char *input_array(const Emitter *e, NodeId id)
+{
+    int32_t slot = node(e, id)->aux;
+    if ((uint32_t)slot >= e->k->ninputs)
+        return "v";
+    return (uint32_t)slot >= e->k->ninputs - e->k->nparams ? "params" : "in";
+}
+
+/* Scalar value of a node, or element `ix` of a tensor node. */
+static void elem(const Emitter *e, const Plan *p, NodeId id, const char *ix, char out[320])
+{
+    const Node *n = node(e, id);
+    uint32_t off = n->op == OP_INPUT && (uint32_t)n->aux < e->k->ninputs ? e->input_off[n->aux] : 0;
+    int scalar = n->shape.rank == 0;
+    switch (p->store[id]) {
+    case S_LITERAL:
         literal(n->num, out);
-    else if (n->op == OP_INPUT)
-        snprintf(out, 48, "in[%d]", n->aux);
-    else if (p->mode == TEMPS)
-        snprintf(out, 48, "t%u", p->slot[id]);
-    else
-        snprintf(out, 48, "w[%u]", p->slot[id]);
+        break;
+    case S_INPUT:
+        if (scalar)
+            snprintf(out, 320, "%s[%u]", input_array(e, id), off);
+        else
+            snprintf(out, 320, "%s[%u + %s]", input_array(e, id), off, ix);
+        break;
+    case S_TCONST:
+        snprintf(out, 320, "%s_k%u[%s]", e->sym, id, ix);
+        break;
+    case S_TEMP:
+        snprintf(out, 320, "t%u", p->num[id]);
+        break;
+    case S_SLOT:
+        snprintf(out, 320, "w[%u]", p->num[id]);
+        break;
+    default:
+        snprintf(out, 320, "a%u[%s]", id, scalar ? "0" : ix);
+        break;
+    }
 }
 
-/* The node's C expression: its op's template with operand atoms. */
-static void expression(const Graph *g, const Plan *p, NodeId id, Buf *out)
+/* A pointer expression to the first element of a tensor node. */
+static void base(const Emitter *e, const Plan *p, NodeId id, char out[320])
 {
-    const Node *n = &g->node[id];
-    char a[2][48];
-    for (int k = 0; k < op_info[n->op].arity; k++)
-        atom(g, p, n->arg[k], a[k]);
-    const char *t = op_info[n->op].c;
-    /* pow(x, 2) and pow(x, -1) as x*x and 1/x: exact, and much faster. */
-    if (n->op == OP_POW && ir_is_const(g, n->arg[1], 2.0))
-        t = "$0 * $0";
-    else if (n->op == OP_POW && ir_is_const(g, n->arg[1], -1.0))
-        t = "1.0 / $0";
+    const Node *n = node(e, id);
+    uint32_t off = (uint32_t)n->aux < e->k->ninputs ? e->input_off[n->aux] : 0;
+    if (p->store[id] == S_INPUT && off == 0)
+        snprintf(out, 320, "%s", input_array(e, id));
+    else if (p->store[id] == S_INPUT)
+        snprintf(out, 320, "(%s + %u)", input_array(e, id), off);
+    else if (p->store[id] == S_TCONST)
+        snprintf(out, 320, "%s_k%u", e->sym, id);
+    else
+        snprintf(out, 320, "a%u", id);
+}
+
+/* ---- planning: where each value lives ---- */
+
+static int is_alias(const Emitter *e, NodeId id)
+{
+    const Node *n = node(e, id);
+    if (n->shape.rank == 0)
+        return 0;
+    return n->op == OP_VIEW || n->op == OP_INDEX ||
+           (n->op == OP_SLICE && (uint32_t)n->num == 1);
+}
+
+/* Scalars reuse slots after their last use (linear scan). */
+static uint32_t assign_slots(const Emitter *e, Plan *p, const uint8_t *mark,
+                             const NodeId *roots, uint32_t nroots)
+{
+    const Graph *g = e->k->g;
+    uint32_t *last = xmalloc(g->n * sizeof *last);
+    uint32_t *free_slots = xmalloc(g->n * sizeof *free_slots);
+    uint32_t nfree = 0, nslots = 0;
+    memset(last, 0, g->n * sizeof *last);
+    for (NodeId i = 1; i < g->n; i++)
+        if (mark[i])
+            for (int k = 0; k < op_info[g->node[i].op].arity; k++)
+                last[g->node[i].arg[k]] = i;
+    for (uint32_t r = 0; r < nroots; r++)
+        last[roots[r]] = UINT32_MAX;
+    for (NodeId i = 1; i < g->n; i++) {
+        if (p->store[i] != S_SLOT)
+            continue;
+        const Node *n = &g->node[i];
+        for (int k = 0; k < op_info[n->op].arity; k++) {
+            NodeId a = n->arg[k];
+            if (last[a] == i && p->store[a] == S_SLOT) {
+                free_slots[nfree++] = p->num[a];
+                last[a] = 0;    /* released once, even for x*x */
+            }
+        }
+        p->num[i] = nfree ? free_slots[--nfree] : nslots++;
+    }
+    free(last);
+    free(free_slots);
+    return nslots;
+}
+
+static void plan(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p)
+{
+    const Graph *g = e->k->g;
+    uint32_t budget = e->o && e->o->max_locals > 0 ? (uint32_t)e->o->max_locals
+                                                   : EMIT_DEFAULT_MAX_LOCALS;
+    uint8_t *mark = xmalloc(g->n);
+    p->store = xmalloc(g->n * sizeof *p->store);
+    p->num = xmalloc(g->n * sizeof *p->num);
+    memset(p->num, 0, g->n * sizeof *p->num);
+    ir_mark_reachable(g, roots, nroots, mark);
+    uint32_t scalars = 0, tensors = 0;
+    for (NodeId i = 1; i < g->n; i++) {
+        const Node *n = &g->node[i];
+        Store s = S_NONE;
+        if (!mark[i])
+            s = S_NONE;
+        else if (n->op == OP_CONST)
+            s = S_LITERAL;
+        else if (n->op == OP_INPUT)
+            s = S_INPUT;
+        else if (n->op == OP_TCONST)
+            s = S_TCONST;
+        else if (is_alias(e, i))
+            s = S_ALIAS;
+        else if (n->shape.rank == 0)
+            s = S_TEMP, p->num[i] = scalars++;
+        else
+            s = S_ARRAY, tensors += shape_size(n->shape);
+        p->store[i] = s;
+    }
+    p->work = 0;
+    p->nslots = 0;
+    p->slots_in_work = 0;
+    if (tensors + scalars > budget) {
+        /* Tensors go to the work array, scalars to slots if still too many. */
+        for (NodeId i = 1; i < g->n; i++)
+            if (p->store[i] == S_ARRAY) {
+                p->store[i] = S_WORK;
+                p->num[i] = p->work;
+                p->work += shape_size(g->node[i].shape);
+            }
+        if (scalars > budget) {
+            for (NodeId i = 1; i < g->n; i++)
+                if (p->store[i] == S_TEMP)
+                    p->store[i] = S_SLOT;
+            p->nslots = assign_slots(e, p, mark, roots, nroots);
+            if (p->nslots > budget) {
+                p->slots_in_work = 1;
+                p->work += p->nslots;
+            }
+        }
+    }
+    free(mark);
+}
+
+static void plan_free(Plan *p)
+{
+    free(p->store);
+    free(p->num);
+}
+
+/* ---- statements ---- */
+
+/* Writes the node's C template with the given operand texts. */
+static void expand(const char *t, char a[2][320], Buf *out)
+{
     for (; *t; t++) {
         if (t[0] == '$' && (t[1] == '0' || t[1] == '1')) {
             buf_puts(out, a[t[1] - '0']);
@@ -106,98 +284,373 @@ static void expression(const Graph *g, const Plan *p, NodeId id, Buf *out)
     }
 }
 
-static int is_leaf(const Node *n)
+static const char *template_of(const Emitter *e, const Node *n)
 {
-    return n->op == OP_CONST || n->op == OP_INPUT;
+    /* pow(x, 2) and pow(x, -1) as x*x and 1/x: exact, and much faster. */
+    if (n->op == OP_POW && ir_is_const(e->k->g, n->arg[1], 2.0))
+        return "$0 * $0";
+    if (n->op == OP_POW && ir_is_const(e->k->g, n->arg[1], -1.0))
+        return "1.0 / $0";
+    return op_info[n->op].c;
 }
 
-/* Slots reused after each value's last use (linear scan). */
-static uint32_t assign_slots(const Graph *g, Plan *p, const NodeId *roots,
-                             uint32_t nroots)
+static void elementwise(const Emitter *e, const Plan *p, NodeId id, Buf *out)
 {
-    uint32_t *last = xmalloc(g->n * sizeof *last);
-    uint32_t *free_slots = xmalloc(g->n * sizeof *free_slots);
-    uint32_t nfree = 0, nslots = 0;
-    memset(last, 0, g->n * sizeof *last);
-    for (NodeId i = 1; i < g->n; i++)
-        if (p->mark[i])
-            for (int k = 0; k < op_info[g->node[i].op].arity; k++)
-                last[g->node[i].arg[k]] = i;
-    for (uint32_t r = 0; r < nroots; r++)
-        last[roots[r]] = UINT32_MAX;
-    for (NodeId i = 1; i < g->n; i++) {
-        const Node *n = &g->node[i];
-        if (!p->mark[i] || is_leaf(n))
-            continue;
-        for (int k = 0; k < op_info[n->op].arity; k++) {
-            NodeId a = n->arg[k];
-            if (last[a] == i && !is_leaf(&g->node[a])) {
-                free_slots[nfree++] = p->slot[a];
-                last[a] = 0;    /* released once, even for x*x */
-            }
-        }
-        p->slot[i] = nfree ? free_slots[--nfree] : nslots++;
-    }
-    free(last);
-    free(free_slots);
-    return nslots;
-}
-
-static void plan(const Kernel *k, const EmitOptions *o, const NodeId *roots,
-                 uint32_t nroots, Plan *p)
-{
-    const Graph *g = k->g;
-    int budget = o && o->max_locals > 0 ? o->max_locals : EMIT_DEFAULT_MAX_LOCALS;
-    p->mark = xmalloc(g->n);
-    p->slot = xmalloc(g->n * sizeof *p->slot);
-    ir_mark_reachable(g, roots, nroots, p->mark);
-    uint32_t temps = 0;
-    for (NodeId i = 1; i < g->n; i++)
-        if (p->mark[i] && !is_leaf(&g->node[i]))
-            p->slot[i] = temps++;
-    p->mode = TEMPS;
-    p->nslots = temps;
-    if (temps <= (uint32_t)budget)
-        return;
-    p->nslots = assign_slots(g, p, roots, nroots);
-    p->mode = p->nslots <= (uint32_t)budget ? LOCAL_SLOTS : WORK_SLOTS;
-}
-
-static void plan_free(Plan *p)
-{
-    free(p->mark);
-    free(p->slot);
-}
-
-static void body(const Kernel *k, const Plan *p, Buf *out)
-{
-    const Graph *g = k->g;
-    if (p->mode == LOCAL_SLOTS)
-        buf_printf(out, "    double w[%u];\n", p->nslots ? p->nslots : 1);
-    for (NodeId i = 1; i < g->n; i++) {
-        if (!p->mark[i] || is_leaf(&g->node[i]))
-            continue;
-        if (p->mode == TEMPS)
-            buf_printf(out, "    const double t%u = ", p->slot[i]);
-        else
-            buf_printf(out, "    w[%u] = ", p->slot[i]);
-        expression(g, p, i, out);
+    const Node *n = node(e, id);
+    char a[2][320], dst[320];
+    int arity = op_info[n->op].arity;
+    if (n->shape.rank == 0) {
+        for (int k = 0; k < arity; k++)
+            elem(e, p, n->arg[k], "0", a[k]);
+        elem(e, p, id, "0", dst);
+        buf_printf(out, p->store[id] == S_TEMP ? "    const double %s = " : "    %s = ", dst);
+        expand(template_of(e, n), a, out);
         buf_puts(out, ";\n");
+        return;
+    }
+    for (int k = 0; k < arity; k++)
+        elem(e, p, n->arg[k], "i", a[k]);
+    elem(e, p, id, "i", dst);
+    buf_printf(out, "    for (long i = 0; i < %u; i++)\n        %s = ", size_of(e, id), dst);
+    expand(template_of(e, n), a, out);
+    buf_puts(out, ";\n");
+}
+
+/* The declaration of a tensor node's storage, or of a scalar result of a
+ * structured op (assigned by the loop that follows). */
+static void declare(const Emitter *e, const Plan *p, NodeId id, Buf *out)
+{
+    char d[320];
+    switch (p->store[id]) {
+    case S_ARRAY:
+        buf_printf(out, "    double a%u[%u];\n", id, size_of(e, id));
+        break;
+    case S_WORK:
+        buf_printf(out, "    double *const a%u = work + %u;\n", id, p->num[id]);
+        break;
+    case S_TEMP:
+        elem(e, p, id, "0", d);
+        buf_printf(out, "    double %s;\n", d);
+        break;
+    default:
+        break;
     }
 }
 
-static int uses_inputs(const Kernel *k, const Plan *p)
+static void matmul(const Emitter *e, const Plan *p, NodeId id, Buf *out)
 {
-    for (uint32_t i = 0; i < k->ninputs; i++)
-        if (p->mark[k->input[i]])
+    const Node *n = node(e, id);
+    Shape sa = node(e, n->arg[0])->shape, sb = node(e, n->arg[1])->shape;
+    int ta = n->aux & 1, tb = n->aux & 2;
+    uint32_t m = ta ? sa.dim[1] : sa.dim[0], k = ta ? sa.dim[0] : sa.dim[1];
+    char A[320], B[320], T[320];
+    base(e, p, n->arg[0], A);
+    base(e, p, n->arg[1], B);
+    base(e, p, id, T);
+    const char *aik = ta ? "%s[p * %u + i]" : "%s[i * %u + p]";
+    char aik_s[400];
+    snprintf(aik_s, sizeof aik_s, aik, A, sa.dim[1]);
+    if (sb.rank == 1 && !ta) {          /* dot products over contiguous rows */
+        buf_printf(out, "    for (long i = 0; i < %u; i++) {\n"
+                        "        double s = 0.0;\n"
+                        "        for (long p = 0; p < %u; p++)\n"
+                        "            s += %s * %s[p];\n"
+                        "        %s[i] = s;\n    }\n", m, k, aik_s, B, T);
+        return;
+    }
+    if (sb.rank == 1) {                 /* A^T x as axpy over rows of A */
+        buf_printf(out, "    for (long i = 0; i < %u; i++)\n        %s[i] = 0.0;\n"
+                        "    for (long p = 0; p < %u; p++) {\n"
+                        "        const double xp = %s[p];\n"
+                        "        for (long i = 0; i < %u; i++)\n"
+                        "            %s[i] += %s[p * %u + i] * xp;\n    }\n",
+                   m, T, k, B, m, T, A, sa.dim[1]);
+        return;
+    }
+    uint32_t nc = tb ? sb.dim[0] : sb.dim[1];
+    if (tb) {                           /* C = op(A) B^T: dot products */
+        buf_printf(out, "    for (long i = 0; i < %u; i++)\n"
+                        "        for (long j = 0; j < %u; j++) {\n"
+                        "            double s = 0.0;\n"
+                        "            for (long p = 0; p < %u; p++)\n"
+                        "                s += %s * %s[j * %u + p];\n"
+                        "            %s[i * %u + j] = s;\n        }\n",
+                   m, nc, k, aik_s, B, sb.dim[1], T, nc);
+        return;
+    }
+    buf_printf(out, "    for (long i = 0; i < %u; i++) {\n"      /* C = op(A) B: axpy rows */
+                    "        for (long j = 0; j < %u; j++)\n            %s[i * %u + j] = 0.0;\n"
+                    "        for (long p = 0; p < %u; p++) {\n"
+                    "            const double a = %s;\n"
+                    "            for (long j = 0; j < %u; j++)\n"
+                    "                %s[i * %u + j] += a * %s[p * %u + j];\n        }\n    }\n",
+               m, nc, T, nc, k, aik_s, nc, T, nc, B, sb.dim[1]);
+}
+
+static uint32_t row_size(Shape s)
+{
+    return s.rank == 2 ? s.dim[1] : 1;
+}
+
+static void structured(const Emitter *e, const Plan *p, NodeId id, Buf *out)
+{
+    const Node *n = node(e, id);
+    char A[320], B[320], T[320], a0[320], d[320];
+    Shape s0 = node(e, n->arg[0])->shape;
+    uint32_t size = size_of(e, id), start = (uint32_t)n->aux, stride = (uint32_t)n->num;
+    base(e, p, n->arg[0], A);
+    elem(e, p, n->arg[0], "i", a0);
+    if (p->store[id] == S_ALIAS) {
+        uint32_t off = n->op == OP_VIEW ? start : start * row_size(s0);
+        if (off)
+            buf_printf(out, "    const double *const a%u = %s + %u;\n", id, A, off);
+        else
+            buf_printf(out, "    const double *const a%u = %s;\n", id, A);
+        return;
+    }
+    declare(e, p, id, out);
+    base(e, p, id, T);
+    elem(e, p, id, "0", d);
+    switch ((Op)n->op) {
+    case OP_BCAST:
+        elem(e, p, n->arg[0], "0", a0);
+        buf_printf(out, "    for (long i = 0; i < %u; i++)\n        %s[i] = %s;\n", size, T, a0);
+        break;
+    case OP_SUM:
+        buf_printf(out, "    %s = 0.0;\n    for (long i = 0; i < %u; i++)\n        %s += %s;\n",
+                   d, shape_size(s0), d, a0);
+        break;
+    case OP_MATMUL:
+        matmul(e, p, id, out);
+        break;
+    case OP_OUTER:
+        base(e, p, n->arg[1], B);
+        buf_printf(out, "    for (long i = 0; i < %u; i++)\n        for (long j = 0; j < %u; j++)\n"
+                        "            %s[i * %u + j] = %s[i] * %s[j];\n",
+                   n->shape.dim[0], n->shape.dim[1], T, n->shape.dim[1], A, B);
+        break;
+    case OP_TRANSPOSE:
+        buf_printf(out, "    for (long i = 0; i < %u; i++)\n        for (long j = 0; j < %u; j++)\n"
+                        "            %s[j * %u + i] = %s[i * %u + j];\n",
+                   s0.dim[0], s0.dim[1], T, s0.dim[0], A, s0.dim[1]);
+        break;
+    case OP_INDEX:                      /* scalar element */
+        buf_printf(out, "    %s = %s[%u];\n", d, A, start);
+        break;
+    case OP_SLICE:
+        buf_printf(out, "    for (long k = 0; k < %u; k++)\n        for (long i = 0; i < %u; i++)\n"
+                        "            %s[k * %u + i] = %s[(%u + k * %u) * %u + i];\n",
+                   n->shape.dim[0], row_size(s0), T, row_size(s0), A, start, stride, row_size(s0));
+        break;
+    case OP_PAD: {
+        uint32_t r = row_size(n->shape), count = s0.rank == n->shape.rank ? s0.dim[0] : 1;
+        if (s0.rank == 0)
+            elem(e, p, n->arg[0], "0", a0);
+        buf_printf(out, "    for (long i = 0; i < %u; i++)\n        %s[i] = 0.0;\n", size, T);
+        if (s0.rank == 0)
+            buf_printf(out, "    %s[%u] = %s;\n", T, start, a0);
+        else
+            buf_printf(out, "    for (long k = 0; k < %u; k++)\n        for (long i = 0; i < %u; i++)\n"
+                            "            %s[(%u + k * %u) * %u + i] = %s[k * %u + i];\n",
+                       count, r, T, start, stride, r, A, r);
+        break;
+    }
+    case OP_UNVIEW:
+        buf_printf(out, "    for (long i = 0; i < %u; i++)\n        %s[i] = 0.0;\n", size, T);
+        buf_printf(out, "    for (long i = 0; i < %u; i++)\n        %s[%u + i] = %s[i];\n",
+                   shape_size(s0), T, start, A);
+        break;
+    case OP_SOFTMAX:
+    case OP_LOGSUMEXP: {
+        uint32_t len = shape_size(s0);
+        buf_printf(out, "    {\n        double m = -INFINITY, s = 0.0;\n"
+                        "        for (long i = 0; i < %u; i++)\n"
+                        "            if (%s[i] > m || %s[i] != %s[i])\n                m = %s[i];\n",
+                   len, A, A, A, A);
+        if (n->op == OP_SOFTMAX)
+            buf_printf(out, "        for (long i = 0; i < %u; i++) {\n"
+                            "            %s[i] = exp(%s[i] - m);\n            s += %s[i];\n        }\n"
+                            "        for (long i = 0; i < %u; i++)\n            %s[i] /= s;\n    }\n",
+                       len, T, A, T, len, T);
+        else
+            buf_printf(out, "        if (isinf(m)) {\n            %s = m;\n        } else {\n"
+                            "            for (long i = 0; i < %u; i++)\n"
+                            "                s += exp(%s[i] - m);\n"
+                            "            %s = m + log(s);\n        }\n    }\n",
+                       d, len, A, d);
+        break;
+    }
+    default:
+        buf_printf(out, "    /* unsupported op %s */\n", op_info[n->op].name);
+        break;
+    }
+}
+
+static void body(const Emitter *e, const Plan *p, Buf *out)
+{
+    const Graph *g = e->k->g;
+    if (p->nslots && !p->slots_in_work)
+        buf_printf(out, "    double w[%u];\n", p->nslots);
+    else if (p->nslots)
+        buf_printf(out, "    double *const w = work + %u;\n", p->work - p->nslots);
+    for (NodeId i = 1; i < g->n; i++) {
+        Store s = p->store[i];
+        if (s == S_NONE || s == S_LITERAL || s == S_INPUT || s == S_TCONST)
+            continue;
+        if (op_info[g->node[i].op].flags & OPF_ELEM) {
+            if (s == S_ARRAY || s == S_WORK)
+                declare(e, p, i, out);
+            elementwise(e, p, i, out);
+        } else {
+            structured(e, p, i, out);
+        }
+    }
+}
+
+/* Writes root into dst[off..] (a scalar, or a tensor element by element). */
+static void store_result(const Emitter *e, const Plan *p, NodeId root,
+                         const char *dst, uint32_t off, Buf *out)
+{
+    char v[320];
+    if (is_scalar(e, root)) {
+        elem(e, p, root, "0", v);
+        buf_printf(out, "    %s[%u] = %s;\n", dst, off, v);
+        return;
+    }
+    elem(e, p, root, "i", v);
+    buf_printf(out, "    for (long i = 0; i < %u; i++)\n        %s[%u + i] = %s;\n",
+               size_of(e, root), dst, off, v);
+}
+
+/* ---- entry points ---- */
+
+typedef enum Entry { E_VALUE, E_GRAD } Entry;
+
+/* "const double *restrict in, const double *restrict params" etc. */
+static void params_text(const Emitter *e, Entry entry, int work, int proto, Buf *b)
+{
+    const char *r = proto ? "" : "restrict ";
+    int tensor = !is_scalar(e, e->k->value);
+    buf_printf(b, "const double *%sin", r);
+    if (e->k->nparams)
+        buf_printf(b, ", const double *%sparams", r);
+    if (entry == E_VALUE && tensor)
+        buf_printf(b, ", double *%sout", r);
+    if (entry == E_GRAD) {
+        if (tensor)
+            buf_printf(b, ", const double *%sv", r);
+        buf_printf(b, ", double *%sgrad", r);
+        if (e->k->nparams)
+            buf_printf(b, ", double *%sgrad_params", r);
+    }
+    if (work)
+        buf_printf(b, ", double *%swork", r);
+}
+
+static void signature(const Emitter *e, Entry entry, int work, int proto, Buf *out)
+{
+    int tensor = !is_scalar(e, e->k->value);
+    const char *suffix = entry == E_VALUE ? "" : tensor ? "_vjp" : "_grad";
+    buf_printf(out, "%s %s%s%s(", tensor ? "void" : "double", e->sym, suffix, work ? "_work" : "");
+    params_text(e, entry, work, proto, out);
+    buf_puts(out, proto ? ");\n" : ")\n");
+}
+
+static int uses(const Plan *p, const Emitter *e, int params)
+{
+    for (uint32_t i = 0; i < e->k->ninputs; i++) {
+        int is_param = i >= e->k->ninputs - e->k->nparams;
+        if (is_param == params && p->store[e->k->input[i]] != S_NONE)
             return 1;
+    }
     return 0;
 }
 
-static void symbol(const Kernel *k, const EmitOptions *o, char *out, size_t n)
+static void entry_function(const Emitter *e, Entry entry, int work, Buf *out)
 {
-    const char *name = o && o->name ? o->name : k->name;
-    snprintf(out, n, "%s%s", o && o->prefix ? o->prefix : "", name);
+    const Kernel *k = e->k;
+    int tensor = !is_scalar(e, k->value);
+    NodeId *roots = xmalloc((k->ninputs + 1) * sizeof *roots);
+    uint32_t nroots = 0;
+    if (entry == E_VALUE || !tensor)    /* a VJP does not return the value */
+        roots[nroots++] = k->value;
+    if (entry == E_GRAD)
+        for (uint32_t i = 0; i < k->ninputs; i++)
+            roots[nroots++] = k->grad[i];
+    Plan p;
+    plan(e, roots, nroots, &p);
+    signature(e, entry, work, 0, out);
+    buf_puts(out, "{\n");
+    if (!uses(&p, e, 0))
+        buf_puts(out, "    (void)in;\n");
+    if (k->nparams && !uses(&p, e, 1))
+        buf_puts(out, "    (void)params;\n");
+    if (work && !p.work)
+        buf_puts(out, "    (void)work;\n");
+    if (entry == E_GRAD && tensor && (!k->seed || p.store[k->seed] == S_NONE))
+        buf_puts(out, "    (void)v;\n");
+    body(e, &p, out);
+    char v[320];
+    if (entry == E_VALUE && tensor)
+        store_result(e, &p, k->value, "out", 0, out);
+    if (entry == E_GRAD) {
+        uint32_t nin = k->ninputs - k->nparams;
+        if (nin == 0)
+            buf_puts(out, "    (void)grad;\n");
+        for (uint32_t i = 0; i < k->ninputs; i++) {
+            int is_param = i >= nin;
+            if (is_param)
+                buf_puts(out, "    if (grad_params)\n    ");
+            store_result(e, &p, k->grad[i], is_param ? "grad_params" : "grad",
+                         e->input_off[i], out);
+        }
+    }
+    if (!tensor) {
+        elem(e, &p, k->value, "0", v);
+        buf_printf(out, "    return %s;\n", v);
+    }
+    buf_puts(out, "}\n");
+    plan_free(&p);
+    free(roots);
+}
+
+/* Static const arrays for the tensor constants the kernel uses. */
+static void constants(const Emitter *e, Buf *out)
+{
+    const Graph *g = e->k->g;
+    for (NodeId i = 1; i < g->n; i++) {
+        if (g->node[i].op != OP_TCONST)
+            continue;
+        const double *v = ir_tconst_data(g, i);
+        uint32_t n = shape_size(g->node[i].shape);
+        buf_printf(out, "static const double %s_k%u[%u] = {", e->sym, i, n);
+        for (uint32_t j = 0; j < n; j++) {
+            char num[48];
+            literal(v[j], num);
+            buf_printf(out, "%s%s", j == 0 ? "\n    " : j % 8 ? ", " : ",\n    ", num);
+        }
+        buf_puts(out, "\n};\n");
+    }
+}
+
+static uint32_t work_size(const Emitter *e)
+{
+    const Kernel *k = e->k;
+    NodeId *roots = xmalloc((k->ninputs + 1) * sizeof *roots);
+    uint32_t n = 1, size = 0;
+    roots[0] = k->value;
+    for (int pass = 0; pass < (k->grad ? 2 : 1); pass++) {
+        if (pass == 1)
+            for (uint32_t i = 0; i < k->ninputs; i++)
+                roots[n++] = k->grad[i];
+        Plan p;
+        plan(e, roots, n, &p);
+        if (p.work > size)
+            size = p.work;
+        plan_free(&p);
+    }
+    free(roots);
+    return size;
 }
 
 static void macro_name(const char *sym, const char *suffix, char *out, size_t n)
@@ -209,156 +662,228 @@ static void macro_name(const char *sym, const char *suffix, char *out, size_t n)
     strncat(out, suffix, n - strlen(out) - 1);
 }
 
-static void value_function(const Kernel *k, const EmitOptions *o,
-                           const char *sym, Mode want, Buf *out)
+/* Jacobian rows by reverse sweeps with unit seeds: J[i][j] = d out_i / d in_j. */
+static void jacobian_function(const Emitter *e, int work, int proto, Buf *out)
 {
-    Plan p;
-    plan(k, o, &k->value, 1, &p);
-    if (want == WORK_SLOTS && p.mode != TEMPS)
-        p.mode = WORK_SLOTS;
-    char a[48];
-    if (p.mode == WORK_SLOTS)
-        buf_printf(out, "double %s_work(const double *restrict in, double *restrict w)\n{\n", sym);
-    else
-        buf_printf(out, "double %s(const double *restrict in)\n{\n", sym);
-    if (!uses_inputs(k, &p))
-        buf_puts(out, "    (void)in;\n");
-    if (want == WORK_SLOTS && p.mode == TEMPS)
-        buf_puts(out, "    (void)w;\n");
-    body(k, &p, out);
-    atom(k->g, &p, k->value, a);
-    buf_printf(out, "    return %s;\n}\n", a);
-    plan_free(&p);
+    buf_printf(out, "void %s_jacobian%s(const double *%sin%s, double *%sJ%s)%s",
+               e->sym, work ? "_work" : "", proto ? "" : "restrict ",
+               e->k->nparams ? (proto ? ", const double *params" : ", const double *restrict params") : "",
+               proto ? "" : "restrict ", work ? ", double *work" : "", proto ? ";\n" : "\n");
+    if (proto)
+        return;
+    buf_printf(out, "{\n    double gradc_v[%u];\n    for (long gradc_i = 0; gradc_i < %u; gradc_i++)\n        gradc_v[gradc_i] = 0.0;\n"
+                    "    for (long gradc_i = 0; gradc_i < %u; gradc_i++) {\n        gradc_v[gradc_i] = 1.0;\n"
+                    "        %s_vjp%s(in, %sgradc_v, J + gradc_i * %u%s%s);\n        gradc_v[gradc_i] = 0.0;\n    }\n}\n",
+               e->out_size, e->out_size, e->out_size, e->sym, work ? "_work" : "",
+               e->k->nparams ? "params, " : "", e->in_size, e->k->nparams ? ", 0" : "",
+               work ? ", work" : "");
 }
 
-static void grad_function(const Kernel *k, const EmitOptions *o,
-                          const char *sym, const Plan *p, Buf *out)
+static void batch_function(const Emitter *e, int work, int proto, Buf *out)
 {
-    char a[48];
-    if (p->mode == WORK_SLOTS)
-        buf_printf(out, "double %s_grad_work(const double *restrict in, double *restrict grad, double *restrict w)\n{\n", sym);
+    int tensor = !is_scalar(e, e->k->value);
+    buf_printf(out, "void %s_batch%s(unsigned long n, const double *%sin%s, double *%sout%s)%s",
+               e->sym, work ? "_work" : "", proto ? "" : "restrict ",
+               e->k->nparams ? (proto ? ", const double *params" : ", const double *restrict params") : "",
+               proto ? "" : "restrict ", work ? ", double *work" : "", proto ? ";\n" : "\n");
+    if (proto)
+        return;
+    const char *prm = e->k->nparams ? "params, " : "";
+    buf_printf(out, "{\n    for (unsigned long gradc_s = 0; gradc_s < n; gradc_s++)\n");
+    if (tensor)
+        buf_printf(out, "        %s%s(in + gradc_s * %u, %sout + gradc_s * %u%s);\n}\n", e->sym,
+                   work ? "_work" : "", e->in_size, prm, e->out_size, work ? ", work" : "");
     else
-        buf_printf(out, "double %s_grad(const double *restrict in, double *restrict grad)\n{\n", sym);
-    if (!uses_inputs(k, p))
-        buf_puts(out, "    (void)in;\n");
-    if (k->ninputs == 0)
-        buf_puts(out, "    (void)grad;\n");
-    body(k, p, out);
-    for (uint32_t i = 0; i < k->ninputs; i++) {
-        atom(k->g, p, k->grad[i], a);
-        buf_printf(out, "    grad[%u] = %s;\n", i, a);
+        buf_printf(out, "        out[gradc_s] = %s%s(in + gradc_s * %u%s%s%s);\n}\n", e->sym,
+                   work ? "_work" : "", e->in_size, e->k->nparams ? ", params" : "",
+                   work ? ", work" : "", "");
+}
+
+static void init_function(const Emitter *e, const Network *net, int proto, Buf *out)
+{
+    buf_printf(out, "void %s_init_params(double *%sparams, unsigned long seed)%s", e->sym,
+               proto ? "" : "restrict ", proto ? ";\n" : "\n");
+    if (proto)
+        return;
+    /* The documented scheme (net.c): splitmix64, uniform in +-limit. */
+    buf_printf(out, "{\n    unsigned long long state = seed;\n    double *p = params;\n");
+    for (uint32_t l = 0; l < net->nlayers; l++) {
+        const Layer *L = &net->layer[l];
+        uint32_t nw = L->in * L->units;
+        char lim[48], val[48];
+        buf_printf(out, "    /* layer %u: %u -> %u */\n", l + 1, L->in, L->units);
+        if (L->wkind == INIT_RANDOM) {
+            literal(net_init_limit(L), lim);
+            buf_printf(out, "    for (long i = 0; i < %u; i++) {\n"
+                            "        unsigned long long z = (state += 0x9e3779b97f4a7c15ull);\n"
+                            "        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;\n"
+                            "        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;\n"
+                            "        z ^= z >> 31;\n"
+                            "        p[i] = (2.0 * ((double)(z >> 11) * 0x1.0p-53) - 1.0) * %s;\n    }\n",
+                       nw, lim);
+        } else if (L->wkind == INIT_SCALAR) {
+            literal(L->wval, val);
+            buf_printf(out, "    for (long i = 0; i < %u; i++)\n        p[i] = %s;\n", nw, val);
+        } else {
+            buf_printf(out, "    {\n        static const double w[%u] = {", nw);
+            for (uint32_t i = 0; i < nw; i++) {
+                literal(L->wlit[i], val);
+                buf_printf(out, "%s%s", i ? ", " : "", val);
+            }
+            buf_printf(out, "};\n        for (long i = 0; i < %u; i++)\n            p[i] = w[i];\n    }\n", nw);
+        }
+        if (L->bkind == INIT_SCALAR) {
+            literal(L->bval, val);
+            buf_printf(out, "    for (long i = 0; i < %u; i++)\n        p[%u + i] = %s;\n", L->units, nw, val);
+        } else {
+            buf_printf(out, "    {\n        static const double b[%u] = {", L->units);
+            for (uint32_t i = 0; i < L->units; i++) {
+                literal(L->blit[i], val);
+                buf_printf(out, "%s%s", i ? ", " : "", val);
+            }
+            buf_printf(out, "};\n        for (long i = 0; i < %u; i++)\n            p[%u + i] = b[i];\n    }\n",
+                       L->units, nw);
+        }
+        buf_printf(out, "    p += %u;\n", nw + L->units);
     }
-    atom(k->g, p, k->value, a);
-    buf_printf(out, "    return %s;\n}\n", a);
-    (void)o;
+    buf_puts(out, "    (void)state;\n}\n");
 }
 
-static NodeId *grad_roots(const Kernel *k, uint32_t *n)
+static int setup(Emitter *e, const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
 {
-    NodeId *roots = xmalloc((k->ninputs + 1) * sizeof *roots);
-    roots[0] = k->value;
-    for (uint32_t i = 0; i < k->ninputs; i++)
-        roots[1 + i] = k->grad[i];
-    *n = k->ninputs + 1;
-    return roots;
+    memset(e, 0, sizeof *e);
+    e->k = k;
+    e->o = o;
+    e->out = out;
+    const char *name = o && o->name ? o->name : k->name;
+    snprintf(e->sym, sizeof e->sym, "%s%s", o && o->prefix ? o->prefix : "", name);
+    if (!emit_valid_c_name(e->sym)) {
+        diag_plain(d, "'%s' cannot be the name of a C function (it is not an identifier, or it is a C keyword or a name the generated code uses); choose another with --name or --prefix", e->sym);
+        return -1;
+    }
+    e->input_off = xmalloc((k->ninputs + 1) * sizeof *e->input_off);
+    uint32_t nin = k->ninputs - k->nparams;
+    for (uint32_t i = 0; i < k->ninputs; i++) {
+        uint32_t *acc = i < nin ? &e->in_size : &e->params_size;
+        e->input_off[i] = *acc;
+        *acc += size_of(e, k->input[i]);
+    }
+    e->out_size = size_of(e, k->value);
+    return 0;
 }
 
-static int check_names(const Kernel *k, const EmitOptions *o, Diag *d)
+static void input_comment(const Emitter *e, Buf *out)
 {
-    char sym[256];
-    symbol(k, o, sym, sizeof sym);
-    if (emit_valid_c_name(sym))
-        return 0;
-    diag_plain(d, "'%s' cannot be the name of a C function (it is not an identifier, or it is a C keyword or a name the generated code uses); choose another with --name or --prefix", sym);
-    return -1;
+    const Kernel *k = e->k;
+    char sh[48];
+    buf_printf(out, " * in[%u]:", e->in_size);
+    for (uint32_t i = 0; i < k->ninputs - k->nparams; i++) {
+        Shape s = node(e, k->input[i])->shape;
+        buf_printf(out, "%s %s%s at %u", i ? "," : "", k->input_name[i],
+                   s.rank ? shape_str(s, sh) : "", e->input_off[i]);
+    }
+    if (k->nparams)
+        buf_printf(out, "; params[%u]", e->params_size);
+    buf_printf(out, "; value %s\n", shape_str(node(e, k->value)->shape, sh));
 }
 
 uint32_t emit_work_size(const Kernel *k, const EmitOptions *o)
 {
-    uint32_t n;
-    NodeId *roots = grad_roots(k, &n);
-    Plan p;
-    plan(k, o, roots, k->grad ? n : 1, &p);
-    uint32_t size = p.mode == WORK_SLOTS ? p.nslots : 0;
-    plan_free(&p);
-    free(roots);
+    Emitter e;
+    Diag d;
+    diag_init(&d);
+    uint32_t size = setup(&e, k, o, NULL, &d) == 0 ? work_size(&e) : 0;
+    free(e.input_off);
+    diag_free(&d);
     return size;
 }
 
-static void prototypes(const Kernel *k, const char *sym, uint32_t work, Buf *out)
+static void prototypes(const Emitter *e, const Network *net, int work, Buf *out)
 {
-    if (work) {
-        buf_printf(out, "double %s_work(const double *in, double *work);\n", sym);
-        if (k->grad)
-            buf_printf(out, "double %s_grad_work(const double *in, double *grad, double *work);\n", sym);
-    } else {
-        buf_printf(out, "double %s(const double *in);\n", sym);
-        if (k->grad)
-            buf_printf(out, "double %s_grad(const double *in, double *grad);\n", sym);
+    signature(e, E_VALUE, work, 1, out);
+    if (e->k->grad) {
+        signature(e, E_GRAD, work, 1, out);
+        if (!is_scalar(e, e->k->value))
+            jacobian_function(e, work, 1, out);
     }
-}
-
-static void input_comment(const Kernel *k, Buf *out)
-{
-    buf_printf(out, " * Inputs (%u):", k->ninputs);
-    for (uint32_t i = 0; i < k->ninputs; i++)
-        buf_printf(out, "%s in[%u] = %s", i ? "," : "", i, k->input_name[i]);
-    buf_puts(out, "\n");
+    batch_function(e, work, 1, out);
+    if (net)
+        init_function(e, net, 1, out);
 }
 
 int emit_c_source(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
 {
-    if (check_names(k, o, d))
+    Emitter e;
+    if (setup(&e, k, o, out, d) != 0) {
+        free(e.input_off);
         return -1;
-    char sym[256];
-    symbol(k, o, sym, sizeof sym);
-    uint32_t work = emit_work_size(k, o);
+    }
+    uint32_t work = work_size(&e);
+    const Network *net = o ? o->net : NULL;
     buf_printf(out, "/* Generated by gradc " GRADC_VERSION "; do not edit.\n");
-    input_comment(k, out);
+    input_comment(&e, out);
     buf_puts(out, " */\n#include <math.h>\n\n");
-    prototypes(k, sym, work, out);
-    buf_printf(out, "extern const char *const %s_input_names[%u];\n\n", sym, k->ninputs + 1);
-    buf_printf(out, "const char *const %s_input_names[%u] = {", sym, k->ninputs + 1);
-    for (uint32_t i = 0; i < k->ninputs; i++)
+    prototypes(&e, net, work != 0, out);
+    uint32_t nin = k->ninputs - k->nparams;
+    buf_printf(out, "extern const char *const %s_input_names[%u];\n\n", e.sym, nin + 1);
+    buf_printf(out, "const char *const %s_input_names[%u] = {", e.sym, nin + 1);
+    for (uint32_t i = 0; i < nin; i++)
         buf_printf(out, "\"%s\", ", k->input_name[i]);
     buf_puts(out, "0};\n\n");
-    value_function(k, o, sym, work ? WORK_SLOTS : TEMPS, out);
+    constants(&e, out);
+    entry_function(&e, E_VALUE, work != 0, out);
     if (k->grad) {
-        uint32_t n;
-        NodeId *roots = grad_roots(k, &n);
-        Plan p;
-        plan(k, o, roots, n, &p);
         buf_puts(out, "\n");
-        grad_function(k, o, sym, &p, out);
-        plan_free(&p);
-        free(roots);
+        entry_function(&e, E_GRAD, work != 0, out);
+        if (!is_scalar(&e, k->value)) {
+            buf_puts(out, "\n");
+            jacobian_function(&e, work != 0, 0, out);
+        }
     }
+    buf_puts(out, "\n");
+    batch_function(&e, work != 0, 0, out);
+    if (net) {
+        buf_puts(out, "\n");
+        init_function(&e, net, 0, out);
+    }
+    free(e.input_off);
     return 0;
 }
 
 int emit_c_header(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
 {
-    if (check_names(k, o, d))
+    Emitter e;
+    if (setup(&e, k, o, out, d) != 0) {
+        free(e.input_off);
         return -1;
-    char sym[256], guard[300], count[300], wsize[300];
-    symbol(k, o, sym, sizeof sym);
-    macro_name(sym, "_H_GRADC", guard, sizeof guard);
-    macro_name(sym, "_NUM_INPUTS", count, sizeof count);
-    macro_name(sym, "_WORK_SIZE", wsize, sizeof wsize);
-    uint32_t work = emit_work_size(k, o);
+    }
+    char guard[300], m[300];
+    uint32_t work = work_size(&e);
+    const Network *net = o ? o->net : NULL;
+    macro_name(e.sym, "_H_GRADC", guard, sizeof guard);
     buf_printf(out, "/* Generated by gradc " GRADC_VERSION "; do not edit.\n");
-    input_comment(k, out);
-    buf_printf(out, " * %s%s(in) returns the value;", sym, work ? "_work" : "");
-    if (k->grad)
-        buf_printf(out, " %s_grad%s(in, grad) also sets grad[i] = d/d in[i].", sym, work ? "_work" : "");
-    buf_puts(out, "\n */\n");
+    input_comment(&e, out);
+    buf_puts(out, " * See docs/emitted-api.md for the calling convention.\n */\n");
     buf_printf(out, "#ifndef %s\n#define %s\n\n", guard, guard);
-    buf_printf(out, "#define %s %u\n", count, k->ninputs);
-    if (work)
-        buf_printf(out, "/* Scratch doubles the caller provides as `work`. */\n#define %s %u\n", wsize, work);
+    macro_name(e.sym, "_NUM_INPUTS", m, sizeof m);
+    buf_printf(out, "#define %s %u   /* named inputs */\n", m, k->ninputs - k->nparams);
+    macro_name(e.sym, "_IN_SIZE", m, sizeof m);
+    buf_printf(out, "#define %s %u   /* doubles in `in` */\n", m, e.in_size);
+    macro_name(e.sym, "_OUT_SIZE", m, sizeof m);
+    buf_printf(out, "#define %s %u   /* doubles in the value */\n", m, e.out_size);
+    if (k->nparams) {
+        macro_name(e.sym, "_NUM_PARAMS", m, sizeof m);
+        buf_printf(out, "#define %s %u   /* doubles in `params` */\n", m, e.params_size);
+    }
+    if (work) {
+        macro_name(e.sym, "_WORK_SIZE", m, sizeof m);
+        buf_printf(out, "#define %s %u   /* doubles of `work` the caller provides */\n", m, work);
+    }
+    macro_name(e.sym, "_NUM_INPUTS", m, sizeof m);
     buf_printf(out, "\n/* Input names in order, then a null pointer. */\n");
-    buf_printf(out, "extern const char *const %s_input_names[%s + 1];\n\n", sym, count);
-    prototypes(k, sym, work, out);
+    buf_printf(out, "extern const char *const %s_input_names[%s + 1];\n\n", e.sym, m);
+    prototypes(&e, net, work != 0, out);
     buf_printf(out, "\n#endif\n");
+    free(e.input_off);
     return 0;
 }

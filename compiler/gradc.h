@@ -230,6 +230,7 @@ typedef struct Program {
     Func **func;
     uint32_t nfunc;
     Func *bare;                 /* the bare expression, when there is one */
+    struct CheckList *checks;   /* `check` statements (check.h), or NULL */
 } Program;
 
 /* Parses a whole source. In bare mode, free variables of top-level
@@ -284,6 +285,7 @@ typedef struct EmitOptions {
     const char *prefix;         /* prepended to every external symbol */
     const char *header_name;    /* for the include guard and comments */
     int max_locals;             /* stack budget in doubles (0: default) */
+    const Network *net;         /* emit NAME_init_params for this network */
 } EmitOptions;
 
 #define EMIT_DEFAULT_MAX_LOCALS 4096  /* 32 KiB of doubles per call */

@@ -223,6 +223,18 @@ static NodeId fold(Graph *g, const Node *n)
     return r;
 }
 
+static int uniform(const Graph *g, NodeId id)
+{
+    const Node *n = &g->node[id];
+    if (n->op != OP_TCONST)
+        return 0;
+    const double *v = ir_tconst_data(g, id);
+    for (uint32_t i = 1; i < shape_size(n->shape); i++)
+        if (memcmp(&v[i], &v[0], sizeof *v) != 0)
+            return 0;
+    return 1;
+}
+
 static int all_constant(const Graph *g, const Node *n)
 {
     for (int k = 0; k < op_info[n->op].arity; k++)
@@ -290,6 +302,12 @@ NodeId ir_op(Graph *g, Op op, NodeId a, NodeId b)
         double args[2] = {na->num, nb->num};
         return ir_const(g, op_info[op].eval(args));
     }
+    /* A constant tensor with one value everywhere is that scalar,
+     * broadcast: the scalar form lets the simplifications below apply. */
+    if (arity == 2 && shape_eq(g->node[a].shape, shape) && uniform(g, b))
+        b = ir_const(g, ir_tconst_data(g, b)[0]);
+    else if (arity == 2 && shape_eq(g->node[b].shape, shape) && uniform(g, a))
+        a = ir_const(g, ir_tconst_data(g, a)[0]);
     Node n = {.op = (uint16_t)op, .arg = {a, b, 0}, .shape = shape};
     if (all_constant(g, &n))
         return fold(g, &n);

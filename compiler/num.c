@@ -46,5 +46,8 @@ void num_format(double v, char out[32])
         if (strtod_l(out, NULL, c_locale()) == v)
             break;
     }
+    /* Whole numbers print whole: "100", not "1e+02". */
+    if (strstr(out, "e+") && fabs(v) < 1e16 && v == floor(v))
+        snprintf(out, 32, "%.0f", v);
     uselocale(old);
 }
