@@ -13,6 +13,8 @@ typedef struct Input {
     char *owned_name;
     const char *func;           /* FILE:FUNC or --func, else NULL */
     int bare;                   /* text is a bare expression */
+    const BareShape *shapes;    /* shapes of bare inputs (from --at values) */
+    uint32_t nshapes;
 } Input;
 
 int input_from_file(Input *in, const char *path, Diag *d);
@@ -44,5 +46,6 @@ gradc_options cli_cache_runtime_options(const CacheOpts *c);
 int cmd_eval(int argc, char **argv);
 int cmd_emit(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
+int cmd_check(int argc, char **argv);          /* check.c */
 
 #endif

@@ -13,8 +13,10 @@ static const char eval_help[] =
     "The argument right after 'eval' is the expression, even when it starts\n"
     "with '-'. Its free variables are its inputs, in order of appearance.\n"
     "\n"
-    "  --at NAME=VALUE,...   input values (repeatable); nan and inf allowed\n"
+    "  --at NAME=VALUE,...   input values (repeatable): numbers, nan, inf, or\n"
+    "                        lists such as x=[2,1,0.1] and W=[[1,2],[3,4]]\n"
     "  --grad                also print every partial derivative\n"
+    "  --jacobian            print d value / d input as matrices (rows: outputs)\n"
     "  --json                print {\"value\": v, \"grad\": {...}}\n"
     "  --engine jit|interp   generated C (default) or the reference interpreter\n"
     "  --func NAME           the function to evaluate in a file\n"
@@ -22,13 +24,15 @@ static const char eval_help[] =
     "  --no-cache            neither read nor write the cache\n"
     "  --explain-cache       say on stderr whether the cache hit, and why not\n";
 
-/* One NAME=VALUE assignment taken from --at text. */
+/* One NAME=VALUE assignment taken from --at text; VALUE a number or a
+ * (nested) list of numbers. */
 typedef struct Assign {
     const char *name;
     size_t len;
-    double value;
+    Shape shape;
+    double *data;
     int used;
-    Loc loc;
+    Loc loc, vloc;
     const Source *src;
 } Assign;
 
@@ -36,7 +40,7 @@ typedef struct EvalArgs {
     const char *spec;
     Source at[32];
     int nat;
-    int grad, json, interp;
+    int grad, json, interp, jacobian;
     const char *func;
     CacheOpts cache;
 } EvalArgs;
@@ -69,6 +73,8 @@ static int parse_args(int argc, char **argv, EvalArgs *a)
             a->at[a->nat++] = (Source){"<at>", v, strlen(v)};
         } else if (opts && !strcmp(s, "--grad")) {
             a->grad = 1;
+        } else if (opts && !strcmp(s, "--jacobian")) {
+            a->jacobian = 1;
         } else if (opts && !strcmp(s, "--json")) {
             a->json = 1;
         } else if (opts && !strcmp(s, "--engine")) {
@@ -99,40 +105,124 @@ static Loc at_loc(const Source *s, const char *b, const char *e)
     return l;
 }
 
+static const char *skip_space(const char *p, const char *end)
+{
+    while (p < end && isspace((unsigned char)*p))
+        p++;
+    return p;
+}
+
+/* The end of one top-level item of "x=1,y=[1,2]": the next comma outside
+ * brackets. */
+static const char *item_end(const char *p, const char *end)
+{
+    int depth = 0;
+    for (; p < end; p++) {
+        if (*p == '[')
+            depth++;
+        else if (*p == ']' && depth > 0)
+            depth--;
+        else if (*p == ',' && depth == 0)
+            return p;
+    }
+    return end;
+}
+
+/* A number, or a list of numbers, or a list of equally long lists. */
+static int parse_value(const Source *s, const char *b, const char *e, Assign *a, Diag *d)
+{
+    Buf vals = {0};
+    b = skip_space(b, e);
+    while (e > b && isspace((unsigned char)e[-1]))
+        e--;
+    if (b == e || *b != '[') {
+        double v;
+        if (!num_parse(b, (size_t)(e - b), &v)) {
+            diag_error(d, s, at_loc(s, b, e > b ? e : b + 1), "'%.*s' is not a number", (int)(e - b), b);
+            return -1;
+        }
+        a->shape = SHAPE_SCALAR;
+        a->data = xmalloc(sizeof v);
+        a->data[0] = v;
+        return 0;
+    }
+    uint32_t rows = 0, cols = 0, count = 0, depth = 0, nested = 0;
+    const char *p = b;
+    while (p < e) {
+        p = skip_space(p, e);
+        if (*p == '[') {
+            if (++depth > 2) {
+                diag_error(d, s, at_loc(s, p, p + 1), "values have at most two dimensions");
+                goto fail;
+            }
+            if (depth == 2) {
+                nested = 1;
+                count = 0;
+            }
+            p++;
+        } else if (*p == ']') {
+            if (depth == 2) {
+                if (rows > 0 && count != cols) {
+                    diag_error(d, s, at_loc(s, p, p + 1), "row %u has %u numbers, but row 0 has %u", rows, count, cols);
+                    goto fail;
+                }
+                cols = count;
+                rows++;
+            }
+            depth--;
+            p++;
+        } else if (*p == ',') {
+            p++;
+        } else {
+            const char *q = p;
+            while (q < e && *q != ',' && *q != ']' && !isspace((unsigned char)*q))
+                q++;
+            double v;
+            if (!num_parse(p, (size_t)(q - p), &v) || (nested && depth != 2) || depth == 0) {
+                diag_error(d, s, at_loc(s, p, q > p ? q : p + 1), "'%.*s' is not a number", (int)(q - p), p);
+                goto fail;
+            }
+            buf_put(&vals, (const char *)&v, sizeof v);
+            count++;
+            p = q;
+        }
+    }
+    if (depth != 0 || vals.len == 0) {
+        diag_error(d, s, at_loc(s, b, e), depth ? "unbalanced '[' in the value" : "an empty list is not a value");
+        goto fail;
+    }
+    a->shape = nested ? shape_mat(rows, cols) : shape_vec(count);
+    a->data = (double *)vals.data;
+    return 0;
+fail:
+    buf_free(&vals);
+    return -1;
+}
+
 /* Splits "x=1,y=-2" into assignments, reporting each malformed part. */
-static int parse_at(const Source *s, Assign *out, int max, int *n, Diag *d)
+static void parse_at(const Source *s, Assign *out, int max, int *n, Diag *d)
 {
     const char *p = s->text, *end = s->text + s->len;
     while (p <= end) {
-        const char *stop = memchr(p, ',', (size_t)(end - p));
-        if (!stop)
-            stop = end;
+        const char *stop = item_end(p, end);
         const char *eq = memchr(p, '=', (size_t)(stop - p));
-        const char *nb = p, *ne = eq ? eq : stop;
-        while (nb < ne && isspace((unsigned char)*nb)) nb++;
-        while (ne > nb && isspace((unsigned char)ne[-1])) ne--;
+        const char *nb = skip_space(p, eq ? eq : stop), *ne = eq ? eq : stop;
+        while (ne > nb && isspace((unsigned char)ne[-1]))
+            ne--;
         int ident = ne > nb && (isalpha((unsigned char)*nb) || *nb == '_');
         for (const char *q = nb; q < ne && ident; q++)
             ident = isalnum((unsigned char)*q) || *q == '_';
-        if (!eq || !ident) {
+        Assign a = {nb, (size_t)(ne - nb), SHAPE_SCALAR, NULL, 0, at_loc(s, nb, ne),
+                    at_loc(s, eq ? eq + 1 : stop, stop), s};
+        if (!eq || !ident)
             diag_error(d, s, at_loc(s, p, stop > p ? stop : p + 1),
-                       "expected NAME=VALUE, e.g. --at x=1.5,y=-2");
-        } else {
-            const char *vb = eq + 1, *ve = stop;
-            while (vb < ve && isspace((unsigned char)*vb)) vb++;
-            while (ve > vb && isspace((unsigned char)ve[-1])) ve--;
-            double v;
-            if (!num_parse(vb, (size_t)(ve - vb), &v))
-                diag_error(d, s, at_loc(s, vb, ve > vb ? ve : vb + 1),
-                           "'%.*s' is not a number", (int)(ve - vb), vb);
-            else if (*n == max)
-                diag_error(d, s, at_loc(s, nb, ne), "too many values");
-            else
-                out[(*n)++] = (Assign){nb, (size_t)(ne - nb), v, 0, at_loc(s, nb, ne), s};
-        }
+                       "expected NAME=VALUE, e.g. --at x=1.5,y=-2 or --at 'v=[1,2,3]'");
+        else if (*n == max)
+            diag_error(d, s, a.loc, "too many values");
+        else if (parse_value(s, eq + 1, stop, &a, d) == 0)
+            out[(*n)++] = a;
         p = stop + 1;
     }
-    return 0;
 }
 
 static Assign *find_assign(Assign *as, int n, const char *name)
@@ -143,24 +233,39 @@ static Assign *find_assign(Assign *as, int n, const char *name)
     return NULL;
 }
 
-/* Matches values to the function's inputs; reports missing and unknown. */
-static int bind_inputs(const Func *f, const Source *src, Assign *as, int n,
-                       double *in, Diag *d)
+/* Fills in (and params, for networks) from the assignments; reports
+ * missing, unknown and misshapen values. */
+static int bind_inputs(const Func *f, const Graph *g, const Source *src, Assign *as,
+                       int n, double *in, double *params, Diag *d)
 {
+    char s1[48], s2[48];
     for (int i = 0; i < n; i++)
         for (int j = 0; j < i; j++)
             if (as[i].len == as[j].len && !strncmp(as[i].name, as[j].name, as[i].len))
                 diag_error(d, as[i].src, as[i].loc, "'%.*s' is given twice",
                            (int)as[i].len, as[i].name);
+    uint32_t nin = f->ninputs - f->nparams;
     for (uint32_t k = 0; k < f->ninputs; k++) {
+        Shape want = g->node[f->input[k]].shape;
+        double *dst = k < nin ? in : params;
         Assign *a = find_assign(as, n, f->input_name[k]);
-        if (a) {
-            in[k] = a->value;
+        if (a && !shape_eq(a->shape, want)) {
+            diag_error(d, a->src, a->vloc, "'%s' has shape %s here, but the input is %s",
+                       f->input_name[k], shape_str(a->shape, s1), shape_str(want, s2));
             a->used = 1;
-            continue;
+        } else if (a) {
+            memcpy(dst, a->data, shape_size(want) * sizeof *dst);
+            a->used = 1;
+        } else if (k >= nin && f->net) {
+            net_init_params(f->net, 0, dst);     /* the declared initial values */
+        } else {
+            diag_error(d, src, f->input_loc[k], "no value for input '%s' (give one with --at %s=VALUE)",
+                       f->input_name[k], f->input_name[k]);
         }
-        diag_error(d, src, f->input_loc[k], "no value for input '%s' (give one with --at %s=VALUE)",
-                   f->input_name[k], f->input_name[k]);
+        if (k < nin)
+            in += shape_size(want);
+        else
+            params += shape_size(want);
     }
     for (int i = 0; i < n; i++) {
         if (as[i].used)
@@ -185,29 +290,53 @@ static void number_json(double v, char out[32])
         num_format(v, out);
 }
 
-static void number_text(double v, char out[34])
+/* A value as JSON (also used for text): a number, or nested lists. */
+static void print_array(const double *v, Shape s, int text)
 {
     char num[32];
-    if (isnan(v))
-        strcpy(num, "NaN");
-    else if (isinf(v))
-        strcpy(num, v > 0 ? "Infinity" : "-Infinity");
-    else
-        num_format(v, num);
-    snprintf(out, 34, "%s%s", num[0] == '-' ? "" : " ", num);
+    if (s.rank == 0) {
+        if (text && (isnan(v[0]) || isinf(v[0])))
+            printf("%s", isnan(v[0]) ? "NaN" : v[0] > 0 ? "Infinity" : "-Infinity");
+        else if (text)
+            num_format(v[0], num), printf("%s", num);
+        else
+            number_json(v[0], num), printf("%s", num);
+        return;
+    }
+    uint32_t rows = s.rank == 1 ? 1 : s.dim[0], cols = s.rank == 1 ? s.dim[0] : s.dim[1];
+    if (s.rank == 2)
+        printf("[");
+    for (uint32_t r = 0; r < rows; r++) {
+        printf("%s[", r ? ", " : "");
+        for (uint32_t c = 0; c < cols; c++) {
+            printf("%s", c ? ", " : "");
+            print_array(v + r * cols + c, SHAPE_SCALAR, text);
+        }
+        printf("]");
+    }
+    if (s.rank == 2)
+        printf("]");
 }
 
-static void print_result(const Func *f, double value, const double *grad, int json)
+/* What eval computed: the value, and per input the gradient (scalar
+ * values) or the Jacobian (rows: value elements; columns: input elements). */
+typedef struct Result {
+    Shape vshape;
+    double *value;
+    double **deriv;             /* per input, NULL when not asked for */
+    Shape *dshape;
+} Result;
+
+static void print_result(const Func *f, const Result *r, int json, const char *key)
 {
-    char num[34];
     if (json) {
-        number_json(value, num);
-        printf("{\"value\": %s", num);
-        if (grad) {
-            printf(", \"grad\": {");
-            for (uint32_t k = 0; k < f->ninputs; k++) {
-                number_json(grad[k], num);
-                printf("%s\"%s\": %s", k ? ", " : "", f->input_name[k], num);
+        printf("{\"value\": ");
+        print_array(r->value, r->vshape, 0);
+        if (key) {
+            printf(", \"%s\": {", key);
+            for (uint32_t k = 0; k < f->ninputs - f->nparams; k++) {
+                printf("%s\"%s\": ", k ? ", " : "", f->input_name[k]);
+                print_array(r->deriv[k], r->dshape[k], 0);
             }
             printf("}");
         }
@@ -215,41 +344,82 @@ static void print_result(const Func *f, double value, const double *grad, int js
         return;
     }
     int width = 5;
-    for (uint32_t k = 0; grad && k < f->ninputs; k++)
+    for (uint32_t k = 0; key && k < f->ninputs - f->nparams; k++)
         if ((int)strlen(f->input_name[k]) + 3 > width)
             width = (int)strlen(f->input_name[k]) + 3;
-    number_text(value, num);
-    printf("%-*s %s\n", width, "value", num);
-    for (uint32_t k = 0; grad && k < f->ninputs; k++) {
+    printf("%-*s %s", width, "value", r->value[0] < 0 && r->vshape.rank == 0 ? "" : " ");
+    print_array(r->value, r->vshape, 1);
+    printf("\n");
+    for (uint32_t k = 0; key && k < f->ninputs - f->nparams; k++) {
         char label[256];
         snprintf(label, sizeof label, "d/d%s", f->input_name[k]);
-        number_text(grad[k], num);
-        printf("%-*s %s\n", width, label, num);
+        printf("%-*s %s", width, label, r->deriv[k][0] < 0 && r->dshape[k].rank == 0 ? "" : " ");
+        print_array(r->deriv[k], r->dshape[k], 1);
+        printf("\n");
     }
 }
 
-static int run(const Kernel *k, const double *in, const EvalArgs *a,
-               double *value, double *grad, Diag *d)
+/* The interpreter with the kernel's signature: value, and the gradient or
+ * the VJP with seed v. */
+static void interp_call(const Kernel *k, const double *in, const double *params,
+                        const double *v, double *out, double *grad, double *gradp)
 {
-    if (a->interp) {
-        uint32_t n = k->ninputs + 1;
-        NodeId *roots = xmalloc(n * sizeof *roots);
-        double *out = xmalloc(n * sizeof *out);
-        roots[0] = k->value;
-        for (uint32_t i = 0; i < k->ninputs; i++)
-            roots[1 + i] = k->grad[i];
-        interp_eval(k->g, k->input, in, k->ninputs, roots, n, out);
-        *value = out[0];
-        memcpy(grad, out + 1, k->ninputs * sizeof *grad);
-        free(roots);
-        free(out);
-        return 0;
+    uint32_t n = k->ninputs, nin = k->ninputs - k->nparams, insize = 0, psize = 0;
+    NodeId *inputs = xmalloc((n + 1) * sizeof *inputs);
+    NodeId *roots = xmalloc((n + 1) * sizeof *roots);
+    for (uint32_t i = 0; i < n; i++) {
+        inputs[i] = k->input[i];
+        roots[1 + i] = k->grad ? k->grad[i] : k->value;
+        *(i < nin ? &insize : &psize) += shape_size(k->g->node[k->input[i]].shape);
     }
+    uint32_t vsize = shape_size(k->g->node[k->value].shape);
+    double *vals = xmalloc((insize + psize + vsize + 1) * sizeof *vals);
+    memcpy(vals, in, insize * sizeof *vals);
+    if (psize)
+        memcpy(vals + insize, params, psize * sizeof *vals);
+    if (k->seed)
+        memcpy(vals + insize + psize, v, vsize * sizeof *vals);
+    if (k->seed)
+        inputs[n] = k->seed;
+    roots[0] = k->value;
+    double *res = xmalloc((vsize + insize + psize + 1) * sizeof *res);
+    interp_eval(k->g, inputs, vals, n + (k->seed ? 1 : 0), roots, grad ? n + 1 : 1, res);
+    memcpy(out, res, vsize * sizeof *out);
+    if (grad) {
+        memcpy(grad, res + vsize, insize * sizeof *grad);
+        if (gradp)
+            memcpy(gradp, res + vsize + insize, psize * sizeof *gradp);
+    }
+    free(inputs);
+    free(roots);
+    free(vals);
+    free(res);
+}
+
+typedef struct Runner {
+    const Kernel *k;
     Loaded code;
+    int interp;
+    uint32_t in_size, params_size, out_size;
+} Runner;
+
+static void call(const Runner *r, const double *in, const double *params, const double *v,
+                 double *out, double *grad, double *gradp)
+{
+    if (r->interp)
+        interp_call(r->k, in, params, v, out, grad, gradp);
+    else
+        rt_call(&r->code, in, params, v, out, grad, gradp);
+}
+
+static int load(Runner *r, const EvalArgs *a, Diag *d)
+{
+    if (r->interp)
+        return 0;
     char *err = NULL;
     gradc_options opt = cli_cache_runtime_options(&a->cache);
     Buf why = {0};
-    int rc = rt_load_explained(k, &opt, &code, a->cache.explain ? &why : NULL, &err);
+    int rc = rt_load_explained(r->k, &opt, &r->code, a->cache.explain ? &why : NULL, &err);
     for (char *line = why.data; line && *line; line = strchr(line, '\n') + 1)
         fprintf(stderr, "gradc: %.*s\n", (int)strcspn(line, "\n"), line);
     buf_free(&why);
@@ -259,9 +429,59 @@ static int run(const Kernel *k, const double *in, const EvalArgs *a,
         free(err);
         return -1;
     }
-    *value = rt_grad(&code, in, grad);
-    rt_unload(&code);
     return 0;
+}
+
+/* Value and derivatives: one call for the gradient of a scalar, one VJP
+ * per value element for a Jacobian. */
+static void evaluate(const Runner *r, const Func *f, const Graph *g, const double *in,
+                     const double *params, int want, Result *res)
+{
+    uint32_t nin = f->ninputs - f->nparams;
+    res->vshape = r->k->g->node[r->k->value].shape;
+    res->value = xmalloc(r->out_size * sizeof *res->value);
+    res->deriv = xmalloc((nin + 1) * sizeof *res->deriv);
+    res->dshape = xmalloc((nin + 1) * sizeof *res->dshape);
+    double *grad = xmalloc((r->in_size + 1) * sizeof *grad);
+    double *gradp = xmalloc((r->params_size + 1) * sizeof *gradp);
+    double *v = xmalloc(r->out_size * sizeof *v);
+    memset(v, 0, r->out_size * sizeof *v);
+    call(r, in, params, v, res->value, NULL, NULL);
+    uint32_t rows = res->vshape.rank == 0 ? 1 : r->out_size;
+    for (uint32_t k = 0, off = 0; k < nin; k++) {
+        Shape s = g->node[f->input[k]].shape;
+        res->dshape[k] = want != 2 || res->vshape.rank == 0 ? s
+                       : shape_mat(rows, shape_size(s));
+        res->deriv[k] = xmalloc(rows * shape_size(s) * sizeof **res->deriv);
+        (void)off;
+    }
+    for (uint32_t row = 0; want && row < rows; row++) {
+        if (res->vshape.rank)
+            v[row] = 1.0;
+        call(r, in, params, v, res->value, grad, gradp);
+        if (res->vshape.rank)
+            v[row] = 0.0;
+        for (uint32_t k = 0, off = 0; k < nin; k++) {
+            uint32_t size = shape_size(g->node[f->input[k]].shape);
+            memcpy(res->deriv[k] + row * size, grad + off, size * sizeof *grad);
+            off += size;
+        }
+    }
+    if (want != 2 && res->vshape.rank == 0)
+        for (uint32_t k = 0; k < nin; k++)
+            res->dshape[k] = g->node[f->input[k]].shape;
+    free(grad);
+    free(gradp);
+    free(v);
+}
+
+static void result_free(Result *r, uint32_t n)
+{
+    for (uint32_t k = 0; k < n; k++)
+        free(r->deriv[k]);
+    free(r->deriv);
+    free(r->dshape);
+    free(r->value);
 }
 
 int cmd_eval(int argc, char **argv)
@@ -274,6 +494,13 @@ int cmd_eval(int argc, char **argv)
     Input input;
     Program *p = NULL;
     int rc = 1;
+    Assign as[256];
+    int nas = 0;
+    BareShape shapes[256];
+    for (int i = 0; i < a.nat; i++)
+        parse_at(&a.at[i], as, 256, &nas, &d);
+    for (int i = 0; i < nas; i++)
+        shapes[i] = (BareShape){as[i].name, as[i].len, as[i].shape};
     if (input_from_spec(&input, a.spec, &d) != 0)
         goto out;
     if (a.func && input.bare) {
@@ -282,29 +509,39 @@ int cmd_eval(int argc, char **argv)
     }
     if (a.func)
         input.func = a.func;
+    input.shapes = shapes;
+    input.nshapes = (uint32_t)nas;
     Func *f = input_compile(&input, &p, &d);
-    Assign as[256];
-    int nas = 0;
-    for (int i = 0; i < a.nat; i++)
-        parse_at(&a.at[i], as, 256, &nas, &d);
     if (!f || d.nerrors)
         goto out;
-    double *in = xmalloc((f->ninputs + 1) * sizeof *in);
-    double *grad = xmalloc((f->ninputs + 1) * sizeof *grad);
-    if (bind_inputs(f, &input.src, as, nas, in, &d) == 0) {
-        Kernel *k = opt_kernel(p, f, 1);
-        double value;
-        if (run(k, in, &a, &value, grad, &d) == 0) {
-            print_result(f, value, a.grad ? grad : NULL, a.json);
-            rc = 0;
-        }
-        kernel_free(k);
+    Kernel *k = opt_kernel(p, f, 1);
+    Runner r = {.k = k, .interp = a.interp};
+    for (uint32_t i = 0; i < f->ninputs; i++)
+        *(i < f->ninputs - f->nparams ? &r.in_size : &r.params_size) +=
+            shape_size(p->g->node[f->input[i]].shape);
+    r.out_size = shape_size(k->g->node[k->value].shape);
+    double *in = xmalloc((r.in_size + 1) * sizeof *in);
+    double *params = xmalloc((r.params_size + 1) * sizeof *params);
+    if (bind_inputs(f, p->g, &input.src, as, nas, in, params, &d) == 0 && load(&r, &a, &d) == 0) {
+        int want = a.jacobian ? 2 : a.grad ? 1 : 0;
+        if (want == 1 && r.out_size > 1 && !a.jacobian)
+            want = 2;           /* the gradient of a vector is its Jacobian */
+        Result res;
+        evaluate(&r, f, p->g, in, params, want, &res);
+        print_result(f, &res, a.json, !want ? NULL : want == 2 ? "jacobian" : "grad");
+        result_free(&res, f->ninputs - f->nparams);
+        if (!r.interp)
+            rt_unload(&r.code);
+        rc = 0;
     }
     free(in);
-    free(grad);
+    free(params);
+    kernel_free(k);
 out:
     if (rc)
         report(&d);
+    for (int i = 0; i < nas; i++)
+        free(as[i].data);
     diag_free(&d);
     program_free(p);
     input_free(&input);

@@ -88,7 +88,7 @@ void input_free(Input *in)
 
 Func *input_compile(Input *in, Program **prog, Diag *d)
 {
-    Program *p = front_parse(&in->src, in->bare, d);
+    Program *p = front_parse_shaped(&in->src, in->bare, in->shapes, in->nshapes, d);
     *prog = p;
     if (!p)
         return NULL;

@@ -749,6 +749,31 @@ static void init_function(const Emitter *e, const Network *net, int proto, Buf *
     buf_puts(out, "    (void)state;\n}\n");
 }
 
+/* One signature for every kernel, so the run-time library needs one
+ * function pointer: value into out[], gradient (or VJP with seed v) into
+ * grad and grad_params when grad is not null. */
+static void runtime_entry(const Emitter *e, int work, Buf *out)
+{
+    int tensor = !is_scalar(e, e->k->value);
+    const char *w = work ? "_work" : "", *wa = work ? ", work" : "";
+    const char *pa = e->k->nparams ? ", params" : "", *gp = e->k->nparams ? ", grad_params" : "";
+    buf_printf(out, "\nvoid %s_rt(const double *in, const double *params, const double *v, "
+                    "double *out, double *grad, double *grad_params, double *work);\n", e->sym);
+    buf_printf(out, "void %s_rt(const double *in, const double *params, const double *v, "
+                    "double *out, double *grad, double *grad_params, double *work)\n{\n"
+                    "    (void)params;\n    (void)v;\n    (void)grad_params;\n    (void)work;\n", e->sym);
+    if (!tensor) {
+        buf_printf(out, "    if (!grad)\n        out[0] = %s%s(in%s%s);\n", e->sym, w, pa, wa);
+        if (e->k->grad)
+            buf_printf(out, "    else\n        out[0] = %s_grad%s(in%s, grad%s%s);\n", e->sym, w, pa, gp, wa);
+    } else {
+        buf_printf(out, "    %s%s(in%s, out%s);\n", e->sym, w, pa, wa);
+        if (e->k->grad)
+            buf_printf(out, "    if (grad)\n        %s_vjp%s(in%s, v, grad%s%s);\n", e->sym, w, pa, gp, wa);
+    }
+    buf_puts(out, "}\n");
+}
+
 static int setup(Emitter *e, const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
 {
     memset(e, 0, sizeof *e);
@@ -846,6 +871,8 @@ int emit_c_source(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
         buf_puts(out, "\n");
         init_function(&e, net, 0, out);
     }
+    if (o && o->runtime_entry)
+        runtime_entry(&e, work != 0, out);
     free(e.input_off);
     return 0;
 }

@@ -195,7 +195,12 @@ static NodeId bare_input(Parser *P, Sym *y, Loc loc)
     f->input = xrealloc(f->input, (n + 1) * sizeof *f->input);
     f->input_name = xrealloc(f->input_name, (n + 1) * sizeof *f->input_name);
     f->input_loc = xrealloc(f->input_loc, (n + 1) * sizeof *f->input_loc);
-    f->input[n] = ir_input(P->prog->g, SHAPE_SCALAR);
+    Shape shape = SHAPE_SCALAR;
+    for (uint32_t i = 0; i < P->nbare_shapes; i++)
+        if (strlen(y->name) == P->bare_shapes[i].len &&
+            !strncmp(y->name, P->bare_shapes[i].name, P->bare_shapes[i].len))
+            shape = P->bare_shapes[i].shape;
+    f->input[n] = ir_input(P->prog->g, shape);
     f->input_name[n] = y->name;
     f->input_loc[n] = loc;
     f->ninputs = n + 1;
@@ -892,6 +897,12 @@ static void parser_free(Parser *P)
 
 Program *front_parse(const Source *src, int bare_mode, Diag *d)
 {
+    return front_parse_shaped(src, bare_mode, NULL, 0, d);
+}
+
+Program *front_parse_shaped(const Source *src, int bare_mode, const BareShape *shapes,
+                            uint32_t nshapes, Diag *d)
+{
     Program *p = xmalloc(sizeof *p);
     memset(p, 0, sizeof *p);
     p->arena = arena_new();
@@ -903,6 +914,8 @@ Program *front_parse(const Source *src, int bare_mode, Diag *d)
     P.diag = d;
     P.prog = p;
     P.bare_mode = bare_mode;
+    P.bare_shapes = shapes;
+    P.nbare_shapes = nshapes;
     if (bare_mode) {
         p->bare = arena_alloc(p->arena, sizeof *p->bare);
         p->bare->name = "f";

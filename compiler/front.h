@@ -14,6 +14,8 @@ typedef struct Lexer {
     int depth;                  /* ( and [ nesting: newlines inside are spaces */
     int at_stmt_start;
     int done;
+    int in_check;               /* inside a `check` statement (check.h) */
+    const char *check_mark;     /* end of `check`, its "name" or `grad` */
 } Lexer;
 
 typedef struct Sym Sym;
@@ -26,6 +28,8 @@ typedef struct Parser {
     Diag *diag;
     Program *prog;
     int bare_mode;
+    const BareShape *bare_shapes;
+    uint32_t nbare_shapes;
     /* names */
     Sym **symtab;
     uint32_t symcap, nsym;

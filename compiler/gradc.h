@@ -237,6 +237,14 @@ typedef struct Program {
  * expressions become the inputs of Program.bare, in order of appearance.
  * Returns NULL after reporting errors into d. */
 Program *front_parse(const Source *src, int bare_mode, Diag *d);
+/* The same, giving bare-mode inputs shapes by name (others are scalars). */
+typedef struct BareShape {
+    const char *name;
+    size_t len;
+    Shape shape;
+} BareShape;
+Program *front_parse_shaped(const Source *src, int bare_mode, const BareShape *shapes,
+                            uint32_t nshapes, Diag *d);
 void program_free(Program *p);
 Func *program_find(const Program *p, const char *name);
 
@@ -286,6 +294,8 @@ typedef struct EmitOptions {
     const char *header_name;    /* for the include guard and comments */
     int max_locals;             /* stack budget in doubles (0: default) */
     const Network *net;         /* emit NAME_init_params for this network */
+    int runtime_entry;          /* also emit NAME_rt, the run-time library's
+                                   uniform entry point (runtime/rt.h) */
 } EmitOptions;
 
 #define EMIT_DEFAULT_MAX_LOCALS 4096  /* 32 KiB of doubles per call */

@@ -13,7 +13,7 @@ struct gradc_fn {
 };
 
 /* Internal symbol names: fixed, so user names never need to be valid C. */
-const EmitOptions rt_emit = {.name = "kernel", .prefix = "gradc_"};
+const EmitOptions rt_emit = {.name = "kernel", .prefix = "gradc_", .runtime_entry = 1};
 
 int rt_load(const Kernel *k, const gradc_options *opt, Loaded *out, char **err)
 {
@@ -38,33 +38,45 @@ int rt_load_explained(const Kernel *k, const gradc_options *opt, Loaded *out,
     if (!out->so)
         return -1;
     out->work = emit_work_size(k, &rt_emit);
-    if (out->work) {
-        out->value_work = (double (*)(const double *, double *))gradc_so_symbol(out->so, "gradc_kernel_work");
-        out->grad_work = (double (*)(const double *, double *, double *))gradc_so_symbol(out->so, "gradc_kernel_grad_work");
-    } else {
-        out->value = (double (*)(const double *))gradc_so_symbol(out->so, "gradc_kernel");
-        out->grad = (double (*)(const double *, double *))gradc_so_symbol(out->so, "gradc_kernel_grad");
+    out->entry = (void (*)(const double *, const double *, const double *, double *,
+                           double *, double *, double *))gradc_so_symbol(out->so, "gradc_kernel_rt");
+    uint32_t nin = k->ninputs - k->nparams;
+    for (uint32_t i = 0; i < k->ninputs; i++) {
+        uint32_t size = shape_size(k->g->node[k->input[i]].shape);
+        if (i < nin)
+            out->in_size += size;
+        else
+            out->params_size += size;
+    }
+    out->out_size = shape_size(k->g->node[k->value].shape);
+    if (!out->entry) {
+        *err = xstrdup("gradc: error: the compiled code has no entry point gradc_kernel_rt\n");
+        gradc_so_close(out->so);
+        out->so = NULL;
+        return -1;
     }
     return 0;
 }
 
+void rt_call(const Loaded *l, const double *in, const double *params,
+             const double *v, double *out, double *grad, double *grad_params)
+{
+    double *w = l->work ? xmalloc(l->work * sizeof *w) : NULL;
+    l->entry(in, params, v, out, grad, grad_params, w);
+    free(w);
+}
+
 double rt_value(const Loaded *l, const double *in)
 {
-    if (!l->work)
-        return l->value(in);
-    double *w = xmalloc(l->work * sizeof *w);
-    double v = l->value_work(in, w);
-    free(w);
+    double v;
+    rt_call(l, in, NULL, NULL, &v, NULL, NULL);
     return v;
 }
 
 double rt_grad(const Loaded *l, const double *in, double *grad)
 {
-    if (!l->work)
-        return l->grad(in, grad);
-    double *w = xmalloc(l->work * sizeof *w);
-    double v = l->grad_work(in, grad, w);
-    free(w);
+    double v;
+    rt_call(l, in, NULL, NULL, &v, grad, NULL);
     return v;
 }
 

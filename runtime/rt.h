@@ -8,11 +8,13 @@
 
 typedef struct Loaded {
     gradc_so *so;
-    double (*value)(const double *in);
-    double (*grad)(const double *in, double *grad);
-    double (*value_work)(const double *in, double *work);
-    double (*grad_work)(const double *in, double *grad, double *work);
-    uint32_t work;              /* doubles of scratch, when the _work forms */
+    /* NAME_rt of the emitted code (compiler/emit_c.c): the value into out,
+     * and when grad is not null the gradient (scalar values) or the VJP
+     * with seed v (tensor values) into grad and grad_params. */
+    void (*entry)(const double *in, const double *params, const double *v,
+                  double *out, double *grad, double *grad_params, double *work);
+    uint32_t in_size, params_size, out_size;
+    uint32_t work;              /* doubles of scratch the entry needs */
 } Loaded;
 
 /* How rt_load emits kernels: fixed symbol names, so user names never need
@@ -24,8 +26,11 @@ int rt_load(const Kernel *k, const gradc_options *opt, Loaded *out, char **err);
 /* rt_load that also appends the cache's hit/miss explanation to why. */
 int rt_load_explained(const Kernel *k, const gradc_options *opt, Loaded *out,
                       Buf *why, char **err);
-double rt_value(const Loaded *l, const double *in);
-double rt_grad(const Loaded *l, const double *in, double *grad);
+/* Calls the entry point, providing its work array. */
+void rt_call(const Loaded *l, const double *in, const double *params,
+             const double *v, double *out, double *grad, double *grad_params);
+double rt_value(const Loaded *l, const double *in);             /* scalar */
+double rt_grad(const Loaded *l, const double *in, double *grad); /* scalar */
 void rt_unload(Loaded *l);
 
 /* ---- jit.c ---- */
