@@ -446,6 +446,8 @@ static int try_open(Cache *c)
     if (fd < 0) {
         if (errno == ELOOP)
             warn("cache %s is a symbolic link; refusing it, running uncached", c->path);
+        else if (errno == EACCES || errno == EROFS || errno == EPERM)
+            warn("cache %s is read-only (%s); running uncached", c->path, strerror(errno));
         else
             warn("cache %s cannot be opened for writing (%s); running uncached",
                  c->path, strerror(errno));
