@@ -17,11 +17,13 @@ static const char emit_help[] =
     "  -o OUT.c          output file (default: standard output)\n"
     "  --header OUT.h    also write a header for callers\n"
     "  --emit c|ir       C source (default) or the optimised IR as text\n"
-    "  --max-locals N    stack budget in doubles per function (default 4096)\n";
+    "  --max-locals N    stack budget in doubles per function (default 4096)\n"
+    "  --no-rewrite      no stability rewrites (docs/language.md)\n";
 
 typedef struct EmitArgs {
     const char *file, *expr, *func, *name, *prefix, *out, *header, *what;
     int max_locals;
+    int no_rewrite;
 } EmitArgs;
 
 static int parse_args(int argc, char **argv, EmitArgs *a)
@@ -38,6 +40,7 @@ static int parse_args(int argc, char **argv, EmitArgs *a)
             exit(0);
         }
         if (opts && !strcmp(s, "--")) { opts = 0; continue; }
+        if (opts && !strcmp(s, "--no-rewrite")) { a->no_rewrite = 1; continue; }
         if (opts && !strcmp(s, "-e")) slot = &a->expr;
         else if (opts && !strcmp(s, "--func")) slot = &a->func;
         else if (opts && !strcmp(s, "--name")) slot = &a->name;
@@ -89,6 +92,7 @@ static int write_output(const char *path, const Buf *b, Diag *d)
 /* Appends the C (or IR, or header) of one function. */
 static int emit_one(Program *p, Func *f, const EmitArgs *a, Buf *c, Buf *h, Diag *d)
 {
+    p->no_rewrite = a->no_rewrite;
     Kernel *k = opt_kernel(p, f, 1);
     EmitOptions o = {.name = a->name, .prefix = a->prefix, .max_locals = a->max_locals, .net = f->net};
     int rc = 0;

@@ -17,6 +17,8 @@ static const char eval_help[] =
     "                        lists such as x=[2,1,0.1] and W=[[1,2],[3,4]]\n"
     "  --grad                also print every partial derivative\n"
     "  --jacobian            print d value / d input as matrices (rows: outputs)\n"
+    "  --no-rewrite          compute the formula as written, without the\n"
+    "                        stability rewrites (docs/language.md)\n"
     "  --json                print {\"value\": v, \"grad\": {...}}\n"
     "  --engine jit|interp   generated C (default) or the reference interpreter\n"
     "  --func NAME           the function to evaluate in a file\n"
@@ -40,7 +42,7 @@ typedef struct EvalArgs {
     const char *spec;
     Source at[32];
     int nat;
-    int grad, json, interp, jacobian;
+    int grad, json, interp, jacobian, no_rewrite;
     const char *func;
     CacheOpts cache;
 } EvalArgs;
@@ -73,6 +75,8 @@ static int parse_args(int argc, char **argv, EvalArgs *a)
             a->at[a->nat++] = (Source){"<at>", v, strlen(v)};
         } else if (opts && !strcmp(s, "--grad")) {
             a->grad = 1;
+        } else if (opts && !strcmp(s, "--no-rewrite")) {
+            a->no_rewrite = 1;
         } else if (opts && !strcmp(s, "--jacobian")) {
             a->jacobian = 1;
         } else if (opts && !strcmp(s, "--json")) {
@@ -205,7 +209,7 @@ static void parse_at(const Source *s, Assign *out, int max, int *n, Diag *d)
     const char *p = s->text, *end = s->text + s->len;
     while (p <= end) {
         const char *stop = item_end(p, end);
-        const char *eq = memchr(p, '=', (size_t)(stop - p));
+        const char *eq = stop > p ? memchr(p, '=', (size_t)(stop - p)) : NULL;
         const char *nb = skip_space(p, eq ? eq : stop), *ne = eq ? eq : stop;
         while (ne > nb && isspace((unsigned char)ne[-1]))
             ne--;
@@ -514,6 +518,7 @@ int cmd_eval(int argc, char **argv)
     Func *f = input_compile(&input, &p, &d);
     if (!f || d.nerrors)
         goto out;
+    p->no_rewrite = a.no_rewrite;
     Kernel *k = opt_kernel(p, f, 1);
     Runner r = {.k = k, .interp = a.interp};
     for (uint32_t i = 0; i < f->ninputs; i++)

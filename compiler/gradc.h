@@ -230,6 +230,7 @@ typedef struct Program {
     Func **func;
     uint32_t nfunc;
     Func *bare;                 /* the bare expression, when there is one */
+    int no_rewrite;             /* opt_kernel skips the stability rewrites */
     struct CheckList *checks;   /* `check` statements (check.h), or NULL */
 } Program;
 
@@ -254,6 +255,9 @@ Func *program_find(const Program *p, const char *name);
  * vector-Jacobian product seed^T (d root / d inputs) instead. */
 void diff_reverse(Graph *g, NodeId root, NodeId seed, const NodeId *inputs,
                   uint32_t n, NodeId *grad);
+
+/* ---- rewrite.c: stability rewrites (1/(1+exp(-z)) -> sigmoid(z), ...) ---- */
+NodeId rewrite_stable(Graph *g, NodeId root);
 
 /* ---- interp.c: the reference interpreter ---- */
 /* Values are flat arrays: in holds the inputs one after the other (each

@@ -42,6 +42,11 @@ static double ev_sigmoid(const double *a)
 {
     return a[0] >= 0.0 ? 1.0 / (1.0 + exp(-a[0])) : exp(a[0]) / (1.0 + exp(a[0]));
 }
+/* log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|)). */
+static double ev_softplus(const double *a)
+{
+    return (a[0] < 0.0 ? 0.0 : a[0]) + log1p(exp(-fabs(a[0])));
+}
 /* NaN propagates through relu, max and min (comparisons with NaN are false). */
 static double ev_relu(const double *a) { return a[0] < 0.0 ? 0.0 : a[0]; }
 static double ev_abs(const double *a) { return fabs(a[0]); }
@@ -183,6 +188,10 @@ static void d_erf(Graph *g, NodeId n, NodeId adj, NodeId out[3])
 static void d_sigmoid(Graph *g, NodeId n, NodeId adj, NodeId out[3])
 {
     out[0] = ir_mul(g, adj, ir_mul(g, n, ir_sub(g, C(1.0), n)));
+}
+static void d_softplus(Graph *g, NodeId n, NodeId adj, NodeId out[3])
+{
+    out[0] = ir_mul(g, adj, ir_op(g, OP_SIGMOID, A(0), 0));
 }
 static void d_relu(Graph *g, NodeId n, NodeId adj, NodeId out[3])
 {

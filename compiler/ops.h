@@ -44,6 +44,7 @@ OP(RELU,    "relu",    1, OPF_CALL|OPF_ELEM, ev_relu,    d_relu, "$0 < 0.0 ? 0.0
 OP(ABS,     "abs",     1, OPF_CALL|OPF_ELEM, ev_abs,     d_abs, "fabs($0)")
 OP(MAX,     "max",     2, OPF_CALL|OPF_ELEM, ev_max,     d_max, "($0 != $0 || $0 >= $1) ? $0 : $1")
 OP(MIN,     "min",     2, OPF_CALL|OPF_ELEM, ev_min,     d_min, "($0 != $0 || $0 <= $1) ? $0 : $1")
+OP(SOFTPLUS, "softplus", 1, OPF_CALL|OPF_ELEM, ev_softplus, d_softplus, "($0 < 0.0 ? 0.0 : $0) + log1p(exp(-fabs($0)))")
 OP(STEP,    "step",    1, OPF_CALL|OPF_ELEM, ev_step,    d_none, "$0 > 0.0 ? 1.0 : 0.0")
 /* Internal: the piecewise-constant derivatives of relu, max/min and abs. */
 OP(GE,      "ge",      2, OPF_ELEM,        ev_ge,      d_none, "$0 >= $1 ? 1.0 : 0.0")

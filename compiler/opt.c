@@ -1,6 +1,8 @@
 /* opt.c — from a parsed function to a kernel ready for emission: the
  * gradient is added (diff.c), then only what the entry points reach is
- * copied into a fresh graph, in depth-first post-order from the roots.
+ * copied into a fresh graph, in a schedule that keeps few values live:
+ * depth-first post-order from the roots, the heavier operand first, each
+ * gradient entry right after the value nodes it needs.
  * That is dead-code elimination, and it also makes the numbering (and so
  * the IR text used as a cache key) depend only on the formula's structure,
  * not on spacing, definition order or other functions in the file. */
@@ -14,39 +16,134 @@ typedef struct Frame {
     int next;                   /* next operand to visit */
 } Frame;
 
-/* Copies the subgraph of src reachable from roots into dst; map[] (src->n
- * entries, 0 = not yet copied) receives the new ids. Iterative, so deep
- * graphs cannot overflow the C stack. */
-static void copy_postorder(const Graph *src, Graph *dst, const NodeId *roots,
+/* Sethi-Ullman labels: about how many values evaluating each node's
+ * subtree keeps live at once (the DAG read as a tree). Operands come
+ * before their users, so one forward loop computes them. */
+static uint32_t *need_labels(const Graph *g)
+{
+    uint32_t *need = xmalloc(g->n * sizeof *need);
+    for (NodeId i = 0; i < g->n; i++) {
+        const Node *n = &g->node[i];
+        int arity = op_info[n->op].arity;
+        uint32_t a = arity > 0 ? need[n->arg[0]] : 0;
+        uint32_t b = arity > 1 ? need[n->arg[1]] : 0;
+        need[i] = arity == 0 ? 0 : a == b ? a + 1 : a > b ? a : b;
+    }
+    return need;
+}
+
+/* Appends to order[] the nodes reachable from root not yet seen, in
+ * depth-first post-order, visiting first the operand that needs more live
+ * values (so a long sum is added up term by term instead of computing
+ * every term first). Iterative: deep graphs cannot overflow the C stack. */
+static void postorder(const Graph *src, NodeId root, const uint32_t *need,
+                      uint8_t *seen, Frame *stack, NodeId *order, uint32_t *norder)
+{
+    if (seen[root])
+        return;
+    uint32_t sp = 0;
+    stack[sp++] = (Frame){root, 0};
+    seen[root] = 1;
+    while (sp > 0) {
+        Frame *f = &stack[sp - 1];
+        const Node *n = &src->node[f->id];
+        int arity = op_info[n->op].arity;
+        if (f->next < arity) {
+            int k = f->next++;
+            if (arity == 2 && need[n->arg[1]] > need[n->arg[0]])
+                k = 1 - k;
+            NodeId a = n->arg[k];
+            if (!seen[a]) {
+                seen[a] = 1;
+                stack[sp++] = (Frame){a, 0};
+            }
+            continue;
+        }
+        order[(*norder)++] = f->id;
+        sp--;
+    }
+}
+
+/* The order in which to copy what the roots reach. The value (roots[0]) is
+ * scheduled first; each gradient root is then placed right after the last
+ * value node it depends on, so a term's backward part follows its forward
+ * part and temporaries die early (in a sum every term's adjoint is 1, so a
+ * gradient entry needs only its own terms). Only the graph's structure
+ * decides the order, so the kernel's numbering stays canonical. */
+static NodeId *schedule(const Graph *src, const NodeId *roots, uint32_t nroots,
+                        const NodeId *map, uint32_t *norder)
+{
+    uint32_t *need = need_labels(src);
+    uint8_t *seen = xmalloc(src->n);
+    Frame *stack = xmalloc(src->n * sizeof *stack);
+    NodeId *fwd = xmalloc(src->n * sizeof *fwd);
+    NodeId *order = xmalloc(src->n * sizeof *order);
+    uint32_t *ready = xmalloc(src->n * sizeof *ready);
+    for (NodeId i = 0; i < src->n; i++)
+        seen[i] = map[i] != 0;          /* inputs: already in the kernel */
+    uint32_t nfwd = 0;
+    postorder(src, roots[0], need, seen, stack, fwd, &nfwd);
+
+    /* ready[i]: 1 + the position in fwd of the last value node i needs. */
+    memset(ready, 0, src->n * sizeof *ready);
+    for (uint32_t j = 0; j < nfwd; j++)
+        ready[fwd[j]] = j + 1;
+    for (NodeId i = 0; i < src->n; i++)
+        for (int k = 0; k < op_info[src->node[i].op].arity; k++)
+            if (ready[src->node[i].arg[k]] > ready[i] && !seen[i])
+                ready[i] = ready[src->node[i].arg[k]];
+
+    /* Gradient roots bucketed by readiness (a counting sort, stable). */
+    uint32_t *start = xmalloc((nfwd + 2) * sizeof *start);
+    NodeId *bucket = xmalloc((nroots + 1) * sizeof *bucket);
+    memset(start, 0, (nfwd + 2) * sizeof *start);
+    for (uint32_t r = 1; r < nroots; r++)
+        start[ready[roots[r]] + 1]++;
+    for (uint32_t j = 1; j <= nfwd + 1; j++)
+        start[j] += start[j - 1];
+    for (uint32_t r = 1; r < nroots; r++)
+        bucket[start[ready[roots[r]]]++] = roots[r];
+    /* start[j] is now the end of bucket j. */
+
+    uint32_t n = 0, b = 0;
+    for (uint32_t j = 0; j <= nfwd; j++) {
+        if (j > 0)
+            order[n++] = fwd[j - 1];
+        for (; b < start[j]; b++)
+            postorder(src, bucket[b], need, seen, stack, order, &n);
+    }
+    free(need);
+    free(seen);
+    free(stack);
+    free(fwd);
+    free(ready);
+    free(start);
+    free(bucket);
+    *norder = n;
+    return order;
+}
+
+/* Copies the subgraph of src reachable from roots into dst, in the order
+ * schedule() chooses; map[] (src->n entries, 0 = not yet copied) receives
+ * the new ids. */
+static void copy_scheduled(const Graph *src, Graph *dst, const NodeId *roots,
                            uint32_t nroots, NodeId *map)
 {
-    Frame *stack = xmalloc(src->n * sizeof *stack);
-    for (uint32_t r = 0; r < nroots; r++) {
-        if (map[roots[r]])
-            continue;
-        uint32_t sp = 0;
-        stack[sp++] = (Frame){roots[r], 0};
-        while (sp > 0) {
-            Frame *f = &stack[sp - 1];
-            const Node *n = &src->node[f->id];
-            if (f->next < op_info[n->op].arity) {
-                NodeId a = n->arg[f->next++];
-                if (!map[a])
-                    stack[sp++] = (Frame){a, 0};
-                continue;
-            }
-            if (n->op == OP_CONST)
-                map[f->id] = ir_const(dst, n->num);
-            else if (n->op == OP_TCONST)
-                map[f->id] = ir_tconst(dst, n->shape, ir_tconst_data(src, f->id));
-            else if (!map[f->id])
-                map[f->id] = ir_node(dst, (Op)n->op, map[n->arg[0]],
-                                     op_info[n->op].arity > 1 ? map[n->arg[1]] : 0,
-                                     n->aux, n->num, n->shape);
-            sp--;
-        }
+    uint32_t norder;
+    NodeId *order = schedule(src, roots, nroots, map, &norder);
+    for (uint32_t j = 0; j < norder; j++) {
+        NodeId id = order[j];
+        const Node *n = &src->node[id];
+        if (n->op == OP_CONST)
+            map[id] = ir_const(dst, n->num);
+        else if (n->op == OP_TCONST)
+            map[id] = ir_tconst(dst, n->shape, ir_tconst_data(src, id));
+        else
+            map[id] = ir_node(dst, (Op)n->op, map[n->arg[0]],
+                              op_info[n->op].arity > 1 ? map[n->arg[1]] : 0,
+                              n->aux, n->num, n->shape);
     }
-    free(stack);
+    free(order);
 }
 
 Kernel *opt_kernel(Program *p, const Func *f, int want_grad)
@@ -60,12 +157,12 @@ Kernel *opt_kernel(Program *p, const Func *f, int want_grad)
     k->nparams = f->nparams;
     uint32_t nroots = 1 + (want_grad ? f->ninputs : 0);
     NodeId *roots = xmalloc(nroots * sizeof *roots);
-    roots[0] = f->result;
+    roots[0] = p->no_rewrite ? f->result : rewrite_stable(g, f->result);
     NodeId seed = NODE_NONE;
-    if (want_grad && g->node[f->result].shape.rank > 0)
-        seed = ir_input(g, g->node[f->result].shape);
+    if (want_grad && g->node[roots[0]].shape.rank > 0)
+        seed = ir_input(g, g->node[roots[0]].shape);
     if (want_grad)
-        diff_reverse(g, f->result, seed, f->input, f->ninputs, roots + 1);
+        diff_reverse(g, roots[0], seed, f->input, f->ninputs, roots + 1);
 
     k->g = ir_new();
     NodeId *map = xmalloc(g->n * sizeof *map);
@@ -75,7 +172,7 @@ Kernel *opt_kernel(Program *p, const Func *f, int want_grad)
         map[f->input[i]] = k->input[i] = ir_input(k->g, g->node[f->input[i]].shape);
     if (seed != NODE_NONE)
         map[seed] = k->seed = ir_input(k->g, g->node[seed].shape);
-    copy_postorder(g, k->g, roots, nroots, map);
+    copy_scheduled(g, k->g, roots, nroots, map);
     k->value = map[roots[0]];
     if (want_grad) {
         k->grad = xmalloc((f->ninputs + 1) * sizeof *k->grad);
