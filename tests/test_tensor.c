@@ -1,0 +1,462 @@
+/* test_tensor.c — vectors, matrices, Jacobians and networks (issue 4):
+ * generated code against the interpreter and central finite differences,
+ * the lecture notes' numbers, shape diagnostics, stability rewrites and
+ * the emitted network API. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt.h"
+
+/* ---- helpers ---- */
+
+typedef struct Compiled {
+    Program *p;
+    Func *f;
+    Kernel *k;
+    Loaded code;
+    uint32_t in_size, params_size, out_size;
+} Compiled;
+
+static Program *parse(const char *text, int bare, Diag *d)
+{
+    Source src = {"test.grad", text, strlen(text)};
+    diag_init(d);
+    return front_parse(&src, bare, d);
+}
+
+static void compile(Compiled *c, const char *text, const char *func)
+{
+    Diag d;
+    memset(c, 0, sizeof *c);
+    c->p = parse(text, 0, &d);
+    cr_assert(c->p, "does not compile:\n%s", d.out.data ? d.out.data : "");
+    diag_free(&d);
+    c->f = program_find(c->p, func);
+    cr_assert(c->f, "no function %s", func);
+    c->k = opt_kernel(c->p, c->f, 1);
+    for (uint32_t i = 0; i < c->f->ninputs; i++)
+        *(i < c->f->ninputs - c->f->nparams ? &c->in_size : &c->params_size) +=
+            shape_size(c->p->g->node[c->f->input[i]].shape);
+    c->out_size = shape_size(c->k->g->node[c->k->value].shape);
+    gradc_options opt = {.no_cache = 1};
+    char *err = NULL;
+    int rc = rt_load(c->k, &opt, &c->code, &err);
+    cr_assert_eq(rc, 0, "does not load: %s", err ? err : "");
+}
+
+static void release(Compiled *c)
+{
+    rt_unload(&c->code);
+    kernel_free(c->k);
+    program_free(c->p);
+}
+
+/* The interpreter on the kernel: value, and with v the VJP (or gradient). */
+static void interp(const Compiled *c, const double *in, const double *v, double *out, double *grad)
+{
+    const Kernel *k = c->k;
+    uint32_t n = k->ninputs;
+    NodeId inputs[16], roots[16];
+    double vals[4096];
+    cr_assert(n + 1 < 16 && c->in_size + c->params_size + c->out_size < 4096);
+    memcpy(vals, in, (c->in_size + c->params_size) * sizeof *vals);
+    for (uint32_t i = 0; i < n; i++) {
+        inputs[i] = k->input[i];
+        roots[1 + i] = k->grad[i];
+    }
+    uint32_t ninputs = n;
+    if (k->seed) {
+        inputs[n] = k->seed;
+        memcpy(vals + c->in_size + c->params_size, v, c->out_size * sizeof *vals);
+        ninputs++;
+    }
+    roots[0] = k->value;
+    double res[8192];
+    interp_eval(k->g, inputs, vals, ninputs, roots, grad ? n + 1 : 1, res);
+    memcpy(out, res, c->out_size * sizeof *out);
+    if (grad)
+        memcpy(grad, res + c->out_size, (c->in_size + c->params_size) * sizeof *grad);
+}
+
+static int close_to(double a, double b, double rel, double abs_tol)
+{
+    return fabs(a - b) <= abs_tol + rel * fmax(fabs(a), fabs(b));
+}
+
+static double urand(unsigned *seed)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return ((*seed >> 8) & 0xffff) / 65536.0;
+}
+
+/* Jacobian rows from the generated VJP vs central differences of the
+ * interpreter's value, and generated vs interpreted to 1e-12. */
+static void check_jacobian(const char *text, const char *func, unsigned seed)
+{
+    Compiled c;
+    compile(&c, text, func);
+    uint32_t n = c.in_size + c.params_size, m = c.out_size;
+    double *x = calloc(n, sizeof *x), *v = calloc(m, sizeof *v);
+    double *out = calloc(m, sizeof *out), *ref = calloc(m, sizeof *ref);
+    double *g = calloc(n, sizeof *g), *gi = calloc(n, sizeof *gi);
+    double *hi = calloc(m, sizeof *hi), *lo = calloc(m, sizeof *lo);
+    for (uint32_t i = 0; i < n; i++)
+        x[i] = 0.25 + 1.5 * urand(&seed);
+    for (uint32_t row = 0; row < m; row++) {
+        memset(v, 0, m * sizeof *v);
+        v[row] = 1;
+        rt_call(&c.code, x, x + c.in_size, v, out, g, g + c.in_size);
+        interp(&c, x, v, ref, gi);
+        for (uint32_t i = 0; i < m; i++)
+            cr_assert(close_to(out[i], ref[i], 1e-12, 1e-300), "%s: value[%u] %.17g vs interpreter %.17g",
+                      func, i, out[i], ref[i]);
+        for (uint32_t j = 0; j < n; j++) {
+            cr_assert(close_to(g[j], gi[j], 1e-12, 1e-300), "%s: d%u/d%u %.17g vs interpreter %.17g",
+                      func, row, j, g[j], gi[j]);
+            double h = 1e-6 * fmax(1.0, fabs(x[j])), keep = x[j];
+            x[j] = keep + h;
+            interp(&c, x, v, hi, NULL);
+            x[j] = keep - h;
+            interp(&c, x, v, lo, NULL);
+            x[j] = keep;
+            double fd = (hi[row] - lo[row]) / (2 * h);
+            cr_assert(close_to(g[j], fd, 1e-5, 1e-6), "%s: d%u/d%u = %.10g, finite differences %.10g",
+                      func, row, j, g[j], fd);
+        }
+    }
+    free(x); free(v); free(out); free(ref); free(g); free(gi); free(hi); free(lo);
+    release(&c);
+}
+
+/* ---- Jacobians and VJPs against finite differences ---- */
+
+static const char *const tensor_formulas =
+    "soft(x[3]) = softmax(x)\n"
+    "soft5(x[5]) = softmax(2 * x - 1)\n"
+    "logsoft(x[4]) = log_softmax(x)\n"
+    "lse(x[6]) = logsumexp(x)\n"
+    "layer(W[3,4], x[4], b[3]) = relu(W @ x + b)\n"
+    "layer2(W[2,3], x[3], b[2]) = tanh(W @ x + b)\n"
+    "vecmat(x[3], W[3,2]) = sigmoid(x @ W)\n"
+    "mm(A[2,3], B[3,4]) = sum((A @ B) * (A @ B))\n"
+    "mmt(A[3,2], B[4,2]) = A @ transpose(B)\n"
+    "outerish(a[3], b[2]) = sum(exp(transpose(transpose([[1, 2], [3, 4], [5, 6]])) * 0.1) * 0) + dot(a, a) * b[1]\n"
+    "dots(a[4], b[4]) = dot(a, b) * sum(a)\n"
+    "lit(x, y) = [[x, y], [y * x, 1]] @ [x, y]\n"
+    "idx(W[3,3], x[3]) = W[1] * x[2] + W[2, 0]\n"
+    "rows(W[4,3]) = sum(i = 0 .. 2, W[i] * W[i + 1])\n"
+    "rosen(x[6]) = sum(i = 0 .. 4, 100 * (x[i+1] - x[i]^2)^2 + (1 - x[i])^2)\n"
+    "strided(x[7]) = sum(i = 0 .. 2, x[2*i] * x[2*i + 1])\n"
+    "msel(a[3], b[3]) = mse(a, b)\n"
+    "xent(z[4]) = cross_entropy(softmax(z), 2)\n"
+    "xentp(z[3], t[3]) = cross_entropy(softmax(z), t)\n"
+    "bcast(x[3], s) = sum(x * s + s ^ 2 / x)\n"
+    "elem(x[3], y[3]) = max(x, y) * min(x, 2) + hypot(x, y) + atan2(y, x)\n"
+    "network small(x[3]) {\n"
+    "  dense(4, tanh, weights = 0.3, bias = 0.1)\n"
+    "  dense(2, softmax)\n"
+    "}\n"
+    "loss(x[3], p[26]) = cross_entropy(small(x, p), 1)\n";
+
+Test(tensor, jacobians_match_interpreter_and_finite_differences)
+{
+    const char *funcs[] = {"soft", "soft5", "logsoft", "lse", "layer", "layer2", "vecmat",
+                           "mm", "mmt", "outerish", "dots", "lit", "idx", "rows", "rosen",
+                           "strided", "msel", "xent", "xentp", "bcast", "elem", "small", "loss"};
+    for (size_t i = 0; i < sizeof funcs / sizeof funcs[0]; i++)
+        check_jacobian(tensor_formulas, funcs[i], 7 + (unsigned)i);
+}
+
+Test(tensor, random_shapes)
+{
+    unsigned seed = 12345;
+    for (int t = 0; t < 6; t++) {
+        int m = 1 + (int)(urand(&seed) * 5), n = 1 + (int)(urand(&seed) * 5);
+        char text[512];
+        snprintf(text, sizeof text,
+                 "g(W[%d,%d], x[%d], b[%d]) = softmax(sigmoid(W @ x + b) * 3)\n"
+                 "h(W[%d,%d], x[%d]) = logsumexp(W @ x) + sum(x * x)\n", m, n, n, m, m, n, n);
+        check_jacobian(text, "g", seed);
+        check_jacobian(text, "h", seed + 1);
+    }
+}
+
+/* ---- the notes' numbers ---- */
+
+static void values(const char *text, const char *func, const double *in, double *out)
+{
+    Compiled c;
+    compile(&c, text, func);
+    double params[64];
+    cr_assert(c.params_size < 64);
+    if (c.f->net)
+        net_init_params(c.f->net, 0, params);
+    rt_call(&c.code, in, params, NULL, out, NULL, NULL);
+    release(&c);
+}
+
+Test(notes, softmax_and_its_jacobian)
+{
+    const char *text = "s(x[3]) = softmax(x)\n";
+    double x[3] = {2, 1, 0.1}, s[3];
+    values(text, "s", x, s);
+    cr_assert(close_to(s[0], 0.6590, 0, 5e-5) && close_to(s[1], 0.2424, 0, 5e-5) &&
+              close_to(s[2], 0.0986, 0, 5e-5), "softmax %g %g %g", s[0], s[1], s[2]);
+    Compiled c;
+    compile(&c, text, "s");
+    double J[3][3], out[3];
+    for (int i = 0; i < 3; i++) {
+        double v[3] = {0, 0, 0};
+        v[i] = 1;
+        rt_call(&c.code, x, NULL, v, out, J[i], NULL);
+    }
+    /* Diagonal s_i (1 - s_i), off-diagonal -s_i s_j, independently. */
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) {
+            double want = i == j ? s[i] * (1 - s[i]) : -s[i] * s[j];
+            cr_assert(close_to(J[i][j], want, 1e-12, 1e-15), "J[%d][%d] = %.17g, want %.17g", i, j, J[i][j], want);
+        }
+    cr_assert(close_to(J[0][0], 0.2247, 0, 5e-5) && close_to(J[1][1], 0.1837, 0, 5e-5) &&
+              close_to(J[2][2], 0.0889, 0, 5e-5));
+    release(&c);
+}
+
+Test(notes, single_neuron_linear_relu_softmax)
+{
+    const char *text =
+        "z(x[4]) = [0.001, 0.01, -0.005, -1.2] @ x\n"
+        "a_relu(x[4]) = relu([0.001, 0.01, -0.005, -1.2] @ x)\n"
+        "a_soft(x[4]) = softmax([0.001, 0.01, -0.005, -1.2] @ x)\n";
+    double x[4] = {0.2, -1.3, 2, 0.01}, v;
+    values(text, "z", x, &v);
+    /* 0.0002 - 0.013 - 0.01 - 0.012 */
+    cr_assert(close_to(v, -0.0348, 1e-12, 1e-15), "z = %.17g", v);
+    values(text, "a_relu", x, &v);
+    cr_assert_eq(v, 0.0);
+    values(text, "a_soft", x, &v);
+    cr_assert_eq(v, 1.0);
+}
+
+static const char *const networks =
+    "network net(x[4]) {\n"
+    "  dense(3, relu,    weights = 0.1,  bias = 0)\n"
+    "  dense(3, relu,    weights = 0.001, bias = 0)\n"
+    "  dense(2, softmax, weights = 0.01,  bias = 0)\n"
+    "}\n"
+    "network deep(x[3]) { dense(4, relu)  dense(4, relu)  dense(1, sigmoid) }\n"
+    "network and_gate(x[2]) { dense(1, step, weights = [[1, 1]], bias = -1) }\n"
+    "network or_gate(x[2])  { dense(1, step, weights = [[1, 1]], bias = 0) }\n"
+    "network xor_single(x[2]) { dense(1, step, weights = [[1, 1]], bias = 0) }\n"
+    "network xor(x[2]) {\n"
+    "  dense(2, relu, weights = [[1, 1], [1, 1]], bias = [0, -1])\n"
+    "  dense(1, relu, weights = [[1, -2]],        bias = [0])\n"
+    "}\n"
+    "n_net() = params(net)\n"
+    "n_deep() = params(deep)\n"
+    "table_and() = and_gate([[0, 0], [0, 1], [1, 0], [1, 1]])\n"
+    "table_or() = or_gate([[0, 0], [0, 1], [1, 0], [1, 1]])\n"
+    "table_xor1() = xor_single([[0, 0], [0, 1], [1, 0], [1, 1]])\n"
+    "table_xor() = xor([[0, 0], [0, 1], [1, 0], [1, 1]])\n";
+
+Test(notes, four_three_three_two_network)
+{
+    double x[4] = {-2.4, 1.2, -0.8, 1.1}, y[2];
+    values(networks, "net", x, y);
+    cr_assert_eq(y[0], 0.5);
+    cr_assert_eq(y[1], 0.5);
+}
+
+Test(notes, parameter_count)
+{
+    double n;
+    values(networks, "n_deep", NULL, &n);
+    cr_assert_eq(n, 16 + 20 + 5);       /* 3->4->4->1: the notes' 41 */
+    values(networks, "n_net", NULL, &n);
+    cr_assert_eq(n, 4 * 3 + 3 + 3 * 3 + 3 + 3 * 2 + 2);
+}
+
+Test(notes, perceptrons_and_xor)
+{
+    double t[4];
+    const double want_and[4] = {0, 0, 0, 1}, want_or[4] = {0, 1, 1, 1};
+    const double want_xor[4] = {0, 1, 1, 0}, single[4] = {0, 1, 1, 1};
+    values(networks, "table_and", NULL, t);
+    cr_assert_arr_eq(t, want_and, sizeof t);
+    values(networks, "table_or", NULL, t);
+    cr_assert_arr_eq(t, want_or, sizeof t);
+    values(networks, "table_xor1", NULL, t);
+    cr_assert_arr_eq(t, single, sizeof t, "a single perceptron cannot do XOR");
+    values(networks, "table_xor", NULL, t);
+    cr_assert_arr_eq(t, want_xor, sizeof t);
+}
+
+/* ---- diagnostics ---- */
+
+static void expect_error(const char *text, const char *want)
+{
+    Diag d;
+    Program *p = parse(text, 0, &d);
+    cr_assert_null(p, "compiled: %s", text);
+    cr_assert(d.out.data && strstr(d.out.data, want), "for %s\nwant: %s\ngot:\n%s", text, want,
+              d.out.data ? d.out.data : "");
+    diag_free(&d);
+}
+
+Test(diagnostics, shape_mismatches_name_both_shapes)
+{
+    expect_error("f(x[3], y[4]) = x + y\n", "test.grad:1:19: error: shape mismatch in '+': [3] and [4]");
+    expect_error("f(W[3,4], x[3]) = W @ x\n", "test.grad:1:21: error: shape mismatch in '@': [3,4] and [3]");
+    expect_error("f(x[3]) = dot(x, [1, 2])\n", "shape mismatch in 'dot': [3] and [2]");
+    expect_error("g(x[2]) = x\nf(y[3]) = g(y)\n", "test.grad:2:13: error: argument 1 of 'g' has shape [3], but parameter 'x' is [2]");
+    expect_error("f(x[3]) = x[3]\n", "index 3 is out of range for shape [3]");
+    expect_error("f(x) = [1, [2, 3]]\n", "element 1 of the literal has shape [2], but element 0 has scalar");
+    expect_error("network n(x[2]) { dense(2, relu, weights = [[1, 2]]) }\n",
+                 "'weights' has shape [1,2], but this layer needs [2,2]");
+    expect_error("network n(x[2]) { dense(2, rellu) }\n", "unknown activation 'rellu'");
+    expect_error("f(x[3]) = cross_entropy(softmax(x), 3)\n", "the label must be a constant class index from 0 to 2");
+}
+
+/* ---- stability rewrites ---- */
+
+Test(rewrite, sigmoid_at_minus_800_is_finite)
+{
+    const char *text = "f(z) = 1/(1+exp(-z))\n";
+    Compiled c;
+    compile(&c, text, "f");
+    double z = -800, g, v = rt_grad(&c.code, &z, &g);
+    cr_assert_eq(v, 0.0);
+    cr_assert(isfinite(g) && g == 0.0, "gradient %g", g);
+    release(&c);
+
+    Diag d;
+    Program *p = parse(text, 0, &d);
+    p->no_rewrite = 1;                  /* as written: exp(800) overflows */
+    Kernel *k = opt_kernel(p, program_find(p, "f"), 1);
+    double out[2];
+    NodeId roots[2] = {k->value, k->grad[0]};
+    interp_eval(k->g, k->input, &z, 1, roots, 2, out);
+    cr_assert(isnan(out[1]), "without the rewrite the gradient is NaN, got %g", out[1]);
+    kernel_free(k);
+    program_free(p);
+    diag_free(&d);
+}
+
+Test(rewrite, log_forms_become_stable)
+{
+    const char *text =
+        "sp(x) = log(1 + exp(x))\n"
+        "lse(x[2]) = log(sum(exp(x)))\n"
+        "ls(x[2]) = log(softmax(x))\n"
+        "ce(x[2]) = cross_entropy(softmax(x), 1)\n";
+    double big = 800, v;
+    values(text, "sp", &big, &v);
+    cr_assert_eq(v, 800.0);
+    double x[2] = {1000, 1000}, y[2];
+    values(text, "lse", x, &v);
+    cr_assert(close_to(v, 1000 + log(2.0), 1e-15, 0));
+    double x2[2] = {1000, 0};
+    values(text, "ls", x2, y);
+    cr_assert(y[0] == 0.0 && y[1] == -1000.0, "%g %g", y[0], y[1]);
+    values(text, "ce", x2, &v);
+    cr_assert_eq(v, 1000.0);
+}
+
+/* ---- the emitted network API ---- */
+
+Test(emit, mlp_is_small_and_its_gradient_is_right)
+{
+    const char *text =
+        "network mlp(x[784]) { dense(128, relu)  dense(10, softmax) }\n"
+        "loss(x[784], p[101770]) = cross_entropy(mlp(x, p), 3)\n";
+    Diag d;
+    Program *p = parse(text, 0, &d);
+    cr_assert(p);
+    Func *f = program_find(p, "loss");
+    Kernel *k = opt_kernel(p, f, 1);
+    Buf c = {0};
+    EmitOptions o = {0};
+    cr_assert_eq(emit_c_source(k, &o, &c, &d), 0);
+    cr_assert_lt(c.len, 64 * 1024, "the MLP loss is %zu bytes of C", c.len);
+    buf_free(&c);
+    Kernel *km = opt_kernel(p, program_find(p, "mlp"), 1);
+    EmitOptions om = {.net = program_find(p, "mlp")->net};
+    cr_assert_eq(emit_c_source(km, &om, &c, &d), 0);
+    cr_assert_lt(c.len, 64 * 1024, "the MLP is %zu bytes of C", c.len);
+    cr_assert(strstr(c.data, "void mlp_init_params(double *restrict params, unsigned long seed)"));
+    buf_free(&c);
+    kernel_free(km);
+
+    /* Loss gradient at initialised weights vs finite differences on a sample of them. */
+    gradc_options opt = {.no_cache = 1};
+    Loaded code;
+    char *err = NULL;
+    cr_assert_eq(rt_load(k, &opt, &code, &err), 0, "%s", err ? err : "");
+    uint32_t n = 784 + 101770;
+    double *in = malloc(n * sizeof *in), *g = malloc(n * sizeof *g), v;
+    unsigned seed = 99;
+    for (uint32_t i = 0; i < 784; i++)
+        in[i] = urand(&seed);
+    net_init_params(program_find(p, "mlp")->net, 42, in + 784);
+    rt_call(&code, in, NULL, NULL, &v, g, NULL);
+    cr_assert(isfinite(v) && v > 0);
+    for (int t = 0; t < 20; t++) {
+        uint32_t j = 784 + (uint32_t)(urand(&seed) * 101770) % 101770;
+        if (t < 4)
+            j = (uint32_t)(urand(&seed) * 784);
+        double keep = in[j], h = 1e-5, hi, lo;
+        in[j] = keep + h;
+        rt_call(&code, in, NULL, NULL, &hi, NULL, NULL);
+        in[j] = keep - h;
+        rt_call(&code, in, NULL, NULL, &lo, NULL, NULL);
+        in[j] = keep;
+        double fd = (hi - lo) / (2 * h);
+        cr_assert(close_to(g[j], fd, 1e-4, 1e-7), "d loss / d in[%u] = %.10g, finite differences %.10g", j, g[j], fd);
+    }
+    free(in);
+    free(g);
+    rt_unload(&code);
+    kernel_free(k);
+    program_free(p);
+    diag_free(&d);
+}
+
+/* The generated init function and the compiler's scheme agree exactly. */
+Test(emit, init_params_matches_the_documented_scheme)
+{
+    const char *text = "network m(x[5]) { dense(4, relu)  dense(3, tanh, weights = 0.5, bias = [1, 2, 3])  dense(2, linear) }\n"
+                       "first(x[5]) = m(x)\n";
+    Compiled c;
+    compile(&c, text, "first");
+    Diag d;
+    diag_init(&d);
+    Func *mf = program_find(c.p, "m");
+    Kernel *k = opt_kernel(c.p, mf, 1);
+    Buf src = {0};
+    EmitOptions o = {.net = mf->net, .prefix = "t_"};
+    cr_assert_eq(emit_c_source(k, &o, &src, &d), 0);
+    gradc_options opt = {.no_cache = 1};
+    char *err = NULL;
+    gradc_so *so = gradc_so_compile(src.data, &opt, &err);
+    cr_assert(so, "%s", err ? err : "");
+    void (*init)(double *, unsigned long) = (void (*)(double *, unsigned long))gradc_so_symbol(so, "t_m_init_params");
+    cr_assert(init);
+    uint32_t np = mf->net->nparams;
+    double got[64], want[64];
+    cr_assert(np <= 64);
+    for (unsigned long s = 0; s < 3; s++) {
+        init(got, s);
+        net_init_params(mf->net, s, want);
+        cr_assert_arr_eq(got, want, np * sizeof *got, "seed %lu", s);
+    }
+    /* Omitted weights are uniform within the He limit sqrt(6/5). */
+    for (uint32_t i = 0; i < 20; i++)
+        cr_assert(fabs(want[i]) <= sqrt(6.0 / 5) && want[i] != 0);
+    cr_assert_eq(want[20 + 4 + 12], 1.0);       /* biases of layer 2 */
+    gradc_so_close(so);
+    buf_free(&src);
+    kernel_free(k);
+    diag_free(&d);
+    release(&c);
+}
