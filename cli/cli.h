@@ -47,5 +47,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_emit(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
 int cmd_check(int argc, char **argv);          /* check.c */
+int cmd_explain(int argc, char **argv);        /* explain.c (with trace.c) */
+int cmd_graph(int argc, char **argv);          /* graph.c (with trace.c) */
 
 #endif

@@ -14,6 +14,12 @@ static const char usage[] =
     "                      write dependency-free C99 for a formula\n"
     "  cache stats|list|clear|gc|why [--cache PATH] [--json]\n"
     "                      inspect and maintain the cache of compiled code\n"
+    "  check FILE|DIR... [--json] [--junit FILE] [-j N]\n"
+    "                      run the `check` statements of problem files\n"
+    "  explain EXPR|FILE:FUNC --at NAME=VALUE,...\n"
+    "                      show the forward and backward pass, gate by gate\n"
+    "  graph EXPR|FILE:FUNC --at NAME=VALUE,... [-o graph.dot|.svg|.png]\n"
+    "                      draw the computational graph with values and gradients\n"
     "\n"
     "  gradc COMMAND --help   describes a command\n"
     "  gradc --version        prints the version\n";
@@ -39,6 +45,12 @@ int main(int argc, char **argv)
         return cmd_emit(argc - 1, argv + 1);
     if (!strcmp(cmd, "cache"))
         return cmd_cache(argc - 1, argv + 1);
+    if (!strcmp(cmd, "check"))
+        return cmd_check(argc - 1, argv + 1);
+    if (!strcmp(cmd, "explain"))
+        return cmd_explain(argc - 1, argv + 1);
+    if (!strcmp(cmd, "graph"))
+        return cmd_graph(argc - 1, argv + 1);
     fprintf(stderr, "gradc: error: unknown command '%s'\n%s", cmd, usage);
     return 1;
 }

@@ -86,6 +86,72 @@ static int keyword(const Lexer *lx, const char *b, const char *e)
     return 0;
 }
 
+static const char *skip_blanks(const char *p, const char *lim)
+{
+    while (p < lim && (*p == ' ' || *p == '\t'))
+        p++;
+    return p;
+}
+
+/* After NAME at p in a check: "( ... )" then '==' or '!='. */
+static int looks_like_check_call(const char *p, const char *lim)
+{
+    p = skip_blanks(p, lim);
+    if (p >= lim || *p != '(')
+        return 0;
+    for (int depth = 0; p < lim; p++) {
+        if (*p == '(')
+            depth++;
+        else if (*p == ')' && --depth == 0)
+            break;
+    }
+    p = p < lim ? skip_blanks(p + 1, lim) : lim;
+    return lim - p >= 2 && (p[0] == '=' || p[0] == '!') && p[1] == '=';
+}
+
+static int is_word(const char *b, const char *e, const char *w)
+{
+    return (size_t)(e - b) == strlen(w) && !memcmp(b, w, (size_t)(e - b));
+}
+
+/* The words of problem files (compiler/check.h): `check` and `tolerance`
+ * start a statement; right after `check` (or its "name") may come `grad`
+ * or `jacobian`, and a call compared with == or != (CALLNAME); `within`
+ * ends one. Anywhere else they are ordinary names. */
+static int check_word(Parser *P, const char *b, const char *e)
+{
+    Lexer *lx = &P->lx;
+    const char *p;
+    int first = lx->check_mark && skip_blanks(lx->check_mark, b) == b;
+    if (P->bare_mode)
+        return 0;
+    if (lx->at_stmt_start && lx->depth == 0) {
+        lx->in_check = 0;
+        lx->check_mark = NULL;
+        p = skip_blanks(e, lx->lim);
+        if ((p < lx->lim && *p == '=' && (p + 1 >= lx->lim || p[1] != '=')) ||
+            looks_like_def(e, lx->lim))
+            return 0;           /* check = 1, check(x) = x */
+        if (is_word(b, e, "check")) {
+            lx->in_check = 1;
+            lx->check_mark = e;
+            return CHECK;
+        }
+        return is_word(b, e, "tolerance") ? TOLERANCE : 0;
+    }
+    if (!lx->in_check)
+        return 0;
+    if (first && (is_word(b, e, "grad") || is_word(b, e, "jacobian"))) {
+        lx->check_mark = e;
+        return b[0] == 'g' ? GRAD : JACOBIAN;
+    }
+    if (first && looks_like_check_call(e, lx->lim)) {
+        lx->check_mark = NULL;
+        return CALLNAME;
+    }
+    return is_word(b, e, "within") ? WITHIN : 0;
+}
+
 int yylex(YYSTYPE *lval, Loc *lloc, Parser *P)
 {
     Lexer *lx = &P->lx;
@@ -164,10 +230,29 @@ int yylex(YYSTYPE *lval, Loc *lloc, Parser *P)
                 return kw;
             }
             lval->name = front_intern(P, lx->tok, (size_t)(lx->cur - lx->tok));
+            int ck = check_word(P, lx->tok, lx->cur);
+            if (ck) {
+                lx->at_stmt_start = 0;
+                return ck;
+            }
             int def = lx->at_stmt_start && lx->depth == 0 &&
                       looks_like_def(lx->cur, lx->lim);
             lx->at_stmt_start = 0;
             return def ? DEFNAME : IDENT;
+        }
+        ["] [^"\n\x00]* ["] {
+            lx->cur = (const char *)cur;
+            *lloc = span(lx, lx->tok, lx->cur);
+            lval->name = front_intern(P, lx->tok + 1, (size_t)(lx->cur - lx->tok - 2));
+            if (lx->in_check && lx->check_mark && skip_blanks(lx->check_mark, lx->tok) == lx->tok)
+                lx->check_mark = lx->cur;   /* check "name" grad ... */
+            lx->at_stmt_start = 0;
+            return STRING;
+        }
+        ["] [^"\n\x00]* {
+            lx->cur = (const char *)cur;
+            front_error(P, span(lx, lx->tok, lx->cur), "unterminated string (a check's name ends with '\"' on the same line)");
+            continue;
         }
         "==" { lx->cur = (const char *)cur; *lloc = span(lx, lx->tok, lx->cur); lx->at_stmt_start = 0; return EQEQ; }
         "!=" { lx->cur = (const char *)cur; *lloc = span(lx, lx->tok, lx->cur); lx->at_stmt_start = 0; return NOTEQ; }

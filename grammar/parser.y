@@ -14,6 +14,7 @@
 
 %code {
 #include <string.h>
+#include "check.h"
 int yylex(YYSTYPE *lval, Loc *lloc, Parser *P);
 static void yyerror(const Loc *loc, Parser *P, const char *msg);
 /* Deep nesting is legal; the parser stack lives on the heap. */
@@ -37,9 +38,19 @@ static void yyerror(const Loc *loc, Parser *P, const char *msg);
 %token DOTDOT ".."
 %token NETWORK "network"
 %token PARAMS "params"
+%token CHECK "check"
+%token TOLERANCE "tolerance"
+%token GRAD "grad"
+%token JACOBIAN "jacobian"
+%token WITHIN "within"
+%token <name> STRING "string"
+%token <name> CALLNAME "checked function"
 
 %type <node> expr term unary power postfix primary
 %type <count> args arglist layeropts
+%type <count> cmp litlist
+%type <num> within
+%type <name> checkname
 
 %%
 
@@ -60,9 +71,55 @@ item
 
 stmt
     : funcdef
+    | check
+    | TOLERANCE NUMBER          { check_tolerance(P, $2, @2); }
     | netdef
     | IDENT '=' expr            { front_let(P, $1, @1, $3); }
     | expr                      { front_expr_stmt(P, $1, @1); }
+    ;
+
+/* Problem files (compiler/check.h, docs/check.md). The expected value is
+ * a literal, not an expression, so '[' and '-' after '==' are unambiguous. */
+check
+    : CHECK checkname checklhs cmp lit within
+                                { check_end(P, $2, $4, $6, @3, @$); }
+    ;
+
+checkname
+    : %empty                    { $$ = NULL; }
+    | STRING
+    ;
+
+checklhs
+    : expr                      { check_lhs_expr(P, $1, @1); }
+    | CALLNAME '(' args ')'     { check_lhs_call(P, CHECK_VALUE, $1, @1, $3); }
+    | GRAD CALLNAME '(' args ')'
+                                { check_lhs_call(P, CHECK_GRAD, $2, @2, $4); }
+    | JACOBIAN CALLNAME '(' args ')'
+                                { check_lhs_call(P, CHECK_JACOBIAN, $2, @2, $4); }
+    ;
+
+cmp
+    : EQEQ                      { $$ = 0; }
+    | NOTEQ                     { $$ = 1; }
+    ;
+
+lit
+    : NUMBER                    { check_lit_num(P, $1, @1); }
+    | '-' NUMBER                { check_lit_num(P, -$2, @$); }
+    | IDENT                     { check_lit_word(P, $1, 0, @1); }
+    | '-' IDENT                 { check_lit_word(P, $2, 1, @$); }
+    | '[' litlist ']'           { check_lit_list(P, $2, @$); }
+    ;
+
+litlist
+    : lit                       { $$ = 1; }
+    | litlist ',' lit           { $$ = $1 + 1; }
+    ;
+
+within
+    : %empty                    { $$ = -1; }
+    | WITHIN NUMBER             { $$ = check_tol_value(P, $2, @2); }
     ;
 
 funcdef
