@@ -36,6 +36,7 @@ typedef enum Store {
 typedef struct Plan {
     Store *store;
     uint32_t *num;              /* temp number, slot, or work offset */
+    uint8_t *acc;               /* S_TEMP: 1 declared non-const, 2 updated in place */
     uint32_t nslots;            /* scalar slots */
     uint32_t work;              /* doubles of work array needed */
     int slots_in_work;          /* scalar slots live in the work array */
@@ -208,6 +209,45 @@ static uint32_t assign_slots(const Emitter *e, Plan *p, const uint8_t *mark,
     return nslots;
 }
 
+/* A scalar sum whose operand is a sum used nowhere else takes over that
+ * operand's variable: `t3 = t3 + t9`. Besides saving names, this keeps
+ * gcc from substituting the whole single-use chain of a long sum into its
+ * last use (its TER pass), which would move every term's computation to
+ * the end of the function and keep all their inputs live until then. */
+static void chain_sums(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots)
+{
+    const Graph *g = e->k->g;
+    uint32_t *uses = xmalloc(g->n * sizeof *uses);
+    memset(uses, 0, g->n * sizeof *uses);
+    p->acc = xmalloc(g->n);
+    memset(p->acc, 0, g->n);
+    for (NodeId i = 1; i < g->n; i++)
+        if (p->store[i] != S_NONE)
+            for (int k = 0; k < op_info[g->node[i].op].arity; k++)
+                uses[g->node[i].arg[k]]++;
+    for (uint32_t r = 0; r < nroots; r++)
+        uses[roots[r]]++;
+    for (NodeId i = 1; i < g->n; i++) {
+        const Node *n = &g->node[i];
+        if (p->store[i] != S_TEMP || (n->op != OP_ADD && n->op != OP_SUB))
+            continue;
+        /* Prefer extending a chain to starting one. */
+        for (int k = 0; k < 4 && (n->op == OP_ADD || k % 2 == 0); k++) {
+            NodeId a = n->arg[k % 2];
+            Op op = (Op)g->node[a].op;
+            if (p->store[a] == S_TEMP && uses[a] == 1 && (op == OP_ADD || op == OP_SUB)
+                && (k >= 2 || p->acc[a])) {
+                p->num[i] = p->num[a];
+                if (!p->acc[a])
+                    p->acc[a] = 1;
+                p->acc[i] = 2;
+                break;
+            }
+        }
+    }
+    free(uses);
+}
+
 static void plan(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p)
 {
     const Graph *g = e->k->g;
@@ -261,12 +301,14 @@ static void plan(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p
         }
     }
     free(mark);
+    chain_sums(e, p, roots, nroots);
 }
 
 static void plan_free(Plan *p)
 {
     free(p->store);
     free(p->num);
+    free(p->acc);
 }
 
 /* ---- statements ---- */
@@ -303,7 +345,8 @@ static void elementwise(const Emitter *e, const Plan *p, NodeId id, Buf *out)
         for (int k = 0; k < arity; k++)
             elem(e, p, n->arg[k], "0", a[k]);
         elem(e, p, id, "0", dst);
-        buf_printf(out, p->store[id] == S_TEMP ? "    const double %s = " : "    %s = ", dst);
+        buf_printf(out, p->store[id] != S_TEMP || p->acc[id] == 2 ? "    %s = "
+                        : p->acc[id] ? "    double %s = " : "    const double %s = ", dst);
         expand(template_of(e, n), a, out);
         buf_puts(out, ";\n");
         return;
