@@ -18,12 +18,15 @@ static const char emit_help[] =
     "  --header OUT.h    also write a header for callers\n"
     "  --emit c|ir       C source (default) or the optimised IR as text\n"
     "  --max-locals N    stack budget in doubles per function (default 4096)\n"
-    "  --no-rewrite      no stability rewrites (docs/language.md)\n";
+    "  --no-rewrite      no stability rewrites (docs/language.md)\n"
+    "  --freeze          networks' initial parameters become constants in the\n"
+    "                    code (no params argument; zero weights skipped)\n";
 
 typedef struct EmitArgs {
     const char *file, *expr, *func, *name, *prefix, *out, *header, *what;
     int max_locals;
     int no_rewrite;
+    int freeze;
 } EmitArgs;
 
 static int parse_args(int argc, char **argv, EmitArgs *a)
@@ -41,6 +44,7 @@ static int parse_args(int argc, char **argv, EmitArgs *a)
         }
         if (opts && !strcmp(s, "--")) { opts = 0; continue; }
         if (opts && !strcmp(s, "--no-rewrite")) { a->no_rewrite = 1; continue; }
+        if (opts && !strcmp(s, "--freeze")) { a->freeze = 1; continue; }
         if (opts && !strcmp(s, "-e")) slot = &a->expr;
         else if (opts && !strcmp(s, "--func")) slot = &a->func;
         else if (opts && !strcmp(s, "--name")) slot = &a->name;
@@ -93,8 +97,10 @@ static int write_output(const char *path, const Buf *b, Diag *d)
 static int emit_one(Program *p, Func *f, const EmitArgs *a, Buf *c, Buf *h, Diag *d)
 {
     p->no_rewrite = a->no_rewrite;
+    p->freeze = a->freeze;
     Kernel *k = opt_kernel(p, f, 1);
-    EmitOptions o = {.name = a->name, .prefix = a->prefix, .max_locals = a->max_locals, .net = f->net};
+    EmitOptions o = {.name = a->name, .prefix = a->prefix, .max_locals = a->max_locals,
+                     .net = a->freeze ? NULL : f->net};
     int rc = 0;
     if (!strcmp(a->what, "ir"))
         kernel_dump(k, c);

@@ -393,6 +393,29 @@ static void matmul(const Emitter *e, const Plan *p, NodeId id, Buf *out)
     const char *aik = ta ? "%s[p * %u + i]" : "%s[i * %u + p]";
     char aik_s[400];
     snprintf(aik_s, sizeof aik_s, aik, A, sa.dim[1]);
+    if (sb.rank == 1 && !ta && p->store[n->arg[0]] == S_TCONST && m * k <= 16384) {
+        /* A constant matrix (--freeze): unrolled, skipping zero weights. */
+        const double *c = ir_tconst_data(e->k->g, n->arg[0]);
+        for (uint32_t i = 0; i < m; i++) {
+            buf_printf(out, "    %s[%u] = ", T, i);
+            int terms = 0;
+            for (uint32_t q = 0; q < k; q++) {
+                if (c[i * k + q] == 0.0)
+                    continue;
+                char lit[48];
+                literal(c[i * k + q], lit);
+                const char *sep = terms++ ? " + " : "";
+                if (c[i * k + q] == 1.0)        /* exact: 1*x is x, -1*x is -x */
+                    buf_printf(out, "%s%s[%u]", sep, B, q);
+                else if (c[i * k + q] == -1.0)
+                    buf_printf(out, "%s-%s[%u]", sep, B, q);
+                else
+                    buf_printf(out, "%s%s * %s[%u]", sep, lit, B, q);
+            }
+            buf_puts(out, terms ? ";\n" : "0.0;\n");
+        }
+        return;
+    }
     if (sb.rank == 1 && !ta) {          /* dot products over contiguous rows */
         buf_printf(out, "    for (long i = 0; i < %u; i++) {\n"
                         "        double s = 0.0;\n"

@@ -231,6 +231,8 @@ typedef struct Program {
     uint32_t nfunc;
     Func *bare;                 /* the bare expression, when there is one */
     int no_rewrite;             /* opt_kernel skips the stability rewrites */
+    int freeze;                 /* opt_kernel makes network parameters
+                                   constants (their initial values) */
     struct CheckList *checks;   /* `check` statements (check.h), or NULL */
 } Program;
 

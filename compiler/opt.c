@@ -155,28 +155,42 @@ Kernel *opt_kernel(Program *p, const Func *f, int want_grad)
     k->ninputs = f->ninputs;
     k->input_name = f->input_name;
     k->nparams = f->nparams;
-    uint32_t nroots = 1 + (want_grad ? f->ninputs : 0);
+    NodeId result = f->result;
+    uint32_t ninputs = f->ninputs;
+    if (p->freeze && f->net) {
+        /* --freeze: the parameters become constants, so folding and the
+         * emitter's zero-skipping see them. */
+        double *v = xmalloc(f->net->nparams * sizeof *v);
+        net_init_params(f->net, 0, v);
+        NodeId init = ir_tconst(g, shape_vec(f->net->nparams), v);
+        free(v);
+        result = ir_substitute(g, result, f->first, &f->input[ninputs - 1], &init, 1);
+        ninputs--;
+        k->nparams = 0;
+        k->ninputs = ninputs;
+    }
+    uint32_t nroots = 1 + (want_grad ? ninputs : 0);
     NodeId *roots = xmalloc(nroots * sizeof *roots);
-    roots[0] = p->no_rewrite ? f->result : rewrite_stable(g, f->result);
+    roots[0] = p->no_rewrite ? result : rewrite_stable(g, result);
     NodeId seed = NODE_NONE;
     if (want_grad && g->node[roots[0]].shape.rank > 0)
         seed = ir_input(g, g->node[roots[0]].shape);
     if (want_grad)
-        diff_reverse(g, roots[0], seed, f->input, f->ninputs, roots + 1);
+        diff_reverse(g, roots[0], seed, f->input, ninputs, roots + 1);
 
     k->g = ir_new();
     NodeId *map = xmalloc(g->n * sizeof *map);
     memset(map, 0, g->n * sizeof *map);
-    k->input = xmalloc((f->ninputs + 1) * sizeof *k->input);
-    for (uint32_t i = 0; i < f->ninputs; i++)
+    k->input = xmalloc((ninputs + 1) * sizeof *k->input);
+    for (uint32_t i = 0; i < ninputs; i++)
         map[f->input[i]] = k->input[i] = ir_input(k->g, g->node[f->input[i]].shape);
     if (seed != NODE_NONE)
         map[seed] = k->seed = ir_input(k->g, g->node[seed].shape);
     copy_scheduled(g, k->g, roots, nroots, map);
     k->value = map[roots[0]];
     if (want_grad) {
-        k->grad = xmalloc((f->ninputs + 1) * sizeof *k->grad);
-        for (uint32_t i = 0; i < f->ninputs; i++)
+        k->grad = xmalloc((ninputs + 1) * sizeof *k->grad);
+        for (uint32_t i = 0; i < ninputs; i++)
             k->grad[i] = map[roots[1 + i]];
     }
     free(map);

@@ -460,3 +460,42 @@ Test(emit, init_params_matches_the_documented_scheme)
     diag_free(&d);
     release(&c);
 }
+
+/* --freeze: parameters become constants; zero weights produce no terms. */
+Test(emit, freeze_folds_weights_into_the_code)
+{
+    const char *text = "network xor(x[2]) {\n"
+                       "  dense(2, relu, weights = [[1, 1], [1, 0]], bias = [0, -1])\n"
+                       "  dense(1, relu, weights = [[1, -2]], bias = [0])\n"
+                       "}\n";
+    Diag d;
+    Program *p = parse(text, 0, &d);
+    cr_assert(p);
+    p->freeze = 1;
+    Kernel *k = opt_kernel(p, program_find(p, "xor"), 1);
+    cr_assert_eq(k->nparams, 0);
+    cr_assert_eq(k->ninputs, 1);
+    Buf src = {0};
+    EmitOptions o = {.prefix = "fz_"};
+    cr_assert_eq(emit_c_source(k, &o, &src, &d), 0);
+    cr_assert_null(strstr(src.data, "params"), "frozen code still takes parameters");
+    cr_assert(strstr(src.data, "= in[0];"), "the zero weight of row 2 is skipped:\n%s", src.data);
+    gradc_options opt = {.no_cache = 1};
+    char *err = NULL;
+    gradc_so *so = gradc_so_compile(src.data, &opt, &err);
+    cr_assert(so, "%s", err ? err : "");
+    void (*batch)(unsigned long, const double *, double *) =
+        (void (*)(unsigned long, const double *, double *))gradc_so_symbol(so, "fz_xor_batch");
+    cr_assert(batch);
+    const double x[8] = {0, 0, 0, 1, 1, 0, 1, 1};
+    double y[4];
+    batch(4, x, y);
+    /* h = relu([x0 + x1, x0 - 1]); y = relu(h0 - 2 h1) */
+    const double want[4] = {0, 1, 1, 2};
+    cr_assert_arr_eq(y, want, sizeof y);
+    gradc_so_close(so);
+    buf_free(&src);
+    kernel_free(k);
+    program_free(p);
+    diag_free(&d);
+}
