@@ -24,17 +24,8 @@ int rt_load_explained(const Kernel *k, const gradc_options *opt, Loaded *out,
                       Buf *why, char **err)
 {
     memset(out, 0, sizeof *out);
-    Buf src = {0};
-    Diag d;
-    diag_init(&d);
-    if (emit_c_source(k, &rt_emit, &src, &d) != 0) {
-        *err = d.out.data;
-        buf_free(&src);
-        return -1;
-    }
-    diag_free(&d);
-    out->so = cache_so_compile(k, &rt_emit, src.data, opt, why, err);
-    buf_free(&src);
+    /* Emits C only on a cache miss. */
+    out->so = cache_so_compile(k, &rt_emit, opt, why, err);
     if (!out->so)
         return -1;
     out->work = emit_work_size(k, &rt_emit);

@@ -25,6 +25,7 @@
 #include <xxhash.h>
 
 #define BUSY_TIMEOUT_MS 15000
+#define WAL_PAGES 128
 
 /* ---- the key ---- */
 
@@ -130,9 +131,12 @@ void cache_key_for(CacheKey *key, const Kernel *k, const EmitOptions *eo,
     Buf ir = {0};
     kernel_dump(k, &ir);
     key->ir = ir.data;
-    key->options = strf("name=%s prefix=%s max_locals=%d real=double",
+    /* Every EmitOptions field that can change the object (header_name
+     * only names things in comments; networks are never cached). */
+    key->options = strf("name=%s prefix=%s max_locals=%d runtime_entry=%d real=double",
                         eo->name ? eo->name : k->name, eo->prefix ? eo->prefix : "",
-                        eo->max_locals ? eo->max_locals : EMIT_DEFAULT_MAX_LOCALS);
+                        eo->max_locals ? eo->max_locals : EMIT_DEFAULT_MAX_LOCALS,
+                        eo->runtime_entry);
     key->compiler = cache_compiler_identity(gradc_default_cc(opt));
     /* What jit.c adds after the user's flags. */
     key->flags = strf("%s -shared -fPIC -lm", gradc_default_cflags(opt));
@@ -477,12 +481,17 @@ static int try_open(Cache *c)
     int rc = sqlite3_open_v2(c->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
-        /* Leave checkpoints to the writers: closing stays cheap. */
+        /* A checkpoint syncs the file, which under load can take tens of
+         * milliseconds: not on every close, only when a commit finds the
+         * WAL past WAL_PAGES. Short WALs keep each process's WAL-index
+         * rebuild cheap too. */
         sqlite3_db_config(c->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)0);
+        sqlite3_wal_autocheckpoint(c->db, WAL_PAGES);
         rc = set_wal(c->db);
     }
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(c->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+        rc = sqlite3_exec(c->db, "PRAGMA synchronous=NORMAL; PRAGMA journal_size_limit=1048576",
+                          NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = setup_schema(c->db);
     if (rc == SQLITE_OK && sqlite3_db_readonly(c->db, "main") == 1)
@@ -1003,14 +1012,34 @@ int cache_gc(Cache *c, int64_t *removed)
 
 /* ---- the compile step of rt_load, through the cache ---- */
 
-gradc_so *cache_so_compile(const Kernel *k, const EmitOptions *eo,
-                           const char *c_source, const gradc_options *opt,
-                           Buf *why, char **err)
+/* Emits k and compiles it; image (when not NULL) receives the object. */
+static gradc_so *compile(const Kernel *k, const EmitOptions *eo, const gradc_options *opt,
+                         Buf *c_source, Buf *image, char **err)
 {
-    if (opt && opt->no_cache) {
+    Diag d;
+    diag_init(&d);
+    if (emit_c_source(k, eo, c_source, &d) != 0) {
+        *err = d.out.data ? d.out.data : xstrdup("gradc: error: cannot emit C\n");
+        d.out.data = NULL;
+        diag_free(&d);
+        return NULL;
+    }
+    diag_free(&d);
+    return jit_compile(c_source->data, opt, image, err);
+}
+
+gradc_so *cache_so_compile(const Kernel *k, const EmitOptions *eo,
+                           const gradc_options *opt, Buf *why, char **err)
+{
+    Buf src = {0}, image = {0};
+    /* NAME_init_params depends on a network's initialisers, which the key
+     * does not describe: such objects are compiled every time. */
+    if ((opt && opt->no_cache) || eo->net) {
         if (why)
             buf_puts(why, "cache disabled: compiling\n");
-        return jit_compile(c_source, opt, NULL, err);
+        gradc_so *so = compile(k, eo, opt, &src, NULL, err);
+        buf_free(&src);
+        return so;
     }
     char *path = cache_default_path(opt);
     Cache *c = path ? cache_open(path) : NULL;
@@ -1020,7 +1049,9 @@ gradc_so *cache_so_compile(const Kernel *k, const EmitOptions *eo,
     if (!c) {
         if (why)
             buf_puts(why, "cache unavailable: compiling\n");
-        return jit_compile(c_source, opt, NULL, err);
+        gradc_so *so = compile(k, eo, opt, &src, NULL, err);
+        buf_free(&src);
+        return so;
     }
     CacheKey key;
     cache_key_for(&key, k, eo, opt);
@@ -1033,21 +1064,19 @@ gradc_so *cache_so_compile(const Kernel *k, const EmitOptions *eo,
     if (got == CACHE_HIT) {
         char *e = NULL;
         so = jit_load_image(object, size, &e);
-        if (!so) {      /* e.g. a full /tmp: compiling will say it better */
-            free(e);
-        }
+        free(e);        /* e.g. a full /tmp: compiling will say it better */
     } else if (got == CACHE_DAMAGED) {
         warn("cache entry %.16s in %s failed its integrity check (object hash mismatch); recompiling",
              key.hex, cache_path(c));
     }
     free(object);
     if (!so) {
-        Buf image = {0};
-        so = jit_compile(c_source, opt, &image, err);
+        so = compile(k, eo, opt, &src, &image, err);
         if (so && got != CACHE_FAILED && image.len)
-            cache_put(c, &key, c_source, image.data, image.len);
-        buf_free(&image);
+            cache_put(c, &key, src.data, image.data, image.len);
     }
+    buf_free(&src);
+    buf_free(&image);
     cache_key_free(&key);
     cache_close(c);
     return so;

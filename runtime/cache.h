@@ -90,10 +90,10 @@ int cache_clear(Cache *c);
 int cache_gc(Cache *c, int64_t *removed);
 
 /* rt_load's compile step through the cache: the loaded object of k, from
- * the cache on a hit, else compiled from c_source and stored. When why is
- * not NULL, the hit/miss explanation is appended to it. */
+ * the cache on a hit, else emitted as C with eo, compiled and stored. When
+ * why is not NULL, the hit/miss explanation is appended to it. NULL with
+ * *err set when emission, compilation or loading fails. */
 gradc_so *cache_so_compile(const Kernel *k, const EmitOptions *eo,
-                           const char *c_source, const gradc_options *opt,
-                           Buf *why, char **err);
+                           const gradc_options *opt, Buf *why, char **err);
 
 #endif
