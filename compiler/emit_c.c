@@ -588,6 +588,45 @@ static void store_result(const Emitter *e, const Plan *p, NodeId root,
                size_of(e, root), dst, off, v);
 }
 
+/* A gradient that is a sum of UNVIEWs (a network's parameter adjoint: one
+ * block per weight matrix and bias) is written block by block into the
+ * output instead of adding full-length vectors. Returns the number of
+ * blocks, or 0 when root has another form. */
+static uint32_t unview_pieces(const Emitter *e, NodeId root, NodeId *pieces, uint32_t max)
+{
+    NodeId stack[64];
+    uint32_t sp = 0, n = 0;
+    stack[sp++] = root;
+    while (sp > 0) {
+        NodeId id = stack[--sp];
+        const Node *nd = node(e, id);
+        if (nd->op == OP_UNVIEW && n < max)
+            pieces[n++] = id;
+        else if (nd->op == OP_ADD && sp + 2 <= 64 &&
+                 shape_eq(node(e, nd->arg[0])->shape, node(e, root)->shape) &&
+                 shape_eq(node(e, nd->arg[1])->shape, node(e, root)->shape)) {
+            stack[sp++] = nd->arg[0];
+            stack[sp++] = nd->arg[1];
+        } else
+            return 0;
+    }
+    return n;
+}
+
+static void store_pieces(const Emitter *e, const Plan *p, NodeId root, const NodeId *pieces,
+                         uint32_t n, const char *dst, uint32_t off, Buf *out)
+{
+    char v[320];
+    buf_printf(out, "    for (long i = 0; i < %u; i++)\n        %s[%u + i] = 0.0;\n",
+               size_of(e, root), dst, off);
+    for (uint32_t k = 0; k < n; k++) {
+        const Node *u = node(e, pieces[k]);
+        elem(e, p, u->arg[0], "i", v);
+        buf_printf(out, "    for (long i = 0; i < %u; i++)\n        %s[%u + i] += %s;\n",
+                   size_of(e, u->arg[0]), dst, off + (uint32_t)u->aux, v);
+    }
+}
+
 /* ---- entry points ---- */
 
 typedef enum Entry { E_VALUE, E_GRAD } Entry;
@@ -632,17 +671,40 @@ static int uses(const Plan *p, const Emitter *e, int params)
     return 0;
 }
 
+enum { MAXP = 64 };
+
+/* What an entry point computes: the value (not for a VJP), and per input
+ * its gradient, or the blocks of a gradient written block by block. */
+static uint32_t entry_roots(const Emitter *e, Entry entry, NodeId **rootsp,
+                            NodeId **piecesp, uint32_t **npiecesp)
+{
+    const Kernel *k = e->k;
+    NodeId *roots = xmalloc((k->ninputs + 1) * (MAXP + 1) * sizeof *roots);
+    NodeId *pieces = xmalloc((k->ninputs + 1) * MAXP * sizeof *pieces);
+    uint32_t *npieces = xmalloc((k->ninputs + 1) * sizeof *npieces);
+    uint32_t nroots = 0;
+    if (entry == E_VALUE || is_scalar(e, k->value))     /* a VJP does not return the value */
+        roots[nroots++] = k->value;
+    for (uint32_t i = 0; entry == E_GRAD && i < k->ninputs; i++) {
+        npieces[i] = unview_pieces(e, k->grad[i], pieces + i * MAXP, MAXP);
+        for (uint32_t j = 0; j < npieces[i]; j++)
+            roots[nroots++] = node(e, pieces[i * MAXP + j])->arg[0];
+        if (npieces[i] == 0)
+            roots[nroots++] = k->grad[i];
+    }
+    *rootsp = roots;
+    *piecesp = pieces;
+    *npiecesp = npieces;
+    return nroots;
+}
+
 static void entry_function(const Emitter *e, Entry entry, int work, Buf *out)
 {
     const Kernel *k = e->k;
     int tensor = !is_scalar(e, k->value);
-    NodeId *roots = xmalloc((k->ninputs + 1) * sizeof *roots);
-    uint32_t nroots = 0;
-    if (entry == E_VALUE || !tensor)    /* a VJP does not return the value */
-        roots[nroots++] = k->value;
-    if (entry == E_GRAD)
-        for (uint32_t i = 0; i < k->ninputs; i++)
-            roots[nroots++] = k->grad[i];
+    NodeId *roots, *pieces;
+    uint32_t *npieces;
+    uint32_t nroots = entry_roots(e, entry, &roots, &pieces, &npieces);
     Plan p;
     plan(e, roots, nroots, &p);
     signature(e, entry, work, 0, out);
@@ -665,10 +727,16 @@ static void entry_function(const Emitter *e, Entry entry, int work, Buf *out)
             buf_puts(out, "    (void)grad;\n");
         for (uint32_t i = 0; i < k->ninputs; i++) {
             int is_param = i >= nin;
+            const char *dst = is_param ? "grad_params" : "grad";
             if (is_param)
-                buf_puts(out, "    if (grad_params)\n    ");
-            store_result(e, &p, k->grad[i], is_param ? "grad_params" : "grad",
-                         e->input_off[i], out);
+                buf_puts(out, "    if (grad_params) {\n");
+            if (npieces[i])
+                store_pieces(e, &p, k->grad[i], pieces + i * MAXP, npieces[i], dst,
+                             e->input_off[i], out);
+            else
+                store_result(e, &p, k->grad[i], dst, e->input_off[i], out);
+            if (is_param)
+                buf_puts(out, "    }\n");
         }
     }
     if (!tensor) {
@@ -678,6 +746,8 @@ static void entry_function(const Emitter *e, Entry entry, int work, Buf *out)
     buf_puts(out, "}\n");
     plan_free(&p);
     free(roots);
+    free(pieces);
+    free(npieces);
 }
 
 /* Static const arrays for the tensor constants the kernel uses. */
@@ -701,21 +771,20 @@ static void constants(const Emitter *e, Buf *out)
 
 static uint32_t work_size(const Emitter *e)
 {
-    const Kernel *k = e->k;
-    NodeId *roots = xmalloc((k->ninputs + 1) * sizeof *roots);
-    uint32_t n = 1, size = 0;
-    roots[0] = k->value;
-    for (int pass = 0; pass < (k->grad ? 2 : 1); pass++) {
-        if (pass == 1)
-            for (uint32_t i = 0; i < k->ninputs; i++)
-                roots[n++] = k->grad[i];
+    uint32_t size = 0;
+    for (int entry = E_VALUE; entry <= (e->k->grad ? E_GRAD : E_VALUE); entry++) {
+        NodeId *roots, *pieces;
+        uint32_t *npieces;
+        uint32_t n = entry_roots(e, (Entry)entry, &roots, &pieces, &npieces);
         Plan p;
         plan(e, roots, n, &p);
         if (p.work > size)
             size = p.work;
         plan_free(&p);
+        free(roots);
+        free(pieces);
+        free(npieces);
     }
-    free(roots);
     return size;
 }
 
