@@ -121,6 +121,7 @@ litlist
 within
     : %empty                    { $$ = -1; }
     | WITHIN NUMBER             { $$ = check_tol_value(P, $2, @2); }
+    | WITHIN '-' NUMBER         { $$ = check_tol_value(P, -$3, @2); }
     ;
 
 funcdef
