@@ -825,6 +825,49 @@ Test(cache, eight_concurrent_processes, .timeout = 300)
     }
 }
 
+Test(cache, concurrent_processes_recover_a_damaged_file_once, .timeout = 300)
+{
+    char *dir = fresh_dir(), *cache = join(dir, "c.sqlite");
+    FILE *f = fopen(cache, "w");
+    for (int i = 0; i < 500; i++)
+        fputs("garbage garbage garbage\n", f);
+    fclose(f);
+    chmod(cache, 0600);
+    pid_t pid[8];
+    char *errs[8];
+    for (int i = 0; i < 8; i++) {
+        errs[i] = malloc(4300);
+        snprintf(errs[i], 4300, "%s/err%d", dir, i);
+        pid[i] = fork();
+        if (pid[i] == 0) {
+            char formula[32];
+            snprintf(formula, sizeof formula, "x * y + %d", i % 4);
+            int o = open(errs[i], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            int null = open("/dev/null", O_WRONLY);
+            dup2(null, 1);
+            dup2(o, 2);
+            setenv("GRADC_CACHE", cache, 1);
+            execl(GRADC_BIN, GRADC_BIN, "eval", formula, "--at", "x=1,y=2", (char *)NULL);
+            _exit(127);
+        }
+    }
+    int warnings = 0;
+    for (int i = 0; i < 8; i++) {
+        int st;
+        waitpid(pid[i], &st, 0);
+        char *err = slurp(errs[i]);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "process %d: %s", i, err);
+        warnings += count_lines(err);
+        free(err);
+        free(errs[i]);
+    }
+    /* Only the process that moved the file aside says so. */
+    cr_assert_eq(warnings, 1);
+    Run s = stats(cache);
+    cr_assert_eq(json_int(s.out, "entries"), 4, "%s", s.out);
+    run_free(&s);
+}
+
 /* ---- the size limit ---- */
 
 Test(cache, evicts_least_recently_used_first)
