@@ -128,7 +128,7 @@ void check_lhs_call(Parser *P, CheckKind kind, const char *name, Loc loc, int na
         goto out;
     Shape s = g->node[f->result].shape;
     char sh[48];
-    if (kind == CHECK_GRAD && s.rank != 0) {
+    if (kind == CHECK_GRAD && shape_size(s) != 1) {
         front_error(P, loc, "'grad' needs a scalar result, but '%s' gives %s; use 'jacobian'",
                     name, shape_str(s, sh));
         goto out;

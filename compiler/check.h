@@ -37,8 +37,8 @@ typedef struct Check {
     double tol;
     /* The left side as a function of fresh inputs, one per argument of the
      * call (none when the left side is not a single call); in holds their
-     * values, flat and in order (nin doubles). For CHECK_GRAD the result is
-     * a scalar, for CHECK_JACOBIAN a scalar or a vector. */
+     * values, flat and in order (nin doubles). For CHECK_GRAD the result has
+     * one element, for CHECK_JACOBIAN it is a scalar or a vector. */
     Func *lhs;
     double *in;
     uint32_t nin;

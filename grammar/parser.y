@@ -45,7 +45,7 @@ static void yyerror(const Loc *loc, Parser *P, const char *msg);
 %token JACOBIAN "jacobian"
 %token WITHIN "within"
 %token <name> STRING "string"
-%token <name> CALLNAME "checked function"
+%token <name> CALLNAME "a call compared with == or !="
 
 %type <node> expr term unary power postfix primary
 %type <count> args arglist layeropts
