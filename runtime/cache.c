@@ -442,6 +442,19 @@ static const char *untrusted_sidecar(const char *path, char *which, size_t n)
     return NULL;
 }
 
+/* Called after each commit with the WAL's length in pages. The first
+ * connection of a process rebuilds the WAL index by reading the whole WAL
+ * and cannot know how much of it was already checkpointed, so a WAL that
+ * is merely rewound keeps growing across processes: truncate it instead.
+ * A busy checkpoint is left to the next commit. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    (void)arg;
+    if (pages >= WAL_PAGES)
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    return SQLITE_OK;
+}
+
 /* Opens the file; 0, 1 when it was corrupt and moved aside (try again),
  * -1 after a warning. */
 static int try_open(Cache *c)
@@ -483,10 +496,9 @@ static int try_open(Cache *c)
         sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
         /* A checkpoint syncs the file, which under load can take tens of
          * milliseconds: not on every close, only when a commit finds the
-         * WAL past WAL_PAGES. Short WALs keep each process's WAL-index
-         * rebuild cheap too. */
+         * WAL past WAL_PAGES. */
         sqlite3_db_config(c->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)0);
-        sqlite3_wal_autocheckpoint(c->db, WAL_PAGES);
+        sqlite3_wal_hook(c->db, wal_hook, NULL);
         rc = set_wal(c->db);
     }
     if (rc == SQLITE_OK)
