@@ -31,6 +31,7 @@ typedef enum Store {
     S_ARRAY,                    /* double tN[size] on the stack */
     S_WORK,                     /* double *const tN = work + offset */
     S_ALIAS,                    /* const double *const tN = base + offset */
+    S_FUSED,                    /* element i in the loop of its group: eN */
 } Store;
 
 typedef struct Plan {
@@ -40,6 +41,9 @@ typedef struct Plan {
     uint32_t nslots;            /* scalar slots */
     uint32_t work;              /* doubles of work array needed */
     int slots_in_work;          /* scalar slots live in the work array */
+    /* Loop fusion: elementwise nodes computed inside the loop of the node
+     * that uses them (their group's head), never stored as arrays. */
+    NodeId *first, *next;       /* per head: its members, in index order */
 } Plan;
 
 typedef struct Emitter {
@@ -140,6 +144,9 @@ static void elem(const Emitter *e, const Plan *p, NodeId id, const char *ix, cha
         break;
     case S_TEMP:
         snprintf(out, 320, "t%u", p->num[id]);
+        break;
+    case S_FUSED:
+        snprintf(out, 320, "e%u", id);
         break;
     case S_SLOT:
         snprintf(out, 320, "w[%u]", p->num[id]);
@@ -248,6 +255,67 @@ static void chain_sums(const Emitter *e, Plan *p, const NodeId *roots, uint32_t 
     free(uses);
 }
 
+/* Groups elementwise tensor nodes into the loops of their users: a node
+ * joins when all its users are elementwise nodes of its shape (or sums of
+ * it) in one group. Deciding users before operands (a reverse sweep) makes
+ * whole expression trees one loop: sum(100*(y - x^2)^2 + (1 - x)^2) is a
+ * single pass with no arrays. Returns the doubles of arrays saved. */
+static uint32_t fuse(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots)
+{
+    const Graph *g = e->k->g;
+    NodeId *head = xmalloc(g->n * sizeof *head);   /* the group its users offer */
+    NodeId *grp = xmalloc(g->n * sizeof *grp);
+    uint8_t *bad = xmalloc(g->n);                  /* users disagree, or a root */
+    memset(head, 0, g->n * sizeof *head);
+    memset(grp, 0, g->n * sizeof *grp);
+    memset(bad, 0, g->n);
+    p->first = xmalloc(g->n * sizeof *p->first);
+    p->next = xmalloc(g->n * sizeof *p->next);
+    memset(p->first, 0, g->n * sizeof *p->first);
+    memset(p->next, 0, g->n * sizeof *p->next);
+    for (uint32_t r = 0; r < nroots; r++)
+        bad[roots[r]] = 1;
+    uint32_t saved = 0;
+    for (NodeId i = g->n - 1; i > 0; i--) {
+        const Node *n = &g->node[i];
+        if (p->store[i] == S_NONE)
+            continue;
+        int elementwise = (op_info[n->op].flags & OPF_ELEM) && p->store[i] == S_ARRAY;
+        NodeId h = 0;
+        if (elementwise && !bad[i] && head[i]) {
+            p->store[i] = S_FUSED;
+            grp[i] = h = head[i];
+            saved += shape_size(n->shape);
+        } else if (elementwise || (n->op == OP_SUM && p->store[i] == S_TEMP)) {
+            h = i;
+        }
+        for (int k = 0; k < op_info[n->op].arity; k++) {
+            NodeId a = n->arg[k];
+            int fits = h && (n->op == OP_SUM || shape_eq(g->node[a].shape, n->shape));
+            if (!fits || (head[a] && head[a] != h))
+                bad[a] = 1;
+            else
+                head[a] = h;
+        }
+    }
+    NodeId *tail = head;                /* reused: the last member of each head */
+    memset(tail, 0, g->n * sizeof *tail);
+    for (NodeId i = 1; i < g->n; i++) {
+        if (p->store[i] != S_FUSED)
+            continue;
+        NodeId h = grp[i];
+        if (!p->first[h])
+            p->first[h] = i;
+        else
+            p->next[tail[h]] = i;
+        tail[h] = i;
+    }
+    free(head);
+    free(grp);
+    free(bad);
+    return saved;
+}
+
 static void plan(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p)
 {
     const Graph *g = e->k->g;
@@ -278,6 +346,7 @@ static void plan(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p
             s = S_ARRAY, tensors += shape_size(n->shape);
         p->store[i] = s;
     }
+    tensors -= fuse(e, p, roots, nroots);
     p->work = 0;
     p->nslots = 0;
     p->slots_in_work = 0;
@@ -306,6 +375,8 @@ static void plan(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p
 
 static void plan_free(Plan *p)
 {
+    free(p->first);
+    free(p->next);
     free(p->store);
     free(p->num);
     free(p->acc);
@@ -552,6 +623,40 @@ static void structured(const Emitter *e, const Plan *p, NodeId id, Buf *out)
     }
 }
 
+/* One loop for a head and the elementwise nodes fused into it: members as
+ * scalar locals eN, then the head's element (or a sum's accumulation). */
+static void fused_loop(const Emitter *e, const Plan *p, NodeId head, Buf *out)
+{
+    const Node *h = node(e, head);
+    int sum = h->op == OP_SUM;
+    char a[2][320], d[320];
+    declare(e, p, head, out);
+    elem(e, p, head, "0", d);
+    if (sum)
+        buf_printf(out, "    %s = 0.0;\n", d);
+    buf_printf(out, "    for (long i = 0; i < %u; i++) {\n",
+               sum ? size_of(e, h->arg[0]) : size_of(e, head));
+    for (NodeId m = p->first[head]; m; m = p->next[m]) {
+        const Node *n = node(e, m);
+        for (int k = 0; k < op_info[n->op].arity; k++)
+            elem(e, p, n->arg[k], "i", a[k]);
+        buf_printf(out, "        const double e%u = ", m);
+        expand(template_of(e, n), a, out);
+        buf_puts(out, ";\n");
+    }
+    if (sum) {
+        elem(e, p, h->arg[0], "i", a[0]);
+        buf_printf(out, "        %s += %s;\n    }\n", d, a[0]);
+        return;
+    }
+    for (int k = 0; k < op_info[h->op].arity; k++)
+        elem(e, p, h->arg[k], "i", a[k]);
+    elem(e, p, head, "i", d);
+    buf_printf(out, "        %s = ", d);
+    expand(template_of(e, h), a, out);
+    buf_puts(out, ";\n    }\n");
+}
+
 static void body(const Emitter *e, const Plan *p, Buf *out)
 {
     const Graph *g = e->k->g;
@@ -561,9 +666,11 @@ static void body(const Emitter *e, const Plan *p, Buf *out)
         buf_printf(out, "    double *const w = work + %u;\n", p->work - p->nslots);
     for (NodeId i = 1; i < g->n; i++) {
         Store s = p->store[i];
-        if (s == S_NONE || s == S_LITERAL || s == S_INPUT || s == S_TCONST)
+        if (s == S_NONE || s == S_LITERAL || s == S_INPUT || s == S_TCONST || s == S_FUSED)
             continue;
-        if (op_info[g->node[i].op].flags & OPF_ELEM) {
+        if (p->first[i]) {
+            fused_loop(e, p, i, out);
+        } else if (op_info[g->node[i].op].flags & OPF_ELEM) {
             if (s == S_ARRAY || s == S_WORK)
                 declare(e, p, i, out);
             elementwise(e, p, i, out);
@@ -600,7 +707,7 @@ static uint32_t unview_pieces(const Emitter *e, NodeId root, NodeId *pieces, uin
     while (sp > 0) {
         NodeId id = stack[--sp];
         const Node *nd = node(e, id);
-        if (nd->op == OP_UNVIEW && n < max)
+        if ((nd->op == OP_UNVIEW || nd->op == OP_PAD) && n < max)
             pieces[n++] = id;
         else if (nd->op == OP_ADD && sp + 2 <= 64 &&
                  shape_eq(node(e, nd->arg[0])->shape, node(e, root)->shape) &&
@@ -621,9 +728,22 @@ static void store_pieces(const Emitter *e, const Plan *p, NodeId root, const Nod
                size_of(e, root), dst, off);
     for (uint32_t k = 0; k < n; k++) {
         const Node *u = node(e, pieces[k]);
-        elem(e, p, u->arg[0], "i", v);
-        buf_printf(out, "    for (long i = 0; i < %u; i++)\n        %s[%u + i] += %s;\n",
-                   size_of(e, u->arg[0]), dst, off + (uint32_t)u->aux, v);
+        Shape s0 = node(e, u->arg[0])->shape;
+        uint32_t r = row_size(u->shape), stride = (uint32_t)u->num;
+        if (u->op == OP_UNVIEW || (stride == 1 && s0.rank == u->shape.rank)) {
+            uint32_t at = off + (uint32_t)u->aux * (u->op == OP_PAD ? r : 1);
+            elem(e, p, u->arg[0], "i", v);
+            buf_printf(out, "    for (long i = 0; i < %u; i++)\n        %s[%u + i] += %s;\n",
+                       size_of(e, u->arg[0]), dst, at, v);
+            continue;
+        }
+        uint32_t count = s0.rank == u->shape.rank ? s0.dim[0] : 1;
+        char ix[64];
+        snprintf(ix, sizeof ix, "k * %u + i", r);
+        elem(e, p, u->arg[0], ix, v);
+        buf_printf(out, "    for (long k = 0; k < %u; k++)\n        for (long i = 0; i < %u; i++)\n"
+                        "            %s[%u + (%u + k * %u) * %u + i] += %s;\n",
+                   count, r, dst, off, (uint32_t)u->aux, stride, r, v);
     }
 }
 
