@@ -425,12 +425,12 @@ static int set_wal(sqlite3 *db)
     return rc;
 }
 
-/* Checks the -wal and -shm files SQLite will open: same rules as the
- * database, since a planted WAL is as good as a planted database. */
+/* Checks the -wal, -shm and -journal files SQLite may read: same rules as
+ * the database, since a planted WAL is as good as a planted database. */
 static const char *untrusted_sidecar(const char *path, char *which, size_t n)
 {
-    const char *suffix[] = {"-wal", "-shm"};
-    for (int i = 0; i < 2; i++) {
+    const char *suffix[] = {"-wal", "-shm", "-journal"};
+    for (int i = 0; i < 3; i++) {
         snprintf(which, n, "%s%s", path, suffix[i]);
         struct stat st;
         if (lstat(which, &st) == 0) {
@@ -455,9 +455,10 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
     return SQLITE_OK;
 }
 
-/* Opens the file; 0, 1 when it was corrupt and moved aside (try again),
- * -1 after a warning. */
-static int try_open(Cache *c)
+/* Opens or creates the file with the trust checks, before SQLite sees it:
+ * 0 when it may be used, 1 when it was damaged and moved aside (try
+ * again), -1 after a warning. */
+static int check_file(Cache *c)
 {
     int fd = open(c->path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -471,36 +472,40 @@ static int try_open(Cache *c)
         return -1;
     }
     struct stat st;
-    fstat(fd, &st);
-    const char *why = cache_untrusted(&st, geteuid(), 0);
+    const char *why = fstat(fd, &st) != 0 ? strerror(errno) : cache_untrusted(&st, geteuid(), 0);
+    const char *bad = why ? NULL : bad_header(fd, c->path);
+    close(fd);
     if (why) {
         warn("cache %s %s; refusing it, running uncached", c->path, why);
-        close(fd);
         return -1;
     }
     c->ino = st.st_ino;
     c->dev = st.st_dev;
-    const char *bad = bad_header(fd, c->path);
-    close(fd);
     if (bad) {
         move_aside(c->path, c->dev, c->ino, bad);
         return 1;
     }
-    char side[PATH_MAX + 8];
+    char side[PATH_MAX + 16];
     if ((why = untrusted_sidecar(c->path, side, sizeof side))) {
         warn("cache file %s %s; refusing it, running uncached", side, why);
         return -1;
     }
+    return 0;
+}
+
+/* Opens the checked file with SQLite, in WAL mode, with the schema. */
+static int open_db(Cache *c)
+{
     int rc = sqlite3_open_v2(c->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
-        /* A checkpoint syncs the file, which under load can take tens of
-         * milliseconds: not on every close, only when a commit finds the
-         * WAL past WAL_PAGES. */
-        sqlite3_db_config(c->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)0);
-        sqlite3_wal_hook(c->db, wal_hook, NULL);
-        rc = set_wal(c->db);
-    }
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+    /* A checkpoint syncs the file, which under load can take tens of
+     * milliseconds: not on every close, only when a commit finds the WAL
+     * past WAL_PAGES. */
+    sqlite3_db_config(c->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)0);
+    sqlite3_wal_hook(c->db, wal_hook, NULL);
+    rc = set_wal(c->db);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(c->db, "PRAGMA synchronous=NORMAL; PRAGMA journal_size_limit=1048576",
                           NULL, NULL, NULL);
@@ -508,6 +513,17 @@ static int try_open(Cache *c)
         rc = setup_schema(c->db);
     if (rc == SQLITE_OK && sqlite3_db_readonly(c->db, "main") == 1)
         rc = SQLITE_READONLY;
+    return rc;
+}
+
+/* Opens the cache file: 0, 1 when it was damaged and moved aside (try
+ * again), -1 after a warning. */
+static int try_open(Cache *c)
+{
+    int rc = check_file(c);
+    if (rc != 0)
+        return rc;
+    rc = open_db(c);
     if (rc == SQLITE_OK)
         return 0;
     if (is_corrupt(rc)) {
@@ -608,7 +624,6 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Prepares sql, binding each "%s" argument after it as text. */
 static int prepare(sqlite3 *db, sqlite3_stmt **st, const char *sql)
 {
     return sqlite3_prepare_v2(db, sql, -1, st, NULL);
@@ -727,32 +742,32 @@ typedef struct PutArgs {
     size_t size;
 } PutArgs;
 
-/* Deletes least-recently-used entries until the total fits in max. */
+/* Deletes least-recently-used entries until the total fits in max. Both
+ * queries read only the index on (last_used, size), never the entries. */
 static int evict(sqlite3 *db, uint64_t max)
 {
+    int64_t limit = max > INT64_MAX ? INT64_MAX : (int64_t)max;
     sqlite3_stmt *st;
-    int rc = prepare(db, &st, "SELECT coalesce(sum(size), 0) FROM entry");
+    int rc = prepare(db, &st, "SELECT coalesce(sum(size), 0) > ?1 FROM entry");
     if (rc != SQLITE_OK)
         return rc;
-    int64_t total = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    rc = sqlite3_finalize(st);
-    if (rc != SQLITE_OK || (uint64_t)total <= max)
-        return rc;
-    rc = prepare(db, &st, "SELECT key, size FROM entry ORDER BY last_used, rowid");
-    if (rc != SQLITE_OK)
-        return rc;
-    sqlite3_stmt *del;
-    rc = prepare(db, &del, "DELETE FROM entry WHERE key = ?1");
-    while (rc == SQLITE_OK && (uint64_t)total > max && sqlite3_step(st) == SQLITE_ROW) {
-        sqlite3_bind_text(del, 1, (const char *)sqlite3_column_text(st, 0), -1, SQLITE_TRANSIENT);
-        total -= sqlite3_column_int64(st, 1);
-        if (sqlite3_step(del) != SQLITE_DONE)
-            rc = sqlite3_errcode(db);
-        sqlite3_reset(del);
-    }
-    sqlite3_finalize(del);
+    sqlite3_bind_int64(st, 1, limit);
+    rc = sqlite3_step(st);
+    int over = rc == SQLITE_ROW && sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
-    return rc;
+    if (rc != SQLITE_ROW)
+        return rc;
+    if (!over)
+        return SQLITE_OK;
+    /* Keeps the newest entries whose running total, newest first, fits. */
+    rc = prepare(db, &st,
+                 "DELETE FROM entry WHERE rowid IN (SELECT id FROM"
+                 " (SELECT rowid AS id, sum(size) OVER (ORDER BY last_used DESC, rowid DESC) AS kept"
+                 "  FROM entry) WHERE kept > ?1)");
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, limit);
+    return exec_done(st);
 }
 
 static int put_op(Cache *c, void *arg)
