@@ -2,7 +2,7 @@
 // adouble, then zos_forward (function()) and gradient() are timed on the
 // tape, the way ADOL-C is meant to be used for repeated evaluation.
 //
-// usage: adolc_bench W1|W2|W4 INPUTS_FILE REPS MIN_BATCH_NS
+// usage: adolc_bench W1|W2|W3b|W4|W5 INPUTS_FILE REPS MIN_BATCH_NS
 // prints one JSON object: medians, value and gradient checksums.
 #include <adolc/adolc.h>
 
@@ -33,6 +33,43 @@ static adouble w4(const std::vector<adouble> &x)
         f += 100.0 * a * a + b * b;
     }
     return f;
+}
+
+static adouble w3b(const std::vector<adouble> &x)
+{
+    // log-sum-exp shifted by the maximum, taken as a passive constant: the
+    // value and gradient do not depend on the shift.
+    double m = x[0].getValue();
+    for (const adouble &v : x)
+        m = std::max(m, v.getValue());
+    adouble s = 0.0;
+    for (const adouble &v : x)
+        s += exp(v - m);
+    return m + log(s) - x[3];
+}
+
+// MLP 784-128-10 on one sample, cross-entropy for class 3; inputs are
+// x (784) then the parameters in gradc's layout.
+static adouble w5(const std::vector<adouble> &in)
+{
+    enum { NI = 784, NH = 128, NO = 10 };
+    const adouble *x = in.data(), *W1 = x + NI, *b1 = W1 + NH * NI;
+    const adouble *W2 = b1 + NH, *b2 = W2 + NO * NH;
+    std::vector<adouble> h(NH), z(NO);
+    for (int j = 0; j < NH; j++) {
+        adouble s = 0.0;
+        for (int k = 0; k < NI; k++)
+            s += W1[j * NI + k] * x[k];
+        s += b1[j];
+        h[j] = fmax(s, 0.0);
+    }
+    for (int o = 0; o < NO; o++) {
+        adouble s = 0.0;
+        for (int j = 0; j < NH; j++)
+            s += W2[o * NH + j] * h[j];
+        z[o] = s + b2[o];
+    }
+    return w3b(z);                  // softmax cross-entropy, class 3
 }
 
 static double now_ns()
@@ -95,7 +132,8 @@ int main(int argc, char **argv)
         std::vector<adouble> ax(n);
         for (int i = 0; i < n; i++)
             ax[i] <<= x[i];
-        adouble ay = !strcmp(w, "W1") ? w1(ax) : !strcmp(w, "W2") ? w2(ax) : w4(ax);
+        adouble ay = !strcmp(w, "W1") ? w1(ax) : !strcmp(w, "W2") ? w2(ax)
+                   : !strcmp(w, "W3b") ? w3b(ax) : !strcmp(w, "W5") ? w5(ax) : w4(ax);
         ay >>= y;
     }
     trace_off();

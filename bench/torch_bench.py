@@ -31,10 +31,41 @@ def w4(v):
     return (100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2).sum()
 
 
+def w3b(v):
+    (x,) = v
+    return torch.nn.functional.cross_entropy(x.unsqueeze(0), torch.tensor([3]))
+
+
+NI, NH, NO = 784, 128, 10
+
+
+def mlp_loss(x, p):
+    """x: (batch, 784); p: the parameter vector in gradc's layout (layer by
+    layer, weights row-major, then biases). Summed cross-entropy, class 3."""
+    W1 = p[: NH * NI].view(NH, NI)
+    b1 = p[NH * NI : NH * NI + NH]
+    W2 = p[NH * NI + NH : NH * NI + NH + NO * NH].view(NO, NH)
+    b2 = p[NH * NI + NH + NO * NH :]
+    h = torch.relu(x @ W1.T + b1)
+    z = h @ W2.T + b2
+    target = torch.full((x.shape[0],), 3, dtype=torch.long)
+    return torch.nn.functional.cross_entropy(z, target, reduction="sum")
+
+
+def w5(v):
+    x, p = v
+    return mlp_loss(x.view(-1, NI), p)
+
+
 def leaves(name, xs):
-    """Scalar workloads take one 0-d leaf per input; W4 one vector leaf."""
-    if name == "W4":
+    """Scalar workloads take one 0-d leaf per input, vector ones one vector
+    leaf; W5 two (the samples and the parameter vector)."""
+    if name in ("W4", "W3b"):
         return [torch.tensor(xs, requires_grad=True)]
+    if name in ("W5", "W5b"):
+        nx = len(xs) - (NH * NI + NH + NO * NH + NO)
+        return [torch.tensor(xs[:nx], requires_grad=True),
+                torch.tensor(xs[nx:], requires_grad=True)]
     return [torch.tensor(v, requires_grad=True) for v in xs]
 
 
@@ -73,7 +104,7 @@ def main():
     with open(path) as f:
         nums = f.read().split()
     xs = [float(s) for s in nums[1 : 1 + int(nums[0])]]
-    func = {"W1": w1, "W2": w2, "W4": w4}[name]
+    func = {"W1": w1, "W2": w2, "W3b": w3b, "W4": w4, "W5": w5, "W5b": w5}[name]
     ls = leaves(name, xs)
 
     def value():
