@@ -73,10 +73,13 @@ static void print_backward(const Trace *t, int digits)
             const TraceNode *o = &t->node[x->arg[k]];
             if (o->kind == TRACE_CONST)
                 continue;
+            Buf rule = {0};
+            trace_local_rule(t, x, k, &rule);
             num(x->local[k], digits, l);
             num(x->product[k], digits, p);
-            printf("      d%s/d%s %s %s x %s = %s\n", t->f->name, o->label,
-                   o->uses > 1 ? "+=" : "=", l, u, p);
+            printf("      d%s/d%s %s %s x d%s/d%s = %s x %s = %s\n", t->f->name, o->label,
+                   o->uses > 1 ? "+=" : "=", rule.data, t->f->name, x->label, l, u, p);
+            buf_free(&rule);
         }
     }
     printf("\ngradient\n");
@@ -121,6 +124,12 @@ static void print_json(const Trace *t)
         for (int k = 0; k < x->nargs; k++) {
             buf_puts(&b, k ? ", " : "");
             json_num(&b, x->local[k]);
+        }
+        buf_puts(&b, "], \"local_rule\": [");
+        for (int k = 0; k < x->nargs; k++) {
+            buf_puts(&b, k ? ", \"" : "\"");
+            trace_local_rule(t, x, k, &b);
+            buf_puts(&b, "\"");
         }
         buf_puts(&b, "], \"product\": [");
         for (int k = 0; k < x->nargs; k++) {

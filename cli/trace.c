@@ -166,6 +166,74 @@ void trace_expr(const Trace *t, const TraceNode *n, int values, int digits, Buf 
     }
 }
 
+/* A label as an operand: negative constants in parentheses. */
+static const char *lab(const Trace *t, uint32_t i, char buf[48])
+{
+    const char *s = t->node[i].label;
+    if (s[0] != '-')
+        return s;
+    snprintf(buf, 48, "(%s)", s);
+    return buf;
+}
+
+void trace_local_rule(const Trace *t, const TraceNode *n, int k, Buf *out)
+{
+    char ba[48], bb[48];
+    const char *a = lab(t, n->arg[0], ba);
+    const char *b = n->nargs > 1 ? lab(t, n->arg[1], bb) : "";
+    const char *y = n->label;
+    switch (n->op) {
+    case OP_ADD: buf_puts(out, "1"); break;
+    case OP_SUB: buf_puts(out, k ? "-1" : "1"); break;
+    case OP_MUL: buf_puts(out, k ? a : b); break;
+    case OP_DIV:
+        if (k)
+            buf_printf(out, "-%s/%s^2", a, b);
+        else
+            buf_printf(out, "1/%s", b);
+        break;
+    case OP_NEG: buf_puts(out, "-1"); break;
+    case OP_POW:
+        if (k)
+            buf_printf(out, "%s*log(%s)", y, a);
+        else if (t->node[n->arg[1]].kind == TRACE_CONST) {
+            char e[48];
+            trace_num(t->node[n->arg[1]].value - 1, 17, e);
+            if (!strcmp(e, "1"))
+                buf_printf(out, "%s*%s", b, a);
+            else
+                buf_printf(out, "%s*%s^%s%s%s", b, a, e[0] == '-' ? "(" : "", e, e[0] == '-' ? ")" : "");
+        } else
+            buf_printf(out, "%s*%s^(%s-1)", b, a, b);
+        break;
+    case OP_EXP: buf_printf(out, "exp(%s)", a); break;
+    case OP_EXPM1: buf_printf(out, "exp(%s)", a); break;
+    case OP_LOG: buf_printf(out, "1/%s", a); break;
+    case OP_LOG1P: buf_printf(out, "1/(1+%s)", a); break;
+    case OP_SQRT: buf_printf(out, "1/(2*sqrt(%s))", a); break;
+    case OP_SIN: buf_printf(out, "cos(%s)", a); break;
+    case OP_COS: buf_printf(out, "-sin(%s)", a); break;
+    case OP_TAN: buf_printf(out, "1+tan(%s)^2", a); break;
+    case OP_ASIN: buf_printf(out, "1/sqrt(1-%s^2)", a); break;
+    case OP_ACOS: buf_printf(out, "-1/sqrt(1-%s^2)", a); break;
+    case OP_ATAN: buf_printf(out, "1/(1+%s^2)", a); break;
+    case OP_ATAN2: buf_printf(out, k ? "-%s/(%s^2+%s^2)" : "%s/(%s^2+%s^2)", k ? a : b, a, b); break;
+    case OP_SINH: buf_printf(out, "cosh(%s)", a); break;
+    case OP_COSH: buf_printf(out, "sinh(%s)", a); break;
+    case OP_TANH: buf_printf(out, "1-%s^2", y); break;
+    case OP_HYPOT: buf_printf(out, "%s/%s", k ? b : a, y); break;
+    case OP_ERF: buf_printf(out, "2/sqrt(pi)*exp(-%s^2)", a); break;
+    case OP_SIGMOID: buf_printf(out, "%s*(1-%s)", y, y); break;
+    case OP_SOFTPLUS: buf_printf(out, "sigmoid(%s)", a); break;
+    case OP_RELU: buf_printf(out, "[%s > 0]", a); break;
+    case OP_ABS: buf_printf(out, "sign(%s)", a); break;
+    case OP_MAX: buf_printf(out, k ? "[%s < %s]" : "[%s >= %s]", a, b); break;
+    case OP_MIN: buf_printf(out, k ? "[%s > %s]" : "[%s <= %s]", a, b); break;
+    case OP_STEP: case OP_GE: case OP_SIGN: buf_puts(out, "0"); break;
+    default: buf_puts(out, "local"); break;
+    }
+}
+
 /* Everything wanted (nodes of g) is brought out of one kernel: with a
  * fresh input t_j per wanted node w_j, the kernel's function is
  *     result + t_1 * w_1 + ... + t_m * w_m

@@ -42,6 +42,10 @@ void trace_num(double v, int digits, char out[48]);
 /* "w0 * x0" (names) or "2 * (-1)" (values) for an operation node. */
 void trace_expr(const Trace *t, const TraceNode *n, int values, int digits, Buf *out);
 
+/* The local gradient d n / d operand k as a formula of the labels, the
+ * way the notes write it: "x0", "-1/f7^2", "exp(f5)", "[z >= w]". */
+void trace_local_rule(const Trace *t, const TraceNode *n, int k, Buf *out);
+
 /* Shared argument parsing of explain and graph. */
 typedef struct TraceArgs {
     const char *spec, *func, *out;

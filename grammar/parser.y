@@ -258,16 +258,21 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, Parser *P)
         const char *tok = P->lx.tok;
         buf_printf(&msg, " '%.*s'", (int)(P->lx.cur - tok), tok);
     }
-    int expr_ok = 0, kept = 0;
+    int expr_ok = 0, kept = 0, number_ok = 0, paren_ok = 0, list_ok = 0;
     const char *names[16];
     for (int i = 0; i < n; i++) {
         const char *name = yysymbol_name(expected[i]);
+        paren_ok |= !strcmp(name, "'('");
+        list_ok |= !strcmp(name, "'['");
+        number_ok |= expected[i] == YYSYMBOL_NUMBER;
         if (expected[i] == YYSYMBOL_NUMBER || expected[i] == YYSYMBOL_IDENT)
             expr_ok = 1;
         else if (expected[i] != YYSYMBOL_YYerror && !strstr("'+' '-' '*' '/' '^'", name))
             names[kept++] = name;
     }
-    if (expr_ok)
+    if (expr_ok && number_ok && !paren_ok)     /* a check's value, a size */
+        buf_puts(&msg, list_ok ? "; expected a number or a list" : "; expected a number");
+    else if (expr_ok)
         buf_puts(&msg, "; expected an expression");
     else if (kept > 0) {
         buf_puts(&msg, "; expected ");

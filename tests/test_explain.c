@@ -98,13 +98,13 @@ Test(explain, sigmoid_neuron_backward_as_in_the_notes)
     Run r = gradc(neuron);
     cr_assert_eq(r.status, 0, "%s", r.err);
     /* local x upstream = product, right to left */
-    has_line(r.out, "      df/df7 = -0.5344 x 1 = -0.5344");
+    has_line(r.out, "      df/df7 = -1/f7^2 x df/df8 = -0.5344 x 1 = -0.5344");
     has_line(r.out, "  f7 = 1 + f6   (df/df7 = -0.5344)");
-    has_line(r.out, "      df/df5 = 0.3679 x -0.5344 = -0.1966");
-    has_line(r.out, "      df/df4 = -1 x -0.1966 = 0.1966");
+    has_line(r.out, "      df/df5 = exp(f5) x df/df6 = 0.3679 x -0.5344 = -0.1966");
+    has_line(r.out, "      df/df4 = -1 x df/df5 = -1 x -0.1966 = 0.1966");
     has_line(r.out, "  f4 = f3 + w2   (df/df4 = 0.1966)");
-    has_line(r.out, "      df/dx0 = 2 x 0.1966 = 0.3932");
-    has_line(r.out, "      df/dw0 = -1 x 0.1966 = -0.1966");
+    has_line(r.out, "      df/dx0 = w0 x df/df1 = 2 x 0.1966 = 0.3932");
+    has_line(r.out, "      df/dw0 = x0 x df/df1 = -1 x 0.1966 = -0.1966");
     /* and the gradient of every input */
     has_line(r.out, "  df/dw0 = -0.1966");
     has_line(r.out, "  df/dx0 = 0.3932");
@@ -136,10 +136,24 @@ Test(explain, max_gate_routes_the_gradient)
     cr_assert_eq(r.status, 0, "%s", r.err);
     has_line(r.out, "  f2 = max(z, w) = max(2, -1) = 2");
     has_line(r.out, "  f4 = 2 * f3 = 2 * (-10) = -20");
-    has_line(r.out, "      df/dz = 1 x 2 = 2");
-    has_line(r.out, "      df/dw = 0 x 2 = 0");
+    has_line(r.out, "      df/dz = [z >= w] x df/df2 = 1 x 2 = 2");
+    has_line(r.out, "      df/dw = [z < w] x df/df2 = 0 x 2 = 0");
     has_line(r.out, "  df/dx = -8");
     has_line(r.out, "  df/dy = 6");
+}
+
+/* x feeds three gates: its gradient is the sum of three shares,
+ * 3x^2 + [x >= y] + sin(y)/x^2 = 12 + 1 + 0.2104 at x = 2, y = 1. */
+Test(explain, shares_of_a_value_used_twice_add_up)
+{
+    Run r = gradc("explain 'x^3 + max(x,y) - sin(y)/x' --at x=2,y=1");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    has_line(r.out, "      df/dx += 3*x^2 x df/df1 = 12 x 1 = 12");
+    has_line(r.out, "      df/dx += [x >= y] x df/df2 = 1 x 1 = 1");
+    has_line(r.out, "      df/dx += -f4/x^2 x df/df5 = -0.2104 x -1 = 0.2104");
+    has_line(r.out, "      df/dy += cos(y) x df/df4 = 0.5403 x -0.5 = -0.2702");
+    has_line(r.out, "  df/dx = 13.2104");
+    has_line(r.out, "  df/dy = -0.2702");
 }
 
 Test(explain, json_has_full_precision)
