@@ -292,6 +292,24 @@ typedef struct Want {
     uint32_t n, cap;
 } Want;
 
+/* The reference interpreter must agree with the generated C; a
+ * disagreement is a bug in one of them, worth a warning, never silence. */
+static void cross_check(Program *p, const Func *f, const double *in, const Want *w,
+                        const double *vals)
+{
+    double *ref = xmalloc((w->n + 1) * sizeof *ref);
+    interp_eval(p->g, f->input, in, f->ninputs, w->node, w->n, ref);
+    for (uint32_t j = 0; j < w->n; j++) {
+        double a = vals[j], b = ref[j];
+        if ((isnan(a) && isnan(b)) || a == b || fabs(a - b) <= 1e-12 * fmax(fabs(a), fabs(b)))
+            continue;
+        fprintf(stderr, "gradc: warning: the generated C gives %.17g where the reference "
+                "interpreter gives %.17g (node %%%u)\n", a, b, w->node[j]);
+        break;
+    }
+    free(ref);
+}
+
 static void want(Program *p, const Func *f, const double *in, Want *w, NodeId id, double *dest)
 {
     const Node *n = &p->g->node[id];
@@ -403,6 +421,8 @@ int trace_build(Program *p, const Func *f, const double *in, Trace *t, Diag *d)
     }
     double *vals = xmalloc((w.n + 1) * sizeof *vals);
     int rc = w.n ? carry_out(p, f, in, w.node, w.n, vals, d) : 0;
+    if (rc == 0)
+        cross_check(p, f, in, &w, vals);
     for (uint32_t j = 0; rc == 0 && j < w.n; j++)
         *w.dest[j] = vals[j];
     written_order(t);

@@ -535,6 +535,39 @@ Test(command, parallel_output_is_the_same)
     cr_assert_str_eq(one.out, three.out);
 }
 
+/* On a terminal, with many files, a progress line on stderr that is
+ * erased before each report; `script` gives the command a terminal. */
+Test(command, progress_line_on_a_terminal)
+{
+    if (system("command -v script >/dev/null 2>&1") != 0)
+        cr_assert_fail("script (Debian: bsdutils) is needed");
+    char *d = tmpdir();
+    for (int i = 0; i < 10; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "p%d.grad", i);
+        write_file(d, name, "check 1 + 1 == 2\n");
+    }
+    char args[1024];
+    snprintf(args, sizeof args, "script -qec \"'%s' check '%s'\" /dev/null", GRADC_BIN, d);
+    private_cache();
+    FILE *f = popen(args, "r");
+    cr_assert_not_null(f);
+    Buf b = {0};
+    buf_puts(&b, "");
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        buf_put(&b, chunk, n);
+    cr_assert_eq(pclose(f), 0, "%s", b.data);
+    cr_assert(strstr(b.data, "\r\033[K[9/10] "), "%s", b.data);
+    cr_assert(strstr(b.data, "10 passed, 0 failed"), "%s", b.data);
+    /* and none when the output is not a terminal */
+    snprintf(args, sizeof args, "check '%s'", d);
+    Run r = gradc(args);
+    cr_assert_null(strstr(r.err, "[9/10]"), "%s", r.err);
+    buf_free(&b);
+}
+
 /* ---- the seed samples ---- */
 
 Test(samples, seed_samples_pass_and_cover_the_notes)
