@@ -29,6 +29,8 @@ static const char check_help[] =
     "  --junit FILE   also write JUnit XML (for CI systems) to FILE\n"
     "  -j N           check N files at a time (default 1)\n"
     "  -q, --quiet    print only failures, errors and the closing line\n"
+    "  --cache PATH   the cache of compiled code to use (docs/cache.md)\n"
+    "  --no-cache     neither read nor write the cache\n"
     "\n"
     "exit status: 0 all checks passed, 1 a check failed, 2 a file did not\n"
     "compile (its errors are printed as FILE:LINE:COL: error: ...)\n";
@@ -38,7 +40,11 @@ typedef struct CheckArgs {
     int npaths;
     int json, quiet, jobs;
     const char *junit;
+    CacheOpts cache;
 } CheckArgs;
+
+/* The cache options (--cache, --no-cache) every compilation uses. */
+static gradc_options check_rt_opts;
 
 /* One file's results, already rendered in every output format. */
 typedef struct Report {
@@ -203,7 +209,7 @@ static int run_checks(Program *p, const CheckList *L, Value *actual, char **err)
     f.result = total;
     Kernel *kern = opt_kernel(p, &f, 1);
     Loaded code;
-    int rc = rt_load(kern, NULL, &code, err);
+    int rc = rt_load(kern, &check_rt_opts, &code, err);
     kernel_free(kern);
     double *in = xmalloc((flat + 1) * sizeof *in), *grad = xmalloc((flat + 1) * sizeof *grad);
     if (rc == 0) {
@@ -592,6 +598,15 @@ static int parse_args(int argc, char **argv, CheckArgs *a)
         if (opts && (!strcmp(s, "--help") || !strcmp(s, "-h"))) {
             fputs(check_help, stdout);
             exit(0);
+        }
+        int r = opts ? cli_cache_option(&a->cache, "check", argc, argv, &i) : 0;
+        if (r < 0)
+            return 1;
+        if (r > 0 && a->cache.explain)
+            return cli_usage_error("check", "--explain-cache is an option of 'gradc eval'");
+        if (r > 0) {
+            check_rt_opts = cli_cache_runtime_options(&a->cache);
+            continue;
         }
         if (opts && !strcmp(s, "--")) {
             opts = 0;
