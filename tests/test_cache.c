@@ -341,6 +341,31 @@ Test(cache, list_clear_and_gc)
         run_free(all[i]);
 }
 
+Test(cache, check_uses_the_cache_and_its_options)
+{
+    char *dir = fresh_dir(), *cache = join(dir, "c.sqlite"), *file = join(dir, "cube.grad");
+    FILE *f = fopen(file, "w");
+    /* d/dx x^3 = 3 x^2: 12 at x = 2. */
+    fputs("cube(x) = x^3\ncheck grad cube(2) == 12\n", f);
+    fclose(f);
+    for (int i = 0; i < 2; i++) {
+        Run r = run(NULL, (const char *const[]){"check", file, "--cache", cache, NULL});
+        cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+        cr_assert(strstr(r.out, "1 passed, 0 failed"), "%s", r.out);
+        run_free(&r);
+    }
+    Run s = stats(cache);
+    cr_assert_eq(json_int(s.out, "entries"), 1, "%s", s.out);
+    cr_assert_eq(json_int(s.out, "hits"), 1, "%s", s.out);
+    run_free(&s);
+    char *other = join(dir, "other.sqlite");
+    Run n = run(other, (const char *const[]){"check", file, "--no-cache", NULL});
+    cr_assert_eq(n.status, 0);
+    struct stat st;
+    cr_assert_neq(stat(other, &st), 0, "--no-cache wrote a cache");
+    run_free(&n);
+}
+
 Test(cache, public_api_uses_the_cache)
 {
     char *dir = fresh_dir(), *cache = join(dir, "api.sqlite");
