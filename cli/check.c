@@ -215,7 +215,8 @@ static int run_checks(Program *p, const CheckList *L, Value *actual, char **err)
     if (rc == 0) {
         for (uint32_t c = 0; c < L->n; c++) {
             const Check *ch = L->check[c];
-            memcpy(in + at[c], ch->in, ch->nin * sizeof *in);
+            if (ch->nin)
+                memcpy(in + at[c], ch->in, ch->nin * sizeof *in);
             for (uint32_t i = seed_at[c]; i < seed_at[c] + size_of(g, ch->lhs->result); i++)
                 in[i] = 1;
         }
