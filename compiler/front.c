@@ -348,8 +348,61 @@ NodeId front_literal(Parser *P, int n, Loc loc)
     return front_stack(P, e, (uint32_t)n);
 }
 
-/* A constant index: an integer in range, or (inside a range sum) an
- * arithmetic progression, which becomes a strided slice. */
+/* Inside a range sum, an index k*i + c: returns 1 with scale k and offset
+ * c when ix is that affine form of the range's index (iteratively, so a
+ * long i + 1 + 1 + ... cannot overflow the stack). */
+static int affine_index(Parser *P, NodeId ix, int64_t *scale, int64_t *offset)
+{
+    const Graph *g = P->prog->g;
+    if (P->nrange == 0)
+        return 0;
+    NodeId ivar = P->range[0].ivar;
+    int64_t s = 1, o = 0;
+    for (int steps = 0; ix != ivar; steps++) {
+        const Node *n = &g->node[ix];
+        const Node *a = &g->node[n->arg[0]], *b = &g->node[n->arg[1]];
+        int ca = op_info[n->op].arity == 2 && a->op == OP_CONST && a->num == (double)(int64_t)a->num;
+        int cb = op_info[n->op].arity == 2 && b->op == OP_CONST && b->num == (double)(int64_t)b->num;
+        if (steps > 1000000 || (fabs(a->num) > 1e9 && ca) || (fabs(b->num) > 1e9 && cb))
+            return 0;
+        if (n->op == OP_ADD && (ca || cb)) {
+            o += s * (int64_t)(ca ? a->num : b->num);
+            ix = ca ? n->arg[1] : n->arg[0];
+        } else if (n->op == OP_SUB && cb) {
+            o -= s * (int64_t)b->num;
+            ix = n->arg[0];
+        } else if (n->op == OP_SUB && ca) {
+            o += s * (int64_t)a->num;
+            s = -s;
+            ix = n->arg[1];
+        } else if (n->op == OP_MUL && (ca || cb)) {
+            s *= (int64_t)(ca ? a->num : b->num);
+            ix = ca ? n->arg[1] : n->arg[0];
+        } else if (n->op == OP_NEG) {
+            s = -s;
+            ix = n->arg[0];
+        } else {
+            return 0;
+        }
+        if (llabs(s) > 1000000000 || llabs(o) > 1000000000)
+            return 0;
+    }
+    *scale = s;
+    *offset = o;
+    return 1;
+}
+
+static void add_slice(struct RangeVar *r, NodeId id)
+{
+    if (r->nslice == r->capslice) {
+        r->capslice = r->capslice ? 2 * r->capslice : 16;
+        r->slice = xrealloc(r->slice, r->capslice * sizeof *r->slice);
+    }
+    r->slice[r->nslice++] = id;
+}
+
+/* A constant integer index, or inside a range sum k*i + c, which becomes a
+ * strided slice: term j of the sum reads element k*(lo + j) + c. */
 static NodeId subscript1(Parser *P, NodeId a, NodeId ix, Loc loc)
 {
     Graph *g = P->prog->g;
@@ -369,21 +422,26 @@ static NodeId subscript1(Parser *P, NodeId a, NodeId ix, Loc loc)
         }
         return ir_index(g, a, (uint32_t)v);
     }
-    if (n->op == OP_TCONST && n->shape.rank == 1) {
-        const double *v = ir_tconst_data(g, ix);
-        uint32_t count = n->shape.dim[0];
-        double step = count > 1 ? v[1] - v[0] : 1;
-        int ok = step >= 1 && step == (double)(int64_t)step;
-        for (uint32_t k = 0; k < count && ok; k++)
-            ok = v[k] == v[0] + k * step && v[k] >= 0 && v[k] < s.dim[0] &&
-                 v[k] == (double)(int64_t)v[k];
-        if (ok)
-            return ir_slice(g, a, (uint32_t)v[0], count, (uint32_t)step);
-        front_error(P, loc, "index out of range for shape %s (or not an increasing run of integers)",
-                    shape_str(s, sh));
-        return NODE_NONE;
+    int64_t k, c;
+    if (affine_index(P, ix, &k, &c)) {
+        struct RangeVar *r = &P->range[0];
+        int64_t first = k * r->lo + c, last = k * (r->lo + (int64_t)r->count - 1) + c;
+        if (k < 1 || first < 0 || last >= s.dim[0]) {
+            if (k < 1)
+                front_error(P, loc, "a range index must increase with the index: k*i + c with k >= 1");
+            else
+                front_error(P, loc, "the index runs from %lld to %lld, out of range for shape %s",
+                            (long long)first, (long long)last, shape_str(s, sh));
+            return NODE_NONE;
+        }
+        NodeId sl = ir_slice(g, a, (uint32_t)first, r->count, (uint32_t)k);
+        if (sl == a)            /* the whole of a: mark it through a view */
+            sl = ir_node(g, OP_SLICE, a, 0, 0, 1, s);
+        add_slice(r, sl);
+        return sl;
     }
-    front_error(P, loc, "indices must be constant integers (or a range-sum index plus a constant)");
+    front_error(P, loc, P->nrange ? "an index must be a constant integer, or i, i + c or k*i + c for the range's index i"
+                                  : "indices must be constant integers");
     return NODE_NONE;
 }
 
@@ -395,10 +453,46 @@ NodeId front_subscript(Parser *P, NodeId a, Loc aloc, int n, Loc loc)
     const Loc *il = P->argloc + P->nargs;
     if (a == NODE_NONE)
         return NODE_NONE;
+    if (shape_of(P, a).rank == 0) {
+        front_error(P, loc, "a scalar cannot be indexed");
+        return NODE_NONE;
+    }
     if (n > shape_of(P, a).rank) {
         char sh[48];
         front_error(P, loc, "%d indices for a value of shape %s", n, shape_str(shape_of(P, a), sh));
         return NODE_NONE;
+    }
+    int64_t k1, c1, k2, c2;
+    Shape sa = shape_of(P, a);
+    int a1 = n == 2 && affine_index(P, ix[0], &k1, &c1);
+    int a2 = n == 2 && affine_index(P, ix[1], &k2, &c2);
+    if (sa.rank == 2 && (a1 || a2) && ix[0] != NODE_NONE && ix[1] != NODE_NONE) {
+        /* W[i, j] in a range sum: element (k1 i + c1, k2 i + c2) of term i,
+         * a strided slice of W read as one flat vector. */
+        const Node *n0 = &P->prog->g->node[ix[0]], *n1 = &P->prog->g->node[ix[1]];
+        if ((!a1 && (n0->op != OP_CONST || n0->num != (double)(int64_t)n0->num)) ||
+            (!a2 && (n1->op != OP_CONST || n1->num != (double)(int64_t)n1->num))) {
+            front_error(P, loc, "an index must be a constant integer, or i, i + c or k*i + c for the range's index i");
+            return NODE_NONE;
+        }
+        if (!a1) k1 = 0, c1 = (int64_t)n0->num;
+        if (!a2) k2 = 0, c2 = (int64_t)n1->num;
+        struct RangeVar *rv = &P->range[0];
+        int64_t hi = rv->lo + (int64_t)rv->count - 1;
+        int64_t r0 = k1 * rv->lo + c1, r1 = k1 * hi + c1, q0 = k2 * rv->lo + c2, q1 = k2 * hi + c2;
+        if (r0 < 0 || r1 < 0 || r0 >= sa.dim[0] || r1 >= sa.dim[0] || q0 < 0 || q1 < 0 ||
+            q0 >= sa.dim[1] || q1 >= sa.dim[1] || k1 * (int64_t)sa.dim[1] + k2 < 1) {
+            char sh[48];
+            front_error(P, loc, "the indices leave the shape %s, or do not increase with the range's index",
+                        shape_str(sa, sh));
+            return NODE_NONE;
+        }
+        Graph *g = P->prog->g;
+        NodeId flat = ir_view(g, a, 0, shape_vec(sa.dim[0] * sa.dim[1]));
+        NodeId sl = ir_node(g, OP_SLICE, flat, 0, (int32_t)(r0 * sa.dim[1] + q0),
+                            (double)(k1 * sa.dim[1] + k2), shape_vec(rv->count));
+        add_slice(rv, sl);
+        return sl;
     }
     NodeId r = a;
     for (int k = 0; k < n && r != NODE_NONE; k++) {
@@ -438,48 +532,110 @@ void front_range_begin(Parser *P, const char *name, Loc loc, NodeId lo, Loc lolo
         front_error(P, hiloc, "the range %lld .. %lld is empty", (long long)a, (long long)b);
         ok = 0;
     }
-    if (P->nrange == 8) {
-        front_error(P, loc, "range sums are nested too deeply");
+    if (ok && b - a >= 100000000) {
+        front_error(P, hiloc, "the range %lld .. %lld is too long", (long long)a, (long long)b);
         ok = 0;
     }
-    NodeId var = NODE_NONE;
-    uint32_t count = 0;
-    if (ok) {
-        count = (uint32_t)(b - a + 1);
-        double *v = xmalloc(count * sizeof *v);
-        for (uint32_t k = 0; k < count; k++)
-            v[k] = (double)(a + k);
-        var = ir_tconst(P->prog->g, count == 1 ? SHAPE_SCALAR : shape_vec(count), v);
-        free(v);
-    }
     Sym *y = sym(P, name);
-    if (P->nrange < 8) {
-        struct RangeVar *r = &P->range[P->nrange++];
-        *r = (struct RangeVar){y, y->var, y->var_loc, y->var_scope, count};
+    if (P->nrange == 1) {
+        /* One index at a time: vectorising the body needs every term to
+         * be a scalar function of one index. */
+        front_error(P, loc, "range sums cannot be nested; write the inner one with vector operations (sum, dot, @)");
+        ok = 0;
     }
+    struct RangeVar *r = &P->range[P->nrange++];
+    *r = (struct RangeVar){.sym = y, .var = y->var, .loc = loc, .scope = y->var_scope,
+                           .count = ok ? (uint32_t)(b - a + 1) : 0, .lo = a,
+                           .first = P->prog->g->n};
+    NodeId var = NODE_NONE;
+    if (ok)
+        var = ir_node(P->prog->g, OP_IVAR, 0, 0, (int32_t)P->nivar++, 0,
+                      shape_vec(r->count));
+    r->ivar = var;
     y->var = var;               /* NODE_NONE poisons the body after an error */
     y->var_loc = loc;
     y->var_scope = P->scope;
 }
 
+/* Checks that the body is a sum of scalar terms, elementwise in the index:
+ * what depends on it is the index itself, slices taken with it, and
+ * elementwise operations on those (with scalars); nothing else. */
+static int range_body_ok(Parser *P, struct RangeVar *r, NodeId body, Loc loc)
+{
+    Graph *g = P->prog->g;
+    uint32_t span = body >= r->first ? body - r->first + 1 : 0;
+    uint8_t *dep = xmalloc(span + 1);
+    memset(dep, 0, span + 1);
+    for (uint32_t k = 0; k < r->nslice; k++)
+        if (r->slice[k] >= r->first && r->slice[k] <= body)
+            dep[r->slice[k] - r->first] = 2;
+    int ok = 1;
+    for (NodeId i = r->first; i <= body && ok; i++) {
+        const Node *n = &g->node[i];
+        int d = i == r->ivar || dep[i - r->first] == 2, any = d;
+        for (int k = 0; k < op_info[n->op].arity && !d; k++)
+            any |= n->arg[k] >= r->first && dep[n->arg[k] - r->first];
+        if (!any)
+            continue;
+        dep[i - r->first] |= 1;
+        if (d)
+            continue;
+        char sh[48];
+        if (!(op_info[n->op].flags & OPF_ELEM) ||
+            !shape_eq(n->shape, shape_vec(r->count))) {
+            front_error(P, loc, "each term of a range sum must be a scalar computed elementwise from "
+                        "x[i + c] (here a '%s' of shape %s depends on the index)",
+                        op_info[n->op].name, shape_str(n->shape, sh));
+            ok = 0;
+        }
+        for (int k = 0; k < op_info[n->op].arity && ok; k++) {
+            NodeId a = n->arg[k];
+            if (g->node[a].shape.rank > 0 && !(a >= r->first && dep[a - r->first])) {
+                front_error(P, loc, "a vector in a range sum must be indexed by the range's index "
+                            "(a value of shape %s is used whole)", shape_str(g->node[a].shape, sh));
+                ok = 0;
+            }
+        }
+    }
+    int depends = ok && span > 0 && dep[span - 1];
+    if (depends && !shape_eq(g->node[body].shape, shape_vec(r->count))) {
+        char sh[48];
+        front_error(P, loc, "each term of a range sum must be a scalar (here each term has shape %s)",
+                    shape_str(g->node[body].shape.rank == 2 ? shape_vec(g->node[body].shape.dim[1])
+                                                             : SHAPE_SCALAR, sh));
+        ok = 0;
+    }
+    free(dep);
+    return ok ? 1 + depends : 0;
+}
+
 NodeId front_range_end(Parser *P, const char *fn, Loc fnloc, NodeId body, Loc bodyloc)
 {
-    (void)bodyloc;
     struct RangeVar *r = &P->range[--P->nrange];
     Sym *y = r->sym;
     y->var = r->var;
     y->var_loc = r->loc;
     y->var_scope = r->scope;
+    NodeId result = NODE_NONE;
+    Graph *g = P->prog->g;
     if (strcmp(fn, "sum") != 0) {
         front_error(P, fnloc, "'%s(i = a .. b, ...)' is not a range reduction; only 'sum' is", fn);
-        return NODE_NONE;
+    } else if (body != NODE_NONE && r->count > 0) {
+        int how = range_body_ok(P, r, body, bodyloc);
+        if (how == 1) {         /* every term is the same */
+            result = ir_mul(g, ir_const(g, (double)r->count), body);
+        } else if (how == 2) {
+            /* The index as a value is the vector lo, lo + 1, ..., hi. */
+            double *v = xmalloc(r->count * sizeof *v);
+            for (uint32_t k = 0; k < r->count; k++)
+                v[k] = (double)(r->lo + k);
+            NodeId values = ir_tconst(g, shape_vec(r->count), v);
+            free(v);
+            result = ir_sum(g, ir_substitute(g, body, r->first, &r->ivar, &values, 1));
+        }
     }
-    if (body == NODE_NONE || r->count == 0)
-        return NODE_NONE;
-    Graph *g = P->prog->g;
-    if (shape_of(P, body).rank == 0)    /* the body does not depend on i */
-        return ir_mul(g, ir_const(g, (double)r->count), body);
-    return ir_sum(g, body);
+    free(r->slice);
+    return result;
 }
 
 Shape front_dims(Parser *P, double m, Loc mloc, double n, Loc nloc)

@@ -49,8 +49,20 @@ typedef struct Parser {
     Loc *argloc;
     uint32_t nargs, capargs;
     /* index variables of range sums being parsed (innermost last) */
-    struct RangeVar { void *sym; NodeId var; Loc loc; int scope; uint32_t count; } range[8];
+    struct RangeVar {
+        void *sym;              /* the index's name and its outer binding */
+        NodeId var;
+        Loc loc;
+        int scope;
+        uint32_t count;         /* terms */
+        int64_t lo;             /* first index */
+        NodeId ivar;            /* the symbolic index, an IVAR node */
+        uint32_t first;         /* first node created for the body */
+        NodeId *slice;          /* slices taken at the index: x[k*i + c] */
+        uint32_t nslice, capslice;
+    } range[2];                 /* [1] only while reporting a nested one */
     int nrange;
+    uint32_t nivar;
     /* the network being declared (net.c) */
     struct NetBuild *net;
     /* the bare expression */

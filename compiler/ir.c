@@ -27,7 +27,14 @@ static uint64_t node_hash(const Node *n)
     h = mix(h, bits);
     if (n->op != OP_TCONST)
         h = mix(h, (uint32_t)n->aux);
-    return h * 0xff51afd7ed558ccdull;
+    /* Full avalanche (murmur3's fmix64): the table uses the low bits, and
+     * small whole numbers differ only in the high bits of their doubles;
+     * without this every such constant fell into one bucket (quadratic). */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 33);
 }
 
 /* Equal means interchangeable: constants compare by bit pattern, so 0.0
@@ -328,9 +335,9 @@ NodeId ir_node(Graph *g, Op op, NodeId a, NodeId b, int32_t aux, double num,
     if (op_info[op].flags & OPF_ELEM)
         return ir_op(g, op, a, b);
     int arity = op_info[op].arity;
-    if (a == NODE_NONE || (arity == 2 && b == NODE_NONE))
+    if ((arity >= 1 && a == NODE_NONE) || (arity == 2 && b == NODE_NONE))
         return NODE_NONE;
-    Node n = {.op = (uint16_t)op, .arg = {a, arity == 2 ? b : 0, 0},
+    Node n = {.op = (uint16_t)op, .arg = {arity >= 1 ? a : 0, arity == 2 ? b : 0, 0},
               .num = num, .aux = aux, .shape = shape};
     if (all_constant(g, &n))
         return fold(g, &n);

@@ -62,5 +62,6 @@ OP(SLICE,   "slice",   1, 0,        ev_none,    d_slice, "")  /* aux: start, num
 OP(PAD,     "pad",     1, 0,        ev_none,    d_pad, "")    /* adjoint of SLICE, INDEX */
 OP(SOFTMAX, "softmax", 1, 0,        ev_none,    d_softmax, "")
 OP(LOGSUMEXP, "logsumexp", 1, 0,    ev_none,    d_logsumexp, "")
+OP(IVAR,    "ivar",    0, 0,        ev_none,    d_none, "")   /* range-sum index (front.c only) */
 OP(VIEW,    "view",    1, 0,        ev_none,    d_view, "")   /* aux: flat offset */
 OP(UNVIEW,  "unview",  1, 0,        ev_none,    d_unview, "") /* adjoint of VIEW */

@@ -146,7 +146,7 @@ static const char *const tensor_formulas =
     "dots(a[4], b[4]) = dot(a, b) * sum(a)\n"
     "lit(x, y) = [[x, y], [y * x, 1]] @ [x, y]\n"
     "idx(W[3,3], x[3]) = W[1] * x[2] + W[2, 0]\n"
-    "rows(W[4,3]) = sum(i = 0 .. 2, W[i] * W[i + 1])\n"
+    "rows(W[4,3]) = sum(i = 0 .. 2, W[i, 0] * W[i + 1, 2] + W[i, 1])\n"
     "rosen(x[6]) = sum(i = 0 .. 4, 100 * (x[i+1] - x[i]^2)^2 + (1 - x[i])^2)\n"
     "strided(x[7]) = sum(i = 0 .. 2, x[2*i] * x[2*i + 1])\n"
     "msel(a[3], b[3]) = mse(a, b)\n"
@@ -498,4 +498,52 @@ Test(emit, freeze_folds_weights_into_the_code)
     kernel_free(k);
     program_free(p);
     diag_free(&d);
+}
+
+/* Range sums: the vectorised form must mean exactly the sum of the terms. */
+Test(range, sums_mean_the_sum_of_their_terms)
+{
+    const char *text =
+        "a() = sum(i = 0 .. 3, i)\n"
+        "b(x) = sum(i = 0 .. 3, i * x)\n"
+        "c(v[4]) = sum(i = 0 .. 2, v[i] * v[i+1])\n"
+        "d(v[4]) = sum(i = 0 .. 1, v)\n"
+        "f(W[3,3]) = sum(i = 0 .. 1, W[i, 1] * W[i+1, 0])\n"
+        "g(W[3,3]) = sum(i = 0 .. 2, W[i, i])\n"
+        "l(v[4]) = sum(i = 0 .. 2, v[i]^2 + i)\n"
+        "o(v[4]) = sum(i = 1 .. 2, v[2*i - 2] * 10)\n";
+    double v[4] = {1, 2, 3, 4}, W[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, x = 2, r, rv[4];
+    values(text, "a", NULL, &r);
+    cr_assert_eq(r, 0 + 1 + 2 + 3);
+    values(text, "b", &x, &r);
+    cr_assert_eq(r, (0 + 1 + 2 + 3) * 2);
+    values(text, "c", v, &r);
+    cr_assert_eq(r, 1 * 2 + 2 * 3 + 3 * 4);
+    values(text, "d", v, rv);           /* a term without i: counted per term */
+    const double twice[4] = {2, 4, 6, 8};
+    cr_assert_arr_eq(rv, twice, sizeof rv);
+    values(text, "f", W, &r);
+    cr_assert_eq(r, 2 * 4 + 5 * 7);
+    values(text, "g", W, &r);
+    cr_assert_eq(r, 1 + 5 + 9);
+    values(text, "l", v, &r);
+    cr_assert_eq(r, 1 + 4 + 9 + 0 + 1 + 2);
+    values(text, "o", v, &r);
+    cr_assert_eq(r, (1 + 3) * 10);
+    check_jacobian(text, "f", 3);
+    check_jacobian(text, "o", 4);
+}
+
+Test(range, bodies_that_are_not_termwise_are_errors)
+{
+    expect_error("e(v[4]) = sum(i = 0 .. 1, sum(v[i]))\n",
+                 "test.grad:1:27: error: each term of a range sum must be a scalar computed elementwise");
+    expect_error("h(W[3,3]) = sum(i = 0 .. 1, W[i])\n", "each term of a range sum must be a scalar (here each term has shape [3])");
+    expect_error("m(v[4]) = sum(i = 0 .. 1, v[i] * v)\n", "shape mismatch in '*': [2] and [4]");
+    expect_error("m(v[2]) = sum(i = 0 .. 1, v[i] * v)\n", "a vector in a range sum must be indexed by the range's index");
+    expect_error("n(v[4]) = sum(i = 0 .. 9, v[i])\n", "the index runs from 0 to 9, out of range for shape [4]");
+    expect_error("k(v[4]) = sum(i = 0 .. 2, v[2 - i])\n", "a range index must increase");
+    expect_error("q(v[4]) = sum(i = 0 .. 2, v[i * i])\n", "an index must be a constant integer, or i, i + c or k*i + c");
+    expect_error("z() = sum(i = 0 .. 2, sum(j = 0 .. 2, i * j))\n", "range sums cannot be nested");
+    expect_error("w(x) = prod(i = 0 .. 2, x)\n", "'prod(i = a .. b, ...)' is not a range reduction");
 }
