@@ -62,9 +62,7 @@ static void dot_text(const Trace *t, int digits, Buf *b)
         const TraceNode *x = &t->node[i];
         if (x->kind == TRACE_INPUT)
             buf_printf(b, "  n%u [label=\"%s\", shape=plaintext];\n", i, x->label);
-        else if (x->kind == TRACE_CONST)
-            buf_printf(b, "  n%u [label=\"%s\", shape=plaintext, fontcolor=\"#57606a\"];\n", i, x->label);
-        else
+        else if (x->kind == TRACE_OP)
             buf_printf(b, "  n%u [label=\"%s\\n%s\", shape=circle];\n", i, gate_symbol(x->op), x->label);
     }
     for (uint32_t i = 0; i < t->n; i++) {
@@ -73,6 +71,11 @@ static void dot_text(const Trace *t, int digits, Buf *b)
             const TraceNode *o = &t->node[x->arg[k]];
             char from[16], to[16];
             snprintf(from, sizeof from, "n%u", x->arg[k]);
+            if (o->kind == TRACE_CONST) {   /* drawn at each use, as in the notes */
+                snprintf(from, sizeof from, "c%u_%d", i, k);
+                buf_printf(b, "  %s [label=\"%s\", shape=plaintext, fontcolor=\"#57606a\"];\n",
+                           from, o->label);
+            }
             snprintf(to, sizeof to, "n%u", i);
             wire(b, from, to, o->value, o->kind != TRACE_CONST, x->product[k], digits);
         }
