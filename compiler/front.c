@@ -118,6 +118,8 @@ static void consider(const char **best, int *bestd, const char *name, const char
 {
     int d = edit_distance(name, cand);
     int limit = strlen(name) <= 3 ? 1 : 2;
+    if (strlen(name) >= 3 && strncmp(cand, name, strlen(name)) == 0)
+        d = 1;                  /* a prefix: 'sigm' means 'sigmoid' */
     if (d <= limit && d < *bestd) {
         *best = cand;
         *bestd = d;
@@ -996,8 +998,24 @@ void front_block_end(Parser *P, Loc close)
     front_func_end(P, P->block_result, close);
 }
 
+/* Range sums broken off by a syntax error: restore the names they bound. */
+static void abandon_ranges(Parser *P)
+{
+    while (P->nrange > 0) {
+        struct RangeVar *r = &P->range[--P->nrange];
+        Sym *y = r->sym;
+        y->var = r->var;
+        y->var_loc = r->loc;
+        y->var_scope = r->scope;
+        free(r->slice);
+        r->slice = NULL;
+    }
+}
+
 void front_recover(Parser *P)
 {
+    front_net_abandon(P);
+    abandon_ranges(P);
     if (P->cur) {               /* a definition broken off by a syntax error */
         unwind_scope(P);
         P->cur = NULL;
@@ -1042,6 +1060,8 @@ void program_free(Program *p)
 
 static void parser_free(Parser *P)
 {
+    front_net_abandon(P);
+    abandon_ranges(P);
     free(P->symtab);
     free(P->undo);
     free(P->params);

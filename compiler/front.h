@@ -99,6 +99,7 @@ void front_dense(Parser *P, const char *kind, Loc kloc, double units, Loc uloc,
                  const char *act, Loc aloc, int nopts);
 void front_net_end(Parser *P, Loc loc);
 NodeId front_net_init(Parser *P, Func *f);
+void front_net_abandon(Parser *P);
 /* shared with net.c */
 void front_register_func(Parser *P, Func *f);
 void front_finish_func(Parser *P, Func *f, NodeId result);

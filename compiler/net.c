@@ -249,6 +249,19 @@ void front_net_end(Parser *P, Loc loc)
     free(nb);
 }
 
+/* A declaration broken off by a syntax error. */
+void front_net_abandon(Parser *P)
+{
+    struct NetBuild *nb = P->net;
+    if (!nb)
+        return;
+    free(nb->layer);
+    free(nb->w);
+    free(nb->b);
+    free(nb);
+    P->net = NULL;
+}
+
 NodeId front_net_init(Parser *P, Func *f)
 {
     Network *n = f->net;

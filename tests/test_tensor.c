@@ -547,3 +547,17 @@ Test(range, bodies_that_are_not_termwise_are_errors)
     expect_error("z() = sum(i = 0 .. 2, sum(j = 0 .. 2, i * j))\n", "range sums cannot be nested");
     expect_error("w(x) = prod(i = 0 .. 2, x)\n", "'prod(i = a .. b, ...)' is not a range reduction");
 }
+
+/* A syntax error inside a range sum or a network leaves no state behind:
+ * the next definitions still compile, and only one error is reported. */
+Test(range, recovery_after_a_syntax_error)
+{
+    Diag d;
+    Program *p = parse("f(v[3]) = sum(i = 0 .. 1, v[i] +)\n"
+                       "network n(x[2]) { dense(2, relu\n"
+                       "g(v[3]) = sum(i = 0 .. 1, v[i])\n", 0, &d);
+    cr_assert_null(p);
+    cr_assert_eq(d.nerrors, 2, "%s", d.out.data);
+    cr_assert_null(strstr(d.out.data, "nested"), "%s", d.out.data);
+    diag_free(&d);
+}
