@@ -139,8 +139,17 @@ def run(cmd, timeout=None):
 
 
 def first_line(s):
-    s = (s or "").strip()
-    return s.splitlines()[0] if s else "(no output)"
+    """The first error line of a tool's output, else its first line."""
+    lines = (s or "").strip().splitlines()
+    errors = [l for l in lines if "error" in l]
+    return (errors or lines or ["(no output)"])[0]
+
+
+def failure(r):
+    """Why a command failed: its first error line, or the signal."""
+    if r.returncode < 0:
+        return "killed by signal %d (%s)" % (-r.returncode, first_line(r.stderr))
+    return first_line(r.stderr)
 
 
 def write_inputs(path, xs):
@@ -213,7 +222,7 @@ class Suite:
         r = run(cmd + ["-o", c, "--header", h])
         w["emit_s"] = time.perf_counter() - t0
         if r.returncode != 0:
-            raise RuntimeError("gradc emit failed: " + first_line(r.stderr))
+            raise RuntimeError("gradc emit failed: " + failure(r))
         w["emit_c_bytes"] = os.path.getsize(c)
         return c, h, sym
 
@@ -265,10 +274,11 @@ class Suite:
                 break
             except RuntimeError as e:
                 self.skip("%s %s" % (w["id"], flags), str(e))
+                self.failures.append("%s %s: %s" % (w["id"], flags, e))
                 continue
             r = run([exe, inputs, str(self.reps), str(self.min_ns)])
             if r.returncode != 0:
-                self.failures.append("%s %s: harness failed: %s" % (w["id"], flags, first_line(r.stderr)))
+                self.failures.append("%s %s: harness failed: %s" % (w["id"], flags, failure(r)))
                 continue
             out = json.loads(r.stdout)
             out["cc_s"] = w["cc_s"][flags]

@@ -44,6 +44,10 @@ typedef struct Plan {
     /* Loop fusion: elementwise nodes computed inside the loop of the node
      * that uses them (their group's head), never stored as arrays. */
     NodeId *first, *next;       /* per head: its members, in index order */
+    /* Scalar gradient entries stored as soon as they are computed: per
+     * node, 1 + the first input whose gradient it is (0: none); per input,
+     * 1 + the next input with the same gradient node. NULL: none. */
+    uint32_t *early, *early_next;
 } Plan;
 
 typedef struct Emitter {
@@ -322,6 +326,7 @@ static void plan(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p
     uint32_t budget = e->o && e->o->max_locals > 0 ? (uint32_t)e->o->max_locals
                                                    : EMIT_DEFAULT_MAX_LOCALS;
     uint8_t *mark = xmalloc(g->n);
+    p->early = p->early_next = NULL;
     p->store = xmalloc(g->n * sizeof *p->store);
     p->num = xmalloc(g->n * sizeof *p->num);
     memset(p->num, 0, g->n * sizeof *p->num);
@@ -380,6 +385,8 @@ static void plan_free(Plan *p)
     free(p->store);
     free(p->num);
     free(p->acc);
+    free(p->early);
+    free(p->early_next);
 }
 
 /* ---- statements ---- */
@@ -599,22 +606,31 @@ static void structured(const Emitter *e, const Plan *p, NodeId id, Buf *out)
         break;
     case OP_SOFTMAX:
     case OP_LOGSUMEXP: {
-        uint32_t len = shape_size(s0);
-        buf_printf(out, "    {\n        double m = -INFINITY, s = 0.0;\n"
+        /* Of a matrix: row by row (row r of x at x + r * len). */
+        uint32_t len = s0.rank == 2 ? s0.dim[1] : shape_size(s0);
+        uint32_t rows = s0.rank == 2 ? s0.dim[0] : 1;
+        char x[400], t[400], res[400];
+        snprintf(x, sizeof x, "(%s + r * %u)", A, len);
+        snprintf(t, sizeof t, "(%s + r * %u)", T, len);
+        if (n->op == OP_LOGSUMEXP && rows > 1)
+            snprintf(res, sizeof res, "%s[r]", T);
+        else
+            snprintf(res, sizeof res, "%s", d);
+        buf_printf(out, "    for (long r = 0; r < %u; r++) {\n        double m = -INFINITY, s = 0.0;\n"
                         "        for (long i = 0; i < %u; i++)\n"
                         "            if (%s[i] > m || %s[i] != %s[i])\n                m = %s[i];\n",
-                   len, A, A, A, A);
+                   rows, len, x, x, x, x);
         if (n->op == OP_SOFTMAX)
             buf_printf(out, "        for (long i = 0; i < %u; i++) {\n"
                             "            %s[i] = exp(%s[i] - m);\n            s += %s[i];\n        }\n"
                             "        for (long i = 0; i < %u; i++)\n            %s[i] /= s;\n    }\n",
-                       len, T, A, T, len, T);
+                       len, t, x, t, len, t);
         else
             buf_printf(out, "        if (isinf(m)) {\n            %s = m;\n        } else {\n"
                             "            for (long i = 0; i < %u; i++)\n"
                             "                s += exp(%s[i] - m);\n"
                             "            %s = m + log(s);\n        }\n    }\n",
-                       d, len, A, d);
+                       res, len, x, res);
         break;
     }
     default:
@@ -677,7 +693,37 @@ static void body(const Emitter *e, const Plan *p, Buf *out)
         } else {
             structured(e, p, i, out);
         }
+        for (uint32_t j = p->early ? p->early[i] : 0; j; j = p->early_next[j - 1]) {
+            char v[320];
+            elem(e, p, i, "0", v);
+            buf_printf(out, "    grad[%u] = %s;\n", e->input_off[j - 1], v);
+        }
     }
+}
+
+/* Marks the scalar gradient entries that body() can store right after
+ * computing them. Storing them at the end instead lets gcc (its TER pass)
+ * sink each entry's last operation to the store, keeping its operands live
+ * across the whole function. Returns per input: stored early. */
+static uint8_t *plan_early_stores(const Emitter *e, Plan *p, const uint32_t *npieces)
+{
+    const Kernel *k = e->k;
+    uint32_t nin = k->ninputs - k->nparams;
+    uint8_t *done = xmalloc(k->ninputs + 1);
+    memset(done, 0, k->ninputs + 1);
+    p->early = xmalloc(k->g->n * sizeof *p->early);
+    p->early_next = xmalloc((k->ninputs + 1) * sizeof *p->early_next);
+    memset(p->early, 0, k->g->n * sizeof *p->early);
+    for (uint32_t i = nin; i-- > 0;) {
+        NodeId r = k->grad[i];
+        Store s = p->store[r];
+        if (npieces[i] || !is_scalar(e, r) || (s != S_TEMP && s != S_SLOT))
+            continue;
+        p->early_next[i] = p->early[r];
+        p->early[r] = i + 1;
+        done[i] = 1;
+    }
+    return done;
 }
 
 /* Writes root into dst[off..] (a scalar, or a tensor element by element). */
@@ -837,6 +883,7 @@ static void entry_function(const Emitter *e, Entry entry, int work, Buf *out)
         buf_puts(out, "    (void)work;\n");
     if (entry == E_GRAD && tensor && (!k->seed || p.store[k->seed] == S_NONE))
         buf_puts(out, "    (void)v;\n");
+    uint8_t *early = entry == E_GRAD ? plan_early_stores(e, &p, npieces) : NULL;
     body(e, &p, out);
     char v[320];
     if (entry == E_VALUE && tensor)
@@ -850,6 +897,8 @@ static void entry_function(const Emitter *e, Entry entry, int work, Buf *out)
             const char *dst = is_param ? "grad_params" : "grad";
             if (is_param)
                 buf_puts(out, "    if (grad_params) {\n");
+            if (early[i])
+                continue;
             if (npieces[i])
                 store_pieces(e, &p, k->grad[i], pieces + i * MAXP, npieces[i], dst,
                              e->input_off[i], out);
@@ -865,6 +914,7 @@ static void entry_function(const Emitter *e, Entry entry, int work, Buf *out)
     }
     buf_puts(out, "}\n");
     plan_free(&p);
+    free(early);
     free(roots);
     free(pieces);
     free(npieces);
