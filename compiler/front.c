@@ -742,6 +742,8 @@ static NodeId call_function(Parser *P, Func *f, const NodeId *args, int nargs,
         full[nargs] = front_net_init(P, f);
     if (full[f->ninputs - 1] == NODE_NONE)
         return NODE_NONE;
+    if (rows && f->net && shape_eq(g->node[full[1]].shape, g->node[f->input[1]].shape))
+        return net_call_batch(P, f->net, full[0], full[1]);
     return rows ? call_batched(P, f, full, rows) : call_user(P, f, full);
 }
 
@@ -801,15 +803,14 @@ static NodeId tensor_builtin(Parser *P, const char *fn, int n, const NodeId *a,
     }
     NodeId x = a[0];
     if (!strcmp(fn, "softmax") || !strcmp(fn, "log_softmax") || !strcmp(fn, "logsumexp")) {
-        if (!expect_rank(P, fn, x, al[0], 0, 1))
-            return NODE_NONE;
+        /* A matrix is a batch: each row separately. */
         if (shape_of(P, x).rank == 0)   /* one class: a vector of one */
             x = ir_bcast(g, x, shape_vec(1));
         if (!strcmp(fn, "softmax"))
             return ir_softmax(g, x);
         if (!strcmp(fn, "logsumexp"))
             return ir_logsumexp(g, x);
-        return ir_sub(g, x, ir_logsumexp(g, x));
+        return ir_log_softmax(g, x);
     }
     if (!strcmp(fn, "mse")) {
         if (!check_broadcast(P, OP_SUB, a[0], a[1], loc))
@@ -819,11 +820,12 @@ static NodeId tensor_builtin(Parser *P, const char *fn, int n, const NodeId *a,
         return ir_div(g, ir_sum(g, ir_mul(g, d, d)), ir_const(g, count));
     }
     /* cross_entropy(p, label): -log p[label] for a class index (0-based),
-     * -sum(label * log p) for a vector of target probabilities. */
-    if (!expect_rank(P, fn, a[0], al[0], 1, 1))
+     * -sum(label * log p) for target probabilities of p's shape (a matrix
+     * of them for a batch of rows). */
+    if (!expect_rank(P, fn, a[0], al[0], 1, 2))
         return NODE_NONE;
     const Node *lab = &g->node[a[1]];
-    if (lab->shape.rank == 0) {
+    if (lab->shape.rank == 0 && shape_of(P, a[0]).rank == 1) {
         double k = lab->num;
         if (lab->op != OP_CONST || k != (double)(int64_t)k || k < 0 || k >= shape_of(P, a[0]).dim[0]) {
             front_error(P, al[1], "the label must be a constant class index from 0 to %u",
@@ -1092,6 +1094,10 @@ Program *front_parse_shaped(const Source *src, int bare_mode, const BareShape *s
     P.bare_mode = bare_mode;
     P.bare_shapes = shapes;
     P.nbare_shapes = nshapes;
+    /* Arguments are addressed as args + nargs, also for f(): never NULL. */
+    P.capargs = 32;
+    P.args = xmalloc(P.capargs * sizeof *P.args);
+    P.argloc = xmalloc(P.capargs * sizeof *P.argloc);
     if (bare_mode) {
         p->bare = arena_alloc(p->arena, sizeof *p->bare);
         p->bare->name = "f";

@@ -100,6 +100,7 @@ void front_dense(Parser *P, const char *kind, Loc kloc, double units, Loc uloc,
 void front_net_end(Parser *P, Loc loc);
 NodeId front_net_init(Parser *P, Func *f);
 void front_net_abandon(Parser *P);
+NodeId net_call_batch(Parser *P, const Network *net, NodeId X, NodeId theta);
 /* shared with net.c */
 void front_register_func(Parser *P, Func *f);
 void front_finish_func(Parser *P, Func *f, NodeId result);

@@ -164,7 +164,11 @@ NodeId ir_slice(Graph *g, NodeId a, uint32_t start, uint32_t count, uint32_t str
 NodeId ir_pad(Graph *g, NodeId a, uint32_t start, uint32_t stride, Shape target);
 NodeId ir_view(Graph *g, NodeId a, uint32_t offset, Shape s); /* flat block */
 NodeId ir_softmax(Graph *g, NodeId a);
-NodeId ir_logsumexp(Graph *g, NodeId a);
+NodeId ir_logsumexp(Graph *g, NodeId a);   /* of a matrix: one per row */
+NodeId ir_log_softmax(Graph *g, NodeId x);  /* x - logsumexp(x), by rows */
+NodeId ir_ones(Graph *g, uint32_t n);
+/* The matrix whose row i is v[i] repeated cols times (outer(v, ones)). */
+NodeId ir_rows(Graph *g, NodeId v, uint32_t cols);
 /* Shape of matmul(a, b) with transpose flags; 0 when they do not fit. */
 int ir_matmul_shape(Shape a, Shape b, int transpose, Shape *out);
 int ir_is_const(const Graph *g, NodeId id, double v);

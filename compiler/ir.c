@@ -434,7 +434,25 @@ NodeId ir_softmax(Graph *g, NodeId a)
 
 NodeId ir_logsumexp(Graph *g, NodeId a)
 {
-    return ir_node(g, OP_LOGSUMEXP, a, 0, 0, 0, SHAPE_SCALAR);
+    Shape s = g->node[a].shape;
+    return ir_node(g, OP_LOGSUMEXP, a, 0, 0, 0, s.rank == 2 ? shape_vec(s.dim[0]) : SHAPE_SCALAR);
+}
+
+NodeId ir_ones(Graph *g, uint32_t n)
+{
+    return ir_bcast(g, ir_const(g, 1.0), shape_vec(n));
+}
+
+NodeId ir_rows(Graph *g, NodeId v, uint32_t cols)
+{
+    return ir_outer(g, v, ir_ones(g, cols));
+}
+
+NodeId ir_log_softmax(Graph *g, NodeId x)
+{
+    Shape s = g->node[x].shape;
+    NodeId lse = ir_logsumexp(g, x);
+    return ir_sub(g, x, s.rank == 2 ? ir_rows(g, lse, s.dim[1]) : lse);
 }
 
 NodeId ir_add(Graph *g, NodeId a, NodeId b) { return ir_op(g, OP_ADD, a, b); }

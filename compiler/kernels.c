@@ -130,11 +130,14 @@ void kern_eval(const Graph *g, const Node *n, const double *const *a, double *ou
         memset(out, 0, size * sizeof *out);
         memcpy(out + start, a[0], shape_size(s0) * sizeof *out);
         break;
-    case OP_SOFTMAX:
-        softmax(a[0], s0.dim[0], out);
+    case OP_SOFTMAX:            /* of a matrix: row by row */
+        for (uint32_t r = 0; r < (s0.rank == 2 ? s0.dim[0] : 1); r++)
+            softmax(a[0] + r * row_size(s0), s0.rank == 2 ? s0.dim[1] : s0.dim[0],
+                    out + r * row_size(s0));
         break;
     case OP_LOGSUMEXP:
-        out[0] = logsumexp(a[0], shape_size(s0));
+        for (uint32_t r = 0; r < (s0.rank == 2 ? s0.dim[0] : 1); r++)
+            out[r] = logsumexp(a[0] + r * row_size(s0), s0.rank == 2 ? s0.dim[1] : shape_size(s0));
         break;
     default:
         memset(out, 0, size * sizeof *out);

@@ -249,6 +249,30 @@ void front_net_end(Parser *P, Loc loc)
     free(nb);
 }
 
+/* A network applied to a batch X (one sample per row) as matrix products:
+ * H W^T plus the bias in every row, activations elementwise, softmax by
+ * rows. One GEMM per layer instead of one matrix-vector product per sample. */
+NodeId net_call_batch(Parser *P, const Network *net, NodeId X, NodeId theta)
+{
+    Graph *g = P->prog->g;
+    uint32_t rows = g->node[X].shape.dim[0], off = 0;
+    NodeId h = X;
+    for (uint32_t k = 0; k < net->nlayers; k++) {
+        const Layer *l = &net->layer[k];
+        NodeId w = ir_view(g, theta, off, shape_mat(l->units, l->in));
+        off += l->units * l->in;
+        NodeId b = ir_view(g, theta, off, shape_vec(l->units));
+        off += l->units;
+        NodeId z = ir_add(g, ir_matmul(g, h, w, 2), ir_outer(g, ir_ones(g, rows), b));
+        if (l->act == OP_SOFTMAX)
+            z = ir_softmax(g, z);
+        else if (l->act >= 0)
+            z = ir_op(g, (Op)l->act, z, NODE_NONE);
+        h = z;
+    }
+    return h;
+}
+
 /* A declaration broken off by a syntax error. */
 void front_net_abandon(Parser *P)
 {

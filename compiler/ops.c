@@ -273,12 +273,20 @@ static void d_pad(Graph *g, NodeId n, NodeId adj, NodeId out[3])
 /* The softmax VJP s * (g - <s, g>), without forming the Jacobian. */
 static void d_softmax(Graph *g, NodeId n, NodeId adj, NodeId out[3])
 {
+    Shape s = SHAPE(n);
+    if (s.rank == 2) {          /* row by row: <s, g> of each row */
+        NodeId dots = ir_matmul(g, ir_mul(g, n, adj), ir_ones(g, s.dim[1]), 0);
+        out[0] = ir_mul(g, n, ir_sub(g, adj, ir_rows(g, dots, s.dim[1])));
+        return;
+    }
     NodeId dot = ir_sum(g, ir_mul(g, n, adj));
     out[0] = ir_mul(g, n, ir_sub(g, adj, dot));
 }
 static void d_logsumexp(Graph *g, NodeId n, NodeId adj, NodeId out[3])
 {
-    out[0] = ir_mul(g, adj, ir_softmax(g, A(0)));
+    Shape s = SHAPE(A(0));
+    NodeId a = s.rank == 2 ? ir_rows(g, adj, s.dim[1]) : adj;
+    out[0] = ir_mul(g, a, ir_softmax(g, A(0)));
 }
 static void d_view(Graph *g, NodeId n, NodeId adj, NodeId out[3])
 {

@@ -44,7 +44,7 @@ static NodeId one_plus(const Graph *g, NodeId id)
 
 static NodeId log_softmax(Graph *g, NodeId x)
 {
-    return ir_sub(g, x, ir_logsumexp(g, x));
+    return ir_log_softmax(g, x);
 }
 
 /* The stable replacement for node id, or id itself. */

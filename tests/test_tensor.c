@@ -158,13 +158,20 @@ static const char *const tensor_formulas =
     "  dense(4, tanh, weights = 0.3, bias = 0.1)\n"
     "  dense(2, softmax)\n"
     "}\n"
-    "loss(x[3], p[26]) = cross_entropy(small(x, p), 1)\n";
+    "loss(x[3], p[26]) = cross_entropy(small(x, p), 1)\n"
+    "bsoft(M[2,3]) = softmax(M)\n"
+    "blse(M[3,2]) = logsumexp(M)\n"
+    "blogsoft(M[2,3]) = log_softmax(M) * [[1, 2, 3], [4, 5, 6]]\n"
+    "bnet(X[4,3], p[26]) = small(X, p)\n"
+    "bloss(X[4,3], T[4,2], p[26]) = cross_entropy(small(X, p), T)\n"
+    "bmm(A[3,2], B[2,4], C[3,4]) = sum((A @ B) * C) + sum(transpose(A) @ C)\n";
 
 Test(tensor, jacobians_match_interpreter_and_finite_differences)
 {
     const char *funcs[] = {"soft", "soft5", "logsoft", "lse", "layer", "layer2", "vecmat",
                            "mm", "mmt", "outerish", "dots", "lit", "idx", "rows", "rosen",
-                           "strided", "msel", "xent", "xentp", "bcast", "elem", "small", "loss"};
+                           "strided", "msel", "xent", "xentp", "bcast", "elem", "small", "loss",
+                           "bsoft", "blse", "blogsoft", "bnet", "bloss", "bmm"};
     for (size_t i = 0; i < sizeof funcs / sizeof funcs[0]; i++)
         check_jacobian(tensor_formulas, funcs[i], 7 + (unsigned)i);
 }
@@ -560,4 +567,25 @@ Test(range, recovery_after_a_syntax_error)
     cr_assert_eq(d.nerrors, 2, "%s", d.out.data);
     cr_assert_null(strstr(d.out.data, "nested"), "%s", d.out.data);
     diag_free(&d);
+}
+
+/* A network applied to a batch (rows) equals the network applied to each
+ * row: the batched form is matrix products, the other matrix-vector ones. */
+Test(tensor, batched_network_equals_rows)
+{
+    const char *text =
+        "network m(x[3]) { dense(5, relu)  dense(4, tanh, bias = 0.5)  dense(3, softmax) }\n"
+        "batch(X[4,3]) = m(X)\n"
+        "one(x[3]) = m(x)\n";
+    double X[12], B[12], row[3];
+    unsigned seed = 5;
+    for (int i = 0; i < 12; i++)
+        X[i] = urand(&seed) * 2 - 1;
+    values(text, "batch", X, B);
+    for (int r = 0; r < 4; r++) {
+        values(text, "one", X + 3 * r, row);
+        for (int c = 0; c < 3; c++)
+            cr_assert(close_to(B[3 * r + c], row[c], 1e-14, 1e-300), "row %d col %d: %.17g vs %.17g",
+                      r, c, B[3 * r + c], row[c]);
+    }
 }
