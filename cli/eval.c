@@ -55,8 +55,22 @@ static int parse_args(int argc, char **argv, EvalArgs *a)
         fputs(eval_help, stdout);
         exit(0);
     }
-    if (argc > 1 && strcmp(argv[1], "--") != 0)
+    /* With "--", the options come before it and the expression after it
+     * (gradc eval --at x=3 -- '-x^2'); without, the argument right after
+     * 'eval' is the expression, even when it starts with '-'. */
+    int dd = 0;
+    for (int k = 1; k + 1 < argc && !dd; k++)
+        if (!strcmp(argv[k], "--"))
+            dd = k;
+    if (dd && dd + 2 < argc)
+        return cli_usage_error("eval", "unexpected argument '%s' after the expression (options go before '--')",
+                               argv[dd + 2]);
+    if (dd) {
+        a->spec = argv[dd + 1];
+        argc = dd;
+    } else if (argc > 1) {
         a->spec = argv[i++];
+    }
     for (; i < argc; i++) {
         const char *s = argv[i];
         int r = opts ? cli_cache_option(&a->cache, "eval", argc, argv, &i) : 0;

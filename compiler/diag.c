@@ -48,7 +48,7 @@ static void render_excerpt(Buf *b, const Source *src, Loc loc)
 {
     size_t len;
     const char *line = src && src->text ? find_line(src, loc.first_line, &len) : NULL;
-    if (!line)
+    if (!line || len == 0)      /* an empty line: nothing to point at */
         return;
     size_t col = loc.first_column > 0 ? (size_t)loc.first_column - 1 : 0;
     if (col > len)

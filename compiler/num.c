@@ -18,16 +18,20 @@ static locale_t c_locale(void)
 
 int num_parse(const char *s, size_t n, double *out)
 {
-    char tmp[128];
-    if (n == 0 || n >= sizeof tmp)
+    char small[128];
+    if (n == 0)
         return 0;
+    char *tmp = n < sizeof small ? small : xmalloc(n + 1);  /* 200 digits are legal */
     memcpy(tmp, s, n);
     tmp[n] = 0;
     /* strtod also takes hex, "inf", "nan" and leading spaces: callers that
      * must be strict (the lexer) only hand over what they matched. */
     char *end;
     *out = strtod_l(tmp, &end, c_locale());
-    return end == tmp + n;
+    int ok = end == tmp + n;
+    if (tmp != small)
+        free(tmp);
+    return ok;
 }
 
 void num_format(double v, char out[32])
@@ -41,6 +45,11 @@ void num_format(double v, char out[32])
         return;
     }
     locale_t old = uselocale(c_locale());
+    if (v == floor(v) && fabs(v) < 1e15) {     /* whole: fast and exact */
+        snprintf(out, 32, "%.0f", v);
+        uselocale(old);
+        return;
+    }
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(out, 32, "%.*g", prec, v);
         if (strtod_l(out, NULL, c_locale()) == v)

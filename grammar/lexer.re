@@ -6,6 +6,8 @@
 #include "front.h"
 #include "parser.h"
 
+#include <ctype.h>
+#include <math.h>
 #include <string.h>
 
 void lex_init(Lexer *lx, const char *text, size_t len)
@@ -24,6 +26,24 @@ static Loc span(const Lexer *lx, const char *b, const char *e)
     l.first_column = (int)(b - lx->line_start) + 1;
     l.last_column = (int)(e - lx->line_start) + 1;
     return l;
+}
+
+/* Where the input ends: just after the last line's text, rather than on
+ * the empty line after a final newline, so that "unexpected end of line"
+ * points at the line it is about. */
+static Loc end_loc(const Lexer *lx)
+{
+    const char *e = lx->lim, *b = lx->line_start;
+    if (e > lx->text && e == b && e[-1] == '\n') {
+        const char *nl = e - 1;
+        for (b = nl; b > lx->text && b[-1] != '\n'; b--)
+            ;
+        if (nl > b && nl[-1] == '\r')
+            nl--;
+        Loc l = {lx->line - 1, (int)(nl - b) + 1, lx->line - 1, (int)(nl - b) + 2};
+        return l;
+    }
+    return span(lx, e, e);
 }
 
 static void newline(Lexer *lx, const char *after)
@@ -74,8 +94,13 @@ static void bad_char(Parser *P)
 static int keyword(const Lexer *lx, const char *b, const char *e)
 {
     size_t n = (size_t)(e - b);
-    if (lx->at_stmt_start && lx->depth == 0 && n == 7 && !memcmp(b, "network", 7))
-        return NETWORK;
+    if (lx->at_stmt_start && lx->depth == 0 && n == 7 && !memcmp(b, "network", 7)) {
+        const char *p = e;      /* `network NAME`, else a name: network*2 */
+        while (p < lx->lim && (*p == ' ' || *p == '\t'))
+            p++;
+        if (p > e && p < lx->lim && (isalpha((unsigned char)*p) || *p == '_'))
+            return NETWORK;
+    }
     if (n == 6 && !memcmp(b, "params", 6)) {
         const char *p = e;
         while (p < lx->lim && (*p == ' ' || *p == '\t'))
@@ -167,6 +192,9 @@ int yylex(YYSTYPE *lval, Loc *lloc, Parser *P)
 
         digit = [0-9];
         num   = (digit+ ("." digit+)? | "." digit+) ([eE] [+-]? digit+)?;
+        /* An exponent without digits, or a second decimal point: one
+         * "malformed number" error instead of a confusing syntax error. */
+        badnum = (digit+ ("." digit+)? | "." digit+) ([eE] [+-]? [a-zA-Z_]? | ("." digit+)+);
         ident = [a-zA-Z_][a-zA-Z0-9_]*;
         utf8  = [\xc0-\xf7][\x80-\xbf]*;
 
@@ -177,7 +205,7 @@ int yylex(YYSTYPE *lval, Loc *lloc, Parser *P)
                 continue;
             }
             lx->cur = lx->lim;
-            *lloc = span(lx, lx->lim, lx->lim);
+            *lloc = end_loc(lx);
             if (!lx->done) {            /* a last separator ends the last line */
                 lx->done = 1;
                 return SEP;
@@ -210,7 +238,19 @@ int yylex(YYSTYPE *lval, Loc *lloc, Parser *P)
                 front_error(P, *lloc, "malformed number '%.*s'",
                             (int)(lx->cur - lx->tok), lx->tok);
                 lval->num = 0;
+            } else if (isinf(lval->num)) {
+                front_error(P, *lloc, "the number '%.*s' is too large for a double (at most about 1.8e308)",
+                            (int)(lx->cur - lx->tok), lx->tok);
+                lval->num = 0;
             }
+            return NUMBER;
+        }
+        badnum {
+            lx->cur = (const char *)cur;
+            *lloc = span(lx, lx->tok, lx->cur);
+            lx->at_stmt_start = 0;
+            front_error(P, *lloc, "malformed number '%.*s'", (int)(lx->cur - lx->tok), lx->tok);
+            lval->num = 0;
             return NUMBER;
         }
         digit+ "." / [^.] {

@@ -267,7 +267,7 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, Parser *P)
         number_ok |= expected[i] == YYSYMBOL_NUMBER;
         if (expected[i] == YYSYMBOL_NUMBER || expected[i] == YYSYMBOL_IDENT)
             expr_ok = 1;
-        else if (expected[i] != YYSYMBOL_YYerror && !strstr("'+' '-' '*' '/' '^'", name))
+        else if (expected[i] != YYSYMBOL_YYerror && !strstr("'+' '-' '*' '/' '^' '@' '['", name))
             names[kept++] = name;
     }
     if (expr_ok && number_ok && !paren_ok)     /* a check's value, a size */

@@ -278,7 +278,7 @@ Test(grammar, diagnostics)
     expect_error("check \"unterminated == 1\n", "p.grad:1:7: error: unterminated string");
     expect_error("tolerance x\n", "p.grad:1:11: error: unexpected name 'x'; expected a number\n");
     expect_error("check 1 == []\n", "p.grad:1:13: error: unexpected ']'; expected a number or a list\n");
-    expect_error("f(x) = x\ncheck f(1) 1\n", "p.grad:2:12: error: unexpected number '1'; expected ==, !=");
+    expect_error("f(x) = x\ncheck f(1) 1\n", "p.grad:2:12: error: unexpected number '1'; expected == or !=");
 }
 
 /* ---- comparing ---- */
