@@ -199,7 +199,8 @@ class Suite:
         self.cc = os.environ.get("CC", "cc")
         self.skipped = []
         self.failures = []
-        self.results = {"workloads": {}, "pending": {}, "peers_notes": []}
+        self.results = {"workloads": {}, "pending": {}}
+        self.torch_jobs = []
 
     def skip(self, what, why):
         self.skipped.append({"what": what, "why": why})
@@ -330,18 +331,33 @@ class Suite:
             else:
                 self.skip("ADOL-C %s" % w["id"], first_line(r.stderr))
         if self.torch_ok:
-            r = run([PYTHON, os.path.join(HERE, "torch_bench.py"), w["peer"], w["inputs_file"],
-                     str(self.reps), str(self.min_ns), "1,2"], timeout=900)
-            if r.returncode == 0:
-                out = json.loads(r.stdout)
-                for t in ("1", "2"):
-                    p = dict(out[t], value=out["value"], grad_sum=out["grad_sum"],
-                             grad_abs_sum=out["grad_abs_sum"], blas=out["blas"],
-                             version=out["torch"])
-                    self.agree(w, res, "PyTorch", p)
-                    res["peers"]["PyTorch %st" % t] = p
-            else:
-                self.skip("PyTorch %s" % w["id"], first_line(r.stderr))
+            self.torch_jobs.append((w, res))
+
+    def torch_all(self):
+        """PyTorch for every workload, in one process (its import is slow)."""
+        jobs = self.torch_jobs
+        if not jobs:
+            return
+        log("PyTorch: %s" % ", ".join(w["id"] for w, _ in jobs))
+        try:
+            r = run([PYTHON, os.path.join(HERE, "torch_bench.py"), str(self.reps),
+                     str(self.min_ns), "1,2"] + ["%s=%s" % (w["peer"], w["inputs_file"])
+                                                 for w, _ in jobs], timeout=1800)
+        except subprocess.TimeoutExpired:
+            self.skip("PyTorch", "exceeded 1800 s")
+            return
+        lines = r.stdout.splitlines()
+        for i, (w, res) in enumerate(jobs):
+            if i >= len(lines):
+                self.skip("PyTorch %s" % w["id"], failure(r))
+                continue
+            out = json.loads(lines[i])
+            for t in ("1", "2"):
+                p = dict(out[t], value=out["value"], grad_sum=out["grad_sum"],
+                         grad_abs_sum=out["grad_abs_sum"], blas=out["blas"],
+                         version=out["torch"])
+                self.agree(w, res, "PyTorch", p)
+                res["peers"]["PyTorch %st" % t] = p
 
     def find_peers(self):
         self.adolc_exe = None
@@ -457,6 +473,7 @@ class Suite:
         for w in workloads(self.quick):
             if not only or w["id"].split()[0] in only:
                 self.scalar(w)
+        self.torch_all()
         for w in PENDING:
             if not only or w["id"] in only:
                 self.pending(w)

@@ -5,8 +5,8 @@ requires_grad, the formula, backward(). "value" is the formula alone under
 torch.no_grad(); "grad" is the formula plus backward() (which gives value
 and gradient together), with the leaves' .grad reset each time.
 
-usage: torch_bench.py WORKLOAD INPUTS_FILE REPS MIN_BATCH_NS THREADS[,THREADS]
-prints one JSON object, keyed by thread count."""
+usage: torch_bench.py REPS MIN_BATCH_NS THREADS[,THREADS] WORKLOAD=INPUTS_FILE...
+prints one JSON object per workload (a line each), keyed by thread count."""
 import json
 import sys
 import time
@@ -98,9 +98,7 @@ def median_ns(f, reps, min_ns, clock):
     return v[reps // 2] if reps % 2 else 0.5 * (v[reps // 2 - 1] + v[reps // 2])
 
 
-def main():
-    name, path, reps, min_ns, threads = sys.argv[1:6]
-    reps, min_ns = int(reps), float(min_ns)
+def bench(name, path, reps, min_ns, threads):
     with open(path) as f:
         nums = f.read().split()
     xs = [float(s) for s in nums[1 : 1 + int(nums[0])]]
@@ -132,7 +130,15 @@ def main():
         out[t] = {"value_ns": median_ns(value, reps, min_ns, clock),
                   "grad_ns": median_ns(grad, reps, min_ns, clock),
                   "clock": "thread CPU time" if t == "1" else "wall time"}
-    print(json.dumps(out))
+    return out
+
+
+def main():
+    """One process for several workloads: importing torch takes seconds."""
+    reps, min_ns, threads = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+    for job in sys.argv[4:]:
+        name, path = job.split("=", 1)
+        print(json.dumps(bench(name, path, reps, min_ns, threads)), flush=True)
 
 
 main()
