@@ -106,6 +106,50 @@ template <class F> static double median_ns(F f, int reps, double min_ns)
     return reps % 2 ? v[reps / 2] : 0.5 * (v[reps / 2 - 1] + v[reps / 2]);
 }
 
+static void report(double tv, double tg, double value, const double *g, int n)
+{
+    double gsum = 0, gabs = 0;
+    for (int i = 0; i < n; i++) {
+        gsum += g[i];
+        gabs += std::fabs(g[i]);
+    }
+    printf("{\"value_ns\": %.6g, \"grad_ns\": %.6g, \"value\": %.17g, "
+           "\"grad_sum\": %.17g, \"grad_abs_sum\": %.17g}\n", tv, tg, value, gsum, gabs);
+}
+
+// W3: softmax of 3 values (3 dependents); function() and jacobian().
+static int softmax_jacobian(short tag, std::vector<double> &x, int reps, double min_ns)
+{
+    double y[3];
+    trace_on(tag);
+    {
+        adouble ax[3], e[3], ay[3];
+        for (int i = 0; i < 3; i++)
+            ax[i] <<= x[i];
+        double m = std::max(x[0], std::max(x[1], x[2]));   // passive shift
+        adouble s = 0.0;
+        for (int i = 0; i < 3; i++) {
+            e[i] = exp(ax[i] - m);
+            s += e[i];
+        }
+        for (int i = 0; i < 3; i++) {
+            ay[i] = e[i] / s;
+            ay[i] >>= y[i];
+        }
+    }
+    trace_off();
+    double **J = myalloc2(3, 3), flat[9];
+    double tv = median_ns([&] { function(tag, 3, 3, x.data(), y); sink = y[0]; }, reps, min_ns);
+    double tg = median_ns([&] { jacobian(tag, 3, 3, x.data(), J); sink = J[0][0]; }, reps, min_ns);
+    function(tag, 3, 3, x.data(), y);
+    jacobian(tag, 3, 3, x.data(), J);
+    for (int i = 0; i < 9; i++)
+        flat[i] = J[i / 3][i % 3];
+    report(tv, tg, y[0], flat, 9);
+    myfree2(J);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 5) {
@@ -126,6 +170,8 @@ int main(int argc, char **argv)
     fclose(f);
 
     const short tag = 1;
+    if (!strcmp(w, "W3"))
+        return softmax_jacobian(tag, x, reps, min_ns);
     double y = 0;
     trace_on(tag);
     {

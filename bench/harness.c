@@ -20,17 +20,54 @@
 
 #include GRADC_HEADER           /* the emitted header, e.g. "gradc_w1.h" */
 
-/* The hand-written side (hand/wN.c). hand_grad returns the value too. */
-extern const int hand_ninputs;          /* -1: any n (read from inputs) */
-double hand_value(const double *in, int n);
-double hand_grad(const double *in, int n, double *grad);
-
-/* GRADC_SYM is the emitted function's C name; GRADC_WORK its work size (0
- * when the emitted functions keep their temporaries on the stack). */
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
 
-#if GRADC_WORK
+/* The hand-written side (hand/wN.c). hand_grad returns the value too. */
+extern const int hand_ninputs;          /* -1: any n (read from inputs) */
+
+#ifdef GRADC_JACOBIAN
+/* Vector-valued workloads (-DGRADC_JACOBIAN=OUT_SIZE): "value" is the
+ * forward function into out[], "grad" the full Jacobian, row-major,
+ * outputs x inputs; both report out[0] / J[0] to the timing loop. */
+#define GRAD_SIZE(n) (GRADC_JACOBIAN * (n))
+void hand_forward(const double *in, double *out);
+void hand_jacobian(const double *in, double *J);
+static double out_buf[GRADC_JACOBIAN];
+static double hand_value(const double *in, int n)
+{
+    (void)n;
+    hand_forward(in, out_buf);
+    return out_buf[0];
+}
+static double hand_grad(const double *in, int n, double *J)
+{
+    (void)n;
+    hand_jacobian(in, J);
+    return J[0];
+}
+static double gradc_value(const double *in, int n)
+{
+    (void)n;
+    GRADC_SYM(in, out_buf);
+    return out_buf[0];
+}
+static double gradc_grad(const double *in, int n, double *J)
+{
+    (void)n;
+    CAT(GRADC_SYM, _jacobian)(in, J);
+    return J[0];
+}
+#else
+#define GRAD_SIZE(n) (n)
+double hand_value(const double *in, int n);
+double hand_grad(const double *in, int n, double *grad);
+#endif
+
+/* GRADC_SYM is the emitted function's C name; GRADC_WORK its work size (0
+ * when the emitted functions keep their temporaries on the stack). */
+#if defined GRADC_JACOBIAN
+#elif GRADC_WORK
 static double work[GRADC_WORK];
 static double gradc_value(const double *in, int n)
 {
@@ -164,13 +201,13 @@ int main(int argc, char **argv)
     enum { NC = 2 };
     double *grad[NC], value[NC], gvalue[NC];
     for (int c = 0; c < NC; c++) {
-        grad[c] = calloc((size_t)n + 1, sizeof(double));
+        grad[c] = calloc((size_t)GRAD_SIZE(n) + 1, sizeof(double));
         value[c] = contenders[c].value(in, n);
         gvalue[c] = contenders[c].grad(in, n, grad[c]);
     }
     double err_v = rel_err(&value[1], &value[0], 1);
     double err_gv = rel_err(&gvalue[1], &gvalue[0], 1);
-    double err_g = rel_err(grad[1], grad[0], n);
+    double err_g = rel_err(grad[1], grad[0], GRAD_SIZE(n));
 
     long iters[NC][2];
     double *t[NC][2];
@@ -187,7 +224,7 @@ int main(int argc, char **argv)
                 t[c][k][r] = batch(c, k, in, n, grad[c], iters[c][k]);
 
     double gsum = 0, gabs = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < GRAD_SIZE(n); i++) {
         gsum += grad[1][i];
         gabs += fabs(grad[1][i]);
     }

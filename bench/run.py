@@ -82,6 +82,10 @@ def workloads(quick):
          "expr": "2*(x*y + max(z,w))", "hand": "w2.c", "peer": "W2",
          "inputs": [3.0, -4.0, 2.0, -1.0]},
     ]
+    ws.append({"id": "W3", "title": "softmax of 3 values and its 3x3 Jacobian "
+               "(value = softmax, grad = Jacobian)", "source": "sm(x[3]) = softmax(x)\n",
+               "func": "sm", "hand": "w3.c", "peer": "W3", "jacobian": True,
+               "inputs": [2.0, 1.0, 0.1]})   # the notes' softmax example
     rng = random.Random(3)
     ws.append({"id": "W3b", "title": "softmax + cross-entropy (class 3) of 1,000 values",
                "source": "l(x[1000]) = cross_entropy(softmax(x), 3)\n", "func": "l",
@@ -111,11 +115,7 @@ def workloads(quick):
 
 # Workloads whose entry points the harness cannot call yet. The runner
 # asks gradc to compile each and reports what happened; nothing is timed.
-PENDING = [
-    {"id": "W3", "title": "softmax of 3 values and its Jacobian",
-     "source": "s(x[3]) = softmax(x)\n", "func": "s",
-     "why": "the harness has no adapter for Jacobian entry points (NAME_jacobian) yet"},
-]
+PENDING = []
 
 
 # ---- small helpers -----------------------------------------------------
@@ -231,6 +231,7 @@ class Suite:
         with open(h) as f:
             header = f.read()
         work = re.search(r"#define (\w+)_WORK_SIZE (\d+)", header)
+        jac = re.search(r"#define (\w+_OUT_SIZE) ", header) if w.get("jacobian") else None
         ninputs = (re.search(r"#define (\w+_IN_SIZE) ", header) or
                    re.search(r"#define (\w+_NUM_INPUTS) ", header)).group(1)
         exe = os.path.join(self.work, "harness_%s_%d" % (tag, fi))
@@ -238,7 +239,8 @@ class Suite:
             "-std=c99", "-D_POSIX_C_SOURCE=200809L", "-I", self.work,
             '-DGRADC_HEADER="%s"' % os.path.basename(h), "-DGRADC_SYM=" + sym,
             "-DGRADC_NINPUTS=" + ninputs,
-            "-DGRADC_WORK=%s" % (work.group(2) if work else "0"),
+            "-DGRADC_WORK=%s" % (work.group(2) if work else "0")] + (
+            ["-DGRADC_JACOBIAN=" + jac.group(1)] if jac else []) + [
             os.path.join(HERE, "harness.c")] + w.get("hand_defs", []) + [
             os.path.join(HERE, "hand", w["hand"]),
             c, "-o", exe, "-lm"]

@@ -31,6 +31,11 @@ def w4(v):
     return (100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2).sum()
 
 
+def w3(v):
+    (x,) = v
+    return torch.softmax(x, 0)
+
+
 def w3b(v):
     (x,) = v
     return torch.nn.functional.cross_entropy(x.unsqueeze(0), torch.tensor([3]))
@@ -60,7 +65,7 @@ def w5(v):
 def leaves(name, xs):
     """Scalar workloads take one 0-d leaf per input, vector ones one vector
     leaf; W5 two (the samples and the parameter vector)."""
-    if name in ("W4", "W3b"):
+    if name in ("W3", "W3b", "W4"):
         return [torch.tensor(xs, requires_grad=True)]
     if name in ("W5", "W5b"):
         nx = len(xs) - (NH * NI + NH + NO * NH + NO)
@@ -102,7 +107,7 @@ def bench(name, path, reps, min_ns, threads):
     with open(path) as f:
         nums = f.read().split()
     xs = [float(s) for s in nums[1 : 1 + int(nums[0])]]
-    func = {"W1": w1, "W2": w2, "W3b": w3b, "W4": w4, "W5": w5, "W5b": w5}[name]
+    func = {"W1": w1, "W2": w2, "W3": w3, "W3b": w3b, "W4": w4, "W5": w5, "W5b": w5}[name]
     ls = leaves(name, xs)
 
     def value():
@@ -116,8 +121,14 @@ def bench(name, path, reps, min_ns, threads):
         y.backward()
         return y
 
-    y = grad()
-    g = torch.cat([leaf.grad.reshape(-1) for leaf in ls])
+    if name == "W3":                    # vector output: the full Jacobian
+        def grad():
+            return torch.autograd.functional.jacobian(lambda x: torch.softmax(x, 0), ls[0])
+        g = grad().reshape(-1)
+        y = value()[0]
+    else:
+        y = grad()
+        g = torch.cat([leaf.grad.reshape(-1) for leaf in ls])
     out = {"value": y.item(), "grad_sum": g.sum().item(),
            "grad_abs_sum": g.abs().sum().item(),
            "torch": torch.__version__,
