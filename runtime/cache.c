@@ -25,7 +25,7 @@
 #include <xxhash.h>
 
 #define BUSY_TIMEOUT_MS 15000
-#define WAL_PAGES 128
+#define WAL_PAGES 32
 
 /* ---- the key ---- */
 
@@ -352,9 +352,12 @@ static void warn_unusable(const char *path, int rc, sqlite3 *db)
     }
 }
 
+/* The large, never-changing texts and object live in `payload`, apart
+ * from the small `entry` row that every hit updates: SQLite rewrites a
+ * whole row on update, overflow pages and all. */
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS entry("
-    " key TEXT PRIMARY KEY,"            /* XXH3-128 of the components */
+    " key TEXT NOT NULL UNIQUE,"        /* XXH3-128 of the components */
     " size INTEGER NOT NULL,"           /* bytes counted by the limit */
     " last_used INTEGER NOT NULL,"      /* microseconds since 1970 */
     " created INTEGER NOT NULL,"
@@ -365,11 +368,15 @@ static const char schema[] =
     " flags TEXT NOT NULL,"
     " version TEXT NOT NULL,"
     " object_hash TEXT NOT NULL,"       /* XXH3-128 of object */
-    " object_size INTEGER NOT NULL,"
+    " object_size INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS entry_lru ON entry(last_used, size);"
+    "CREATE TABLE IF NOT EXISTS payload("
+    " id INTEGER PRIMARY KEY,"          /* the entry's rowid */
     " ir TEXT NOT NULL,"
     " c_source TEXT NOT NULL,"
     " object BLOB NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS entry_lru ON entry(last_used, size);"
+    "CREATE TRIGGER IF NOT EXISTS entry_payload AFTER DELETE ON entry"
+    " BEGIN DELETE FROM payload WHERE id = old.rowid; END;"
     "CREATE TABLE IF NOT EXISTS counter(name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
     "INSERT OR IGNORE INTO counter VALUES('hits', 0), ('misses', 0);";
 
@@ -397,8 +404,8 @@ static int setup_schema(sqlite3 *db)
     if (rc == SQLITE_OK)
         rc = user_version(db, &v);          /* someone may have won */
     if (rc == SQLITE_OK && v != CACHE_SCHEMA_VERSION && v != 0)
-        rc = sqlite3_exec(db, "DROP TABLE IF EXISTS entry; DROP TABLE IF EXISTS counter;",
-                          NULL, NULL, NULL);
+        rc = sqlite3_exec(db, "DROP TABLE IF EXISTS entry; DROP TABLE IF EXISTS payload;"
+                          " DROP TABLE IF EXISTS counter;", NULL, NULL, NULL);
     if (rc == SQLITE_OK && v != CACHE_SCHEMA_VERSION) {
         rc = sqlite3_exec(db, schema, NULL, NULL, NULL);
         char pragma[64];
@@ -693,7 +700,8 @@ static int get_op(Cache *c, void *arg)
     a->object = NULL;
     a->result = CACHE_MISS;
     sqlite3_stmt *st;
-    int rc = prepare(c->db, &st, "SELECT object, object_hash FROM entry WHERE key = ?1");
+    int rc = prepare(c->db, &st, "SELECT p.object, e.object_hash FROM entry e"
+                                 " JOIN payload p ON p.id = e.rowid WHERE e.key = ?1");
     if (rc != SQLITE_OK)
         return rc;
     sqlite3_bind_text(st, 1, a->key->hex, -1, SQLITE_STATIC);
@@ -786,20 +794,30 @@ static int put_op(Cache *c, void *arg)
     if (rc == SQLITE_OK)
         rc = prepare(c->db, &st,
                      "INSERT INTO entry(key, size, last_used, created, hits, ir_hash, options,"
-                     " compiler, flags, version, object_hash, object_size, ir, c_source, object)"
-                     " VALUES(?1, ?2, ?3, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                     " compiler, flags, version, object_hash, object_size)"
+                     " VALUES(?1, ?2, ?3, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
                      " ON CONFLICT(key) DO NOTHING");
     if (rc == SQLITE_OK) {
         const char *text[] = {k->hex, NULL, NULL, k->ir_hash, k->options, k->compiler,
-                              k->flags, k->version, object_hash, NULL, k->ir, a->c_source};
-        for (int i = 0; i < 12; i++)
+                              k->flags, k->version, object_hash};
+        for (int i = 0; i < 9; i++)
             if (text[i])
                 sqlite3_bind_text(st, i + 1, text[i], -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, size);
         sqlite3_bind_int64(st, 3, now);
         sqlite3_bind_int64(st, 10, (int64_t)a->size);
-        sqlite3_bind_blob64(st, 13, a->object, a->size, SQLITE_STATIC);
         rc = exec_done(st);
+    }
+    /* Another process may have stored the same key first: keep its entry. */
+    if (rc == SQLITE_OK && sqlite3_changes(c->db) == 1) {
+        rc = prepare(c->db, &st, "INSERT INTO payload(id, ir, c_source, object) VALUES(?1, ?2, ?3, ?4)");
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, sqlite3_last_insert_rowid(c->db));
+            sqlite3_bind_text(st, 2, k->ir, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, a->c_source, -1, SQLITE_STATIC);
+            sqlite3_bind_blob64(st, 4, a->object, a->size, SQLITE_STATIC);
+            rc = exec_done(st);
+        }
     }
     if (rc == SQLITE_OK)
         rc = count(c->db, "misses");
@@ -814,7 +832,12 @@ int cache_put(Cache *c, const CacheKey *key, const char *c_source,
               const void *object, size_t size)
 {
     PutArgs a = {key, c_source, object, size};
-    return run(c, put_op, &a) == SQLITE_OK ? 0 : -1;
+    if (run(c, put_op, &a) != SQLITE_OK)
+        return -1;
+    /* A store follows a compilation that took far longer than a sync:
+     * leave the next processes an empty WAL to read. */
+    sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    return 0;
 }
 
 /* ---- explanations ---- */
@@ -867,10 +890,12 @@ static int explain_op(Cache *c, void *arg)
     sqlite3_stmt *st;
     /* The closest entry: same IR counts most, then each other component. */
     int rc = prepare(c->db, &st,
-                     "SELECT key, hits, ir_hash, options, compiler, flags, version, ir,"
-                     " (ir_hash = ?1) * 8 + (options = ?2) + (compiler = ?3) + (flags = ?4)"
-                     " + (version = ?5) AS score FROM entry"
-                     " ORDER BY key = ?6 DESC, score DESC, last_used DESC LIMIT 1");
+                     "SELECT b.key, b.hits, b.ir_hash, b.options, b.compiler, b.flags,"
+                     " b.version, p.ir FROM (SELECT rowid AS id, key, hits, ir_hash, options,"
+                     " compiler, flags, version, (ir_hash = ?1) * 8 + (options = ?2)"
+                     " + (compiler = ?3) + (flags = ?4) + (version = ?5) AS score FROM entry"
+                     " ORDER BY key = ?6 DESC, score DESC, last_used DESC LIMIT 1) AS b"
+                     " JOIN payload p ON p.id = b.id");
     if (rc != SQLITE_OK)
         return rc;
     for (int i = 0; i < 5; i++)
@@ -971,8 +996,9 @@ static int list_op(Cache *c, void *arg)
     ListArgs *a = arg;
     sqlite3_stmt *st;
     int rc = prepare(c->db, &st,
-                     "SELECT key, ir, options, compiler, flags, version, size, object_size,"
-                     " hits, created, last_used FROM entry ORDER BY last_used DESC, rowid DESC");
+                     "SELECT e.key, p.ir, e.options, e.compiler, e.flags, e.version, e.size,"
+                     " e.object_size, e.hits, e.created, e.last_used FROM entry e"
+                     " JOIN payload p ON p.id = e.rowid ORDER BY e.last_used DESC, e.rowid DESC");
     if (rc != SQLITE_OK)
         return rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -998,7 +1024,7 @@ int cache_list(Cache *c, void (*each)(const CacheEntry *, void *), void *ctx)
 static int clear_op(Cache *c, void *arg)
 {
     (void)arg;
-    int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE; DELETE FROM entry;"
+    int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE; DELETE FROM entry; DELETE FROM payload;"
                           " UPDATE counter SET value = 0; COMMIT;", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(c->db, "VACUUM", NULL, NULL, NULL);

@@ -8,7 +8,7 @@
 
 #include <sys/stat.h>
 
-#define CACHE_SCHEMA_VERSION 1
+#define CACHE_SCHEMA_VERSION 2
 #define CACHE_DEFAULT_MAX ((uint64_t)256 << 20)   /* 256 MiB */
 
 /* What decides the compiled object, one component per field, so that a

@@ -230,8 +230,8 @@ static void flip_object_bytes(const char *path)
     sqlite3 *db;
     sqlite3_stmt *sel, *upd;
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT key, object FROM entry", -1, &sel, NULL), SQLITE_OK);
-    cr_assert_eq(sqlite3_prepare_v2(db, "UPDATE entry SET object = ?2 WHERE key = ?1", -1, &upd, NULL),
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT id, object FROM payload", -1, &sel, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(db, "UPDATE payload SET object = ?2 WHERE id = ?1", -1, &upd, NULL),
                  SQLITE_OK);
     int n = 0;
     while (sqlite3_step(sel) == SQLITE_ROW) {
@@ -239,7 +239,7 @@ static void flip_object_bytes(const char *path)
         unsigned char *obj = malloc((size_t)len);
         memcpy(obj, sqlite3_column_blob(sel, 1), (size_t)len);
         obj[len / 2] ^= 0x40;
-        sqlite3_bind_text(upd, 1, (const char *)sqlite3_column_text(sel, 0), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(upd, 1, sqlite3_column_int64(sel, 0));
         sqlite3_bind_blob(upd, 2, obj, len, SQLITE_TRANSIENT);
         cr_assert_eq(sqlite3_step(upd), SQLITE_DONE);
         sqlite3_reset(upd);
@@ -250,6 +250,22 @@ static void flip_object_bytes(const char *path)
     sqlite3_finalize(sel);
     sqlite3_finalize(upd);
     sqlite3_close(db);
+}
+
+/* The number of rows of a table, read from outside gradc. */
+static int count_rows(const char *path, const char *table)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    char q[128];
+    snprintf(q, sizeof q, "SELECT count(*) FROM %s", table);
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    int n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
 }
 
 /* Rewrites one SQL statement into a cache file from outside gradc. */
@@ -631,7 +647,7 @@ Test(cache, damaged_entry_reported_by_get)
     CacheKey k;
     fake_key(&k, "function f()\n");
     cr_assert_eq(cache_put(c, &k, "", "0123456789", 10), 0);
-    sql(path, "UPDATE entry SET object = CAST('0123456780' AS BLOB)");
+    sql(path, "UPDATE payload SET object = CAST('0123456780' AS BLOB)");
     void *obj = NULL;
     size_t n;
     cr_assert_eq(cache_get(c, &k, &obj, &n), CACHE_DAMAGED);
@@ -929,6 +945,11 @@ Test(cache, evicts_least_recently_used_first)
     cr_assert_eq(s.bytes, 3 * 1015);
     cr_assert(!present(c, &k[2]), "c was the least recently used");
     cr_assert(present(c, &k[3]) && present(c, &k[0]) && present(c, &k[4]));
+    /* Evicted entries take their stored objects with them. */
+    cr_assert_eq(count_rows(path, "payload"), 3);
+    cr_assert_eq(cache_clear(c), 0);
+    cr_assert_eq(count_rows(path, "entry"), 0);
+    cr_assert_eq(count_rows(path, "payload"), 0);
     for (int i = 0; i < 5; i++)
         cache_key_free(&k[i]);
     cache_close(c);
