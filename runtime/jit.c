@@ -185,15 +185,20 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
-/* A fresh private (0700) directory under $TMPDIR or /tmp. */
+/* A fresh private (0700) directory under base. */
+static char *private_dir_in(const char *base, char dir[4096])
+{
+    snprintf(dir, 4096, "%s/gradc-XXXXXX", base);
+    if (mkdtemp(dir))
+        return NULL;
+    return errorf("cannot create a temporary directory in %s: %s", base, strerror(errno));
+}
+
+/* A fresh private directory under $TMPDIR or /tmp. */
 static char *private_dir(char dir[4096])
 {
     const char *tmp = getenv("TMPDIR");
-    snprintf(dir, 4096, "%s/gradc-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (mkdtemp(dir))
-        return NULL;
-    return errorf("cannot create a temporary directory in %s: %s",
-                  tmp && *tmp ? tmp : "/tmp", strerror(errno));
+    return private_dir_in(tmp && *tmp ? tmp : "/tmp", dir);
 }
 
 static gradc_so *finish(void *h, char *e, char **err)
@@ -235,21 +240,41 @@ gradc_so *jit_compile(const char *c_source, const gradc_options *opt,
     return finish(h, e, err);
 }
 
-gradc_so *jit_load_image(const void *data, size_t size, char **err)
+/* Writes the object to a 0600 file in a fresh private directory under
+ * base and loads it; NULL with *e set when any step fails. */
+static void *load_in(const char *base, const void *data, size_t size, char **e)
 {
-    char dir[4096];
-    char *e = private_dir(dir);
-    if (e)
-        return finish(NULL, e, err);
-    char so[4200];
+    char dir[4096], so[4200];
+    if ((*e = private_dir_in(base, dir)))
+        return NULL;
     snprintf(so, sizeof so, "%s/gen.so", dir);
     void *h = NULL;
     if (write_bytes(so, data, size) != 0)
-        e = errorf("cannot write %s: %s", so, strerror(errno));
+        *e = errorf("cannot write %s: %s", so, strerror(errno));
     else if (!(h = dlopen(so, RTLD_NOW | RTLD_LOCAL)))
-        e = errorf("cannot load the cached code: %s", dlerror());
+        *e = errorf("cannot load the cached code: %s", dlerror());
     remove_dir(dir);
-    return finish(h, e, err);
+    return h;
+}
+
+gradc_so *jit_load_image(const void *data, size_t size, char **err)
+{
+    /* Memory-backed places first: creating files on a busy disk costs
+     * milliseconds, which is what a cache hit is meant to save. A place
+     * where loading fails (missing, full, mounted noexec) is skipped. */
+    const char *run = getenv("XDG_RUNTIME_DIR"), *tmp = getenv("TMPDIR");
+    const char *base[] = {run && *run == '/' ? run : NULL, "/dev/shm",
+                          tmp && *tmp ? tmp : "/tmp"};
+    char *e = NULL;
+    for (int i = 0; i < 3; i++) {
+        if (!base[i])
+            continue;
+        free(e);
+        void *h = load_in(base[i], data, size, &e);
+        if (h)
+            return finish(h, NULL, err);
+    }
+    return finish(NULL, e, err);
 }
 
 gradc_so *gradc_so_compile(const char *c_source, const gradc_options *opt, char **err)
