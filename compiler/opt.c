@@ -146,6 +146,36 @@ static void copy_scheduled(const Graph *src, Graph *dst, const NodeId *roots,
     free(order);
 }
 
+/* Lowering for emission: a product with a transposed matrix operand,
+ * C = op(A) B^T, becomes op(A) (B^T) with B^T materialised once (a cheap
+ * copy next to the product), because the emitter's fast loop nest streams
+ * contiguous rows of its right operand. Rebuilds what the roots reach. */
+static void lower_products(Graph *g, NodeId *roots, uint32_t nroots)
+{
+    NodeId top = 0;
+    for (uint32_t r = 0; r < nroots; r++)
+        if (roots[r] > top)
+            top = roots[r];
+    uint8_t *mark = xmalloc(g->n);
+    ir_mark_reachable(g, roots, nroots, mark);
+    NodeId *map = xmalloc(((size_t)top + 1) * sizeof *map);
+    for (NodeId i = 0; i <= top; i++) {
+        map[i] = i;
+        if (!mark[i] || op_info[g->node[i].op].arity == 0)
+            continue;
+        Node n = g->node[i];
+        NodeId a = map[n.arg[0]], b = op_info[n.op].arity > 1 ? map[n.arg[1]] : 0;
+        if (n.op == OP_MATMUL && (n.aux & 2) && g->node[b].shape.rank == 2)
+            map[i] = ir_matmul(g, a, ir_transpose(g, b), n.aux & 1);
+        else if (a != n.arg[0] || b != n.arg[1])
+            map[i] = ir_node(g, (Op)n.op, a, b, n.aux, n.num, n.shape);
+    }
+    for (uint32_t r = 0; r < nroots; r++)
+        roots[r] = map[roots[r]];
+    free(map);
+    free(mark);
+}
+
 Kernel *opt_kernel(Program *p, const Func *f, int want_grad)
 {
     Graph *g = p->g;
@@ -177,6 +207,7 @@ Kernel *opt_kernel(Program *p, const Func *f, int want_grad)
         seed = ir_input(g, g->node[roots[0]].shape);
     if (want_grad)
         diff_reverse(g, roots[0], seed, f->input, ninputs, roots + 1);
+    lower_products(g, roots, nroots);
 
     k->g = ir_new();
     NodeId *map = xmalloc(g->n * sizeof *map);
