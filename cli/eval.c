@@ -146,6 +146,29 @@ static const char *item_end(const char *p, const char *end)
     return end;
 }
 
+/* A number as --at takes it: decimal with an optional sign, or nan, inf,
+ * infinity; not hex, and not a decimal too large for a double. Returns 0,
+ * or -1 with an error at [b, e). */
+static int at_number(const Source *s, const char *b, const char *e, double *v, Diag *d)
+{
+    size_t n = (size_t)(e - b), i = n > 0 && (*b == '-' || *b == '+');
+    int word = n > i && isalpha((unsigned char)b[i]);
+    int ok = 1;
+    for (size_t k = i; k < n && !word; k++)
+        ok &= isdigit((unsigned char)b[k]) || strchr(".eE+-", b[k]) != NULL;
+    ok = ok && num_parse(b, n, v) && (word ? isnan(*v) || isinf(*v) : 1);
+    if (ok && !word && isinf(*v)) {
+        diag_error(d, s, at_loc(s, b, e), "'%.*s' is too large for a double (write inf for infinity)",
+                   (int)n, b);
+        return -1;
+    }
+    if (!ok && n == 0)
+        diag_error(d, s, at_loc(s, b, b + 1), "missing value: expected a number");
+    else if (!ok)
+        diag_error(d, s, at_loc(s, b, e), "'%.*s' is not a number", (int)n, b);
+    return ok ? 0 : -1;
+}
+
 /* A number, or a list of numbers, or a list of equally long lists. */
 static int parse_value(const Source *s, const char *b, const char *e, Assign *a, Diag *d)
 {
@@ -155,10 +178,8 @@ static int parse_value(const Source *s, const char *b, const char *e, Assign *a,
         e--;
     if (b == e || *b != '[') {
         double v;
-        if (!num_parse(b, (size_t)(e - b), &v)) {
-            diag_error(d, s, at_loc(s, b, e > b ? e : b + 1), "'%.*s' is not a number", (int)(e - b), b);
+        if (at_number(s, b, e, &v, d) != 0)
             return -1;
-        }
         a->shape = SHAPE_SCALAR;
         a->data = xmalloc(sizeof v);
         a->data[0] = v;
@@ -196,10 +217,12 @@ static int parse_value(const Source *s, const char *b, const char *e, Assign *a,
             while (q < e && *q != ',' && *q != ']' && !isspace((unsigned char)*q))
                 q++;
             double v;
-            if (!num_parse(p, (size_t)(q - p), &v) || (nested && depth != 2) || depth == 0) {
+            if ((nested && depth != 2) || depth == 0) {
                 diag_error(d, s, at_loc(s, p, q > p ? q : p + 1), "'%.*s' is not a number", (int)(q - p), p);
                 goto fail;
             }
+            if (at_number(s, p, q, &v, d) != 0)
+                goto fail;
             buf_put(&vals, (const char *)&v, sizeof v);
             count++;
             p = q;
@@ -259,9 +282,12 @@ static int bind_inputs(const Func *f, const Graph *g, const Source *src, Assign 
     char s1[48], s2[48];
     for (int i = 0; i < n; i++)
         for (int j = 0; j < i; j++)
-            if (as[i].len == as[j].len && !strncmp(as[i].name, as[j].name, as[i].len))
+            if (as[i].len == as[j].len && !strncmp(as[i].name, as[j].name, as[i].len) &&
+                !as[i].used) {
                 diag_error(d, as[i].src, as[i].loc, "'%.*s' is given twice",
                            (int)as[i].len, as[i].name);
+                as[i].used = 1;     /* one message is enough */
+            }
     uint32_t nin = f->ninputs - f->nparams;
     for (uint32_t k = 0; k < f->ninputs; k++) {
         Shape want = g->node[f->input[k]].shape;

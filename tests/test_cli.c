@@ -1,0 +1,535 @@
+/* test_cli.c — the gradc command line (cli/), run as a user runs it: the
+ * built binary in a child process, checking standard output, standard
+ * error and the exit status. Covers eval's text and JSON output, argument
+ * handling, --at errors, a missing C compiler, and emit: warning-free C99,
+ * several generated files linked into one program, awkward input names,
+ * and the IR dump. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "gradc.h"
+
+/* ---- helpers ---- */
+
+typedef struct Run {
+    int status;                 /* exit status, or -1 after a signal */
+    char *out, *err;
+} Run;
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    Buf b = {0};
+    buf_puts(&b, "");
+    if (f) {
+        char chunk[4096];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+            buf_put(&b, chunk, n);
+        fclose(f);
+    }
+    return b.data;
+}
+
+/* A private directory (0700, so the cache accepts it) for this test. */
+static char *tmpdir(void)
+{
+    char *d = strdup("/tmp/gradc-test-cli-XXXXXX");
+    cr_assert_not_null(mkdtemp(d));
+    return d;
+}
+
+static char *path(const char *dir, const char *name)
+{
+    char *s = malloc(strlen(dir) + strlen(name) + 2);
+    sprintf(s, "%s/%s", dir, name);
+    return s;
+}
+
+/* Runs gradc with args (NULL-terminated) and env ("K=V" strings,
+ * NULL-terminated, may be NULL); the cache is a fresh file in dir. */
+static Run run_env(const char *dir, const char *const *env, const char *const *args)
+{
+    char *outp = path(dir, "stdout"), *errp = path(dir, "stderr"), *cache = path(dir, "cache.sqlite");
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(o, 1);
+        dup2(e, 2);
+        setenv("GRADC_CACHE", cache, 1);
+        unsetenv("CC");
+        for (int i = 0; env && env[i]; i++)
+            putenv((char *)env[i]);
+        const char *argv[64] = {GRADC_BIN};
+        int n = 1;
+        for (; args[n - 1]; n++)
+            argv[n] = args[n - 1];
+        argv[n] = NULL;
+        execv(GRADC_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    Run r = {WIFEXITED(st) ? WEXITSTATUS(st) : -1, slurp(outp), slurp(errp)};
+    unlink(outp);
+    unlink(errp);
+    free(outp);
+    free(errp);
+    free(cache);
+    return r;
+}
+
+static Run run(const char *dir, const char *const *args)
+{
+    return run_env(dir, NULL, args);
+}
+
+static void run_free(Run *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+static void cleanup(char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
+    free(dir);
+}
+
+/* Expects success with exactly `out` on stdout and nothing on stderr. */
+static void expect_output(const char *dir, const char *const *args, const char *out)
+{
+    Run r = run(dir, args);
+    cr_expect_eq(r.status, 0, "status %d, stderr:\n%s", r.status, r.err);
+    cr_expect_str_eq(r.out, out);
+    cr_expect_str_eq(r.err, "");
+    run_free(&r);
+}
+
+/* Expects exit status 1, nothing on stdout and exactly `err` on stderr. */
+static void expect_failure(const char *dir, const char *const *args, const char *err)
+{
+    Run r = run(dir, args);
+    cr_expect_eq(r.status, 1, "status %d", r.status);
+    cr_expect_str_eq(r.out, "");
+    cr_expect_str_eq(r.err, err);
+    run_free(&r);
+}
+
+static int shell(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/* ---- eval ---- */
+
+Test(cli, eval_sigmoid_neuron_text)
+{
+    char *dir = tmpdir();
+    Run r = run(dir, ARGS("eval", "1/(1+exp(-(w0*x0+w1*x1+w2)))", "--at",
+                          "w0=2,x0=-1,w1=-3,x1=-2,w2=-3", "--grad"));
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect_str_eq(r.err, "");
+    /* "value  0.7310585786300049", then one "d/dNAME VALUE" line per input,
+     * values in a column (a space where a minus sign would be). */
+    static const char *const name[6] = {"value", "d/dw0", "d/dx0", "d/dw1", "d/dx1", "d/dw2"};
+    static const double want[6] = {0.7310585786300049, -0.19661193324148185, 0.3932238664829637,
+                                   -0.39322386648296376, -0.5898357997244456, 0.19661193324148185};
+    const char *p = r.out;
+    for (int i = 0; i < 6; i++) {
+        size_t len = strlen(name[i]);
+        cr_assert(strncmp(p, name[i], len) == 0, "line %d of:\n%s", i, r.out);
+        cr_expect(p[len] == ' ');
+        char *end;
+        double v = strtod(p + len, &end);
+        cr_expect(*end == '\n', "%s", r.out);
+        cr_expect(fabs(v - want[i]) <= 1e-15 * fabs(want[i]), "%s = %.17g, want %.17g", name[i], v, want[i]);
+        cr_expect(want[i] < 0 ? p[len + 1] == '-' : p[len + 1] == ' ' && p[len + 2] != ' ',
+                  "column of line %d:\n%s", i, r.out);
+        p = end + 1;
+    }
+    cr_expect_eq(*p, 0);
+    cr_expect(strncmp(r.out, "value  0.7310585786300049\n", 26) == 0, "%s", r.out);
+    run_free(&r);
+    cleanup(dir);
+}
+
+Test(cli, eval_json_shapes)
+{
+    char *dir = tmpdir();
+    expect_output(dir, ARGS("eval", "(x+y)*z", "--at", "x=-2,y=5,z=-4", "--grad", "--json"),
+                  "{\"value\": -12, \"grad\": {\"x\": -4, \"y\": -4, \"z\": 3}}\n");
+    expect_output(dir, ARGS("eval", "(x+y)*z", "--at", "x=-2,y=5,z=-4", "--json"),
+                  "{\"value\": -12}\n");
+    /* Full precision, round-trippable. */
+    expect_output(dir, ARGS("eval", "x/y", "--at", "x=1", "--at", "y=3", "--json", "--grad"),
+                  "{\"value\": 0.3333333333333333, \"grad\": {\"x\": 0.3333333333333333, "
+                  "\"y\": -0.1111111111111111}}\n");
+    expect_output(dir, ARGS("eval", "2*(x*y+max(z,w))", "--at", "x=3,y=-4,z=2,w=-1", "--grad", "--json"),
+                  "{\"value\": -20, \"grad\": {\"x\": -8, \"y\": 6, \"z\": 2, \"w\": 0}}\n");
+    cleanup(dir);
+}
+
+Test(cli, eval_json_nan_and_infinities_are_strings)
+{
+    char *dir = tmpdir();
+    expect_output(dir, ARGS("eval", "log(x)", "--at", "x=-1", "--json", "--grad"),
+                  "{\"value\": \"NaN\", \"grad\": {\"x\": -1}}\n");
+    expect_output(dir, ARGS("eval", "log(x)", "--at", "x=0", "--json", "--grad"),
+                  "{\"value\": \"-Infinity\", \"grad\": {\"x\": \"Infinity\"}}\n");
+    expect_output(dir, ARGS("eval", "exp(x)", "--at", "x=1000", "--json"),
+                  "{\"value\": \"Infinity\"}\n");
+    expect_output(dir, ARGS("eval", "x*y", "--at", "x=nan,y=inf", "--json", "--grad"),
+                  "{\"value\": \"NaN\", \"grad\": {\"x\": \"Infinity\", \"y\": \"NaN\"}}\n");
+    cleanup(dir);
+}
+
+Test(cli, eval_warnings_stay_out_of_the_json)
+{
+    /* A cache in a world-writable directory is refused with a warning:
+     * on stderr, while stdout is exactly the JSON. */
+    char *dir = tmpdir();
+    Run r = run_env(dir, ARGS("GRADC_CACHE=/tmp/gradc-test-cli-refused.sqlite"),
+                    ARGS("eval", "(x+y)*z", "--at", "x=-2,y=5,z=-4", "--grad", "--json"));
+    cr_expect_eq(r.status, 0);
+    cr_expect_str_eq(r.out, "{\"value\": -12, \"grad\": {\"x\": -4, \"y\": -4, \"z\": 3}}\n");
+    cr_expect(strstr(r.err, "warning"), "%s", r.err);
+    run_free(&r);
+    cleanup(dir);
+}
+
+Test(cli, eval_expression_starting_with_minus)
+{
+    char *dir = tmpdir();
+    expect_output(dir, ARGS("eval", "-x^2", "--at", "x=3"), "value -9\n");
+    expect_output(dir, ARGS("eval", "-x^2", "--at", "x=3", "--json"), "{\"value\": -9}\n");
+    /* "--" puts the options first and the expression after it. */
+    expect_output(dir, ARGS("eval", "--at", "x=3", "--", "-x^2"), "value -9\n");
+    expect_output(dir, ARGS("eval", "--", "-2^2"), "value -4\n");
+    expect_failure(dir, ARGS("eval", "--", "-x^2", "--at", "x=3"),
+                   "gradc: error: unexpected argument '--at' after the expression (options go before '--')\n"
+                   "gradc: note: see 'gradc eval --help'\n");
+    /* emit: the argument after -e is the expression. */
+    Run r = run(dir, ARGS("emit", "-e", "-x^2", "--emit", "ir"));
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "= neg "), "%s", r.out);
+    run_free(&r);
+    cleanup(dir);
+}
+
+Test(cli, eval_interpreter_engine_agrees)
+{
+    char *dir = tmpdir();
+    expect_output(dir, ARGS("eval", "(x+y)*z", "--at", "x=-2,y=5,z=-4", "--grad", "--json",
+                            "--engine", "interp"),
+                  "{\"value\": -12, \"grad\": {\"x\": -4, \"y\": -4, \"z\": 3}}\n");
+    cleanup(dir);
+}
+
+Test(cli, eval_at_errors)
+{
+    char *dir = tmpdir();
+    expect_failure(dir, ARGS("eval", "x", "--at", "x=abc"),
+                   "<at>:1:3: error: 'abc' is not a number\n"
+                   "    1 | x=abc\n"
+                   "      |   ^~~\n");
+    expect_failure(dir, ARGS("eval", "x+y", "--at", "x=,y=2"),
+                   "<at>:1:3: error: missing value: expected a number\n"
+                   "    1 | x=,y=2\n"
+                   "      |   ^\n");
+    expect_failure(dir, ARGS("eval", "x", "--at", "x=0x10"),
+                   "<at>:1:3: error: '0x10' is not a number\n"
+                   "    1 | x=0x10\n"
+                   "      |   ^~~~\n");
+    expect_failure(dir, ARGS("eval", "x", "--at", "x=1e999"),
+                   "<at>:1:3: error: '1e999' is too large for a double (write inf for infinity)\n"
+                   "    1 | x=1e999\n"
+                   "      |   ^~~~~\n");
+    expect_failure(dir, ARGS("eval", "x", "--at", "x 1"),
+                   "<at>:1:1: error: expected NAME=VALUE, e.g. --at x=1.5,y=-2 or --at 'v=[1,2,3]'\n"
+                   "    1 | x 1\n"
+                   "      | ^~~\n");
+    expect_failure(dir, ARGS("eval", "x", "--at", "x=1,x=2"),
+                   "<at>:1:5: error: 'x' is given twice\n"
+                   "    1 | x=1,x=2\n"
+                   "      |     ^\n");
+    expect_failure(dir, ARGS("eval", "x+y", "--at", "x=1"),
+                   "<expr>:1:3: error: no value for input 'y' (give one with --at y=VALUE)\n"
+                   "    1 | x+y\n"
+                   "      |   ^\n");
+    expect_failure(dir, ARGS("eval", "x", "--at", "x=1,q=2"),
+                   "<at>:1:5: error: 'q' is not an input of f (its inputs: x)\n"
+                   "    1 | x=1,q=2\n"
+                   "      |     ^\n");
+    /* A missing --at value altogether. */
+    expect_failure(dir, ARGS("eval", "x", "--at"),
+                   "gradc: error: --at needs NAME=VALUE,...\n"
+                   "gradc: note: see 'gradc eval --help'\n");
+    cleanup(dir);
+}
+
+Test(cli, usage_errors)
+{
+    char *dir = tmpdir();
+    expect_failure(dir, ARGS("eval", "x", "--at", "x=1", "--frobnicate"),
+                   "gradc: error: unknown option '--frobnicate'\n"
+                   "gradc: note: see 'gradc eval --help'\n");
+    expect_failure(dir, ARGS("emit", "-e", "x", "--frobnicate"),
+                   "gradc: error: unknown option '--frobnicate'\n"
+                   "gradc: note: see 'gradc emit --help'\n");
+    expect_failure(dir, ARGS("emit", "-e"),
+                   "gradc: error: -e needs a value\n"
+                   "gradc: note: see 'gradc emit --help'\n");
+    expect_failure(dir, ARGS("eval", "x", "--at", "x=1", "extra"),
+                   "gradc: error: unexpected argument 'extra' (quote the expression as one argument)\n"
+                   "gradc: note: see 'gradc eval --help'\n");
+    Run r = run(dir, ARGS("frobnicate"));
+    cr_expect_eq(r.status, 1);
+    cr_expect(strncmp(r.err, "gradc: error: unknown command 'frobnicate'\n", 43) == 0, "%s", r.err);
+    run_free(&r);
+    r = run(dir, ARGS("--version"));
+    cr_expect_eq(r.status, 0);
+    cr_expect_str_eq(r.out, "gradc " GRADC_VERSION "\n");
+    run_free(&r);
+    r = run(dir, ARGS("eval", "--help"));
+    cr_expect_eq(r.status, 0);
+    cr_expect(strstr(r.out, "--at NAME=VALUE"), "%s", r.out);
+    run_free(&r);
+    cleanup(dir);
+}
+
+Test(cli, syntax_errors_exit_1_with_location)
+{
+    char *dir = tmpdir();
+    expect_failure(dir, ARGS("eval", "(x+", "--at", "x=1"),
+                   "<expr>:1:4: error: unexpected end of line; expected an expression\n"
+                   "    1 | (x+\n"
+                   "      |    ^\n");
+    expect_failure(dir, ARGS("emit", "-e", "sigm(x)"),
+                   "<expr>:1:1: error: unknown function 'sigm'\n"
+                   "    1 | sigm(x)\n"
+                   "      | ^~~~\n"
+                   "<expr>:1:1: note: did you mean 'sigmoid'?\n"
+                   "    1 | sigm(x)\n"
+                   "      | ^~~~\n");
+    cleanup(dir);
+}
+
+Test(cli, missing_c_compiler_is_a_clear_error)
+{
+    char *dir = tmpdir();
+    Run r = run_env(dir, ARGS("CC=/nonexistent/cc"),
+                    ARGS("eval", "x*y", "--at", "x=1,y=2", "--no-cache"));
+    cr_expect_eq(r.status, 1);
+    cr_expect_str_eq(r.out, "");
+    cr_expect(strstr(r.err, "gradc: error: cannot run the C compiler '/nonexistent/cc'"), "%s", r.err);
+    run_free(&r);
+    /* A compiler that fails: its own message is shown. */
+    char *fake = path(dir, "badcc");
+    FILE *f = fopen(fake, "w");
+    fputs("#!/bin/sh\necho 'badcc: internal compiler error: out of cheese' >&2\nexit 4\n", f);
+    fclose(f);
+    chmod(fake, 0700);
+    char env[600];
+    snprintf(env, sizeof env, "CC=%s", fake);
+    r = run_env(dir, ARGS(env), ARGS("eval", "x*y", "--at", "x=1,y=2", "--no-cache"));
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "out of cheese"), "%s", r.err);
+    run_free(&r);
+    free(fake);
+    cleanup(dir);
+}
+
+/* ---- emit ---- */
+
+#define CFLAGS "-std=c99 -Wall -Wextra -pedantic -Werror"
+
+Test(cli, emit_compiles_warning_free)
+{
+    char *dir = tmpdir();
+    char *c = path(dir, "circuit.c"), *h = path(dir, "circuit.h");
+    Run r = run(dir, ARGS("emit", "-e", "2*(x*y + max(z,w))", "--name", "circuit", "-o", c, "--header", h));
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect_str_eq(r.out, "");
+    run_free(&r);
+    char *src = slurp(c), *hdr = slurp(h);
+    cr_expect(strstr(src, "#include <math.h>"));
+    cr_expect(!strstr(src, "#include \"circuit.h\""), "the .c stands alone");
+    cr_expect(strstr(src, "double circuit(const double *"), "%s", src);
+    cr_expect(strstr(src, "double circuit_grad(const double *"), "%s", src);
+    cr_expect(strstr(hdr, "#define CIRCUIT_NUM_INPUTS 4"), "%s", hdr);
+    cr_expect(strstr(hdr, "circuit_input_names"), "%s", hdr);
+    cr_expect(!strstr(src, "malloc"));
+    cr_expect_eq(shell("cd '%s' && cc " CFLAGS " -c circuit.c -o circuit.o 2>&1", dir), 0);
+    cr_expect_eq(shell("cd '%s' && echo '#include \"circuit.h\"' | cc " CFLAGS " -x c -c - -o h.o 2>&1", dir), 0);
+    free(src);
+    free(hdr);
+    free(c);
+    free(h);
+    cleanup(dir);
+}
+
+Test(cli, several_generated_files_link_into_one_program)
+{
+    char *dir = tmpdir();
+    char *c1 = path(dir, "circuit.c"), *h1 = path(dir, "circuit.h");
+    char *c2 = path(dir, "mul.c"), *h2 = path(dir, "mul.h");
+    char *c3 = path(dir, "pmul.c"), *h3 = path(dir, "pmul.h");
+    char *c4 = path(dir, "file.c"), *h4 = path(dir, "file.h"), *g4 = path(dir, "two.grad");
+    FILE *f = fopen(g4, "w");
+    fputs("sq(x) = x^2\ncube(x) {\n  s = sq(x)\n  s * x\n}\n", f);
+    fclose(f);
+    const char *const *cmds[] = {
+        ARGS("emit", "-e", "2*(x*y + max(z,w))", "--name", "circuit", "-o", c1, "--header", h1),
+        ARGS("emit", "-e", "x*y", "--name", "mul", "-o", c2, "--header", h2),
+        ARGS("emit", "-e", "x/y", "--name", "mul", "--prefix", "p_", "-o", c3, "--header", h3),
+        ARGS("emit", g4, "--prefix", "lib_", "-o", c4, "--header", h4),
+    };
+    for (int i = 0; i < 4; i++) {
+        Run r = run(dir, cmds[i]);
+        cr_assert_eq(r.status, 0, "%s", r.err);
+        run_free(&r);
+    }
+    char *mainc = path(dir, "main.c");
+    f = fopen(mainc, "w");
+    fputs("#include <stdio.h>\n"
+          "#include \"circuit.h\"\n#include \"mul.h\"\n#include \"pmul.h\"\n#include \"file.h\"\n"
+          "int main(void)\n{\n"
+          "    double in4[4] = {3, -4, 2, -1}, g4[4], in2[2] = {2, 5}, g2[2], x = 3, g1[1];\n"
+          "    double v = circuit_grad(in4, g4);\n"
+          "    printf(\"%g %g %g %g %g %d\\n\", v, g4[0], g4[1], g4[2], g4[3], CIRCUIT_NUM_INPUTS);\n"
+          "    double q = p_mul_grad(in2, g2);\n"
+          "    printf(\"%g %g %g %g %s %s\\n\", mul(in2), q, g2[0], g2[1], p_mul_input_names[1],\n"
+          "           mul_input_names[2] ? \"?\" : \"null\");\n"
+          "    double c = lib_cube_grad(&x, g1);\n"
+          "    printf(\"%g %g %g %d\\n\", c, g1[0], lib_sq(&x), LIB_SQ_NUM_INPUTS);\n"
+          "    return 0;\n}\n",
+          f);
+    fclose(f);
+    cr_assert_eq(shell("cd '%s' && cc " CFLAGS " -o prog main.c circuit.c mul.c pmul.c file.c -lm 2>&1", dir), 0);
+    cr_assert_eq(shell("cd '%s' && ./prog > prog.out", dir), 0);
+    char *out_path = path(dir, "prog.out");
+    char *out = slurp(out_path);
+    /* circuit: -20 and (-8, 6, 2, 0) as in the notes; mul: 2*5; p_mul:
+     * 2/5 with d/dx = 1/5, d/dy = -2/25; cube(3) = 27, 3*3^2 = 27; sq(3) = 9. */
+    cr_expect_str_eq(out, "-20 -8 6 2 0 4\n10 0.4 0.2 -0.08 y null\n27 27 9 1\n");
+    free(out);
+    free(out_path);
+    free(mainc);
+    free(c1), free(h1), free(c2), free(h2), free(c3), free(h3), free(c4), free(h4), free(g4);
+    cleanup(dir);
+}
+
+Test(cli, input_names_that_are_c_keywords_or_clash)
+{
+    char *dir = tmpdir();
+    char *c = path(dir, "k.c"), *h = path(dir, "k.h");
+    const char *expr = "int*double + in - grad*main + exp(exp) + work/out + f";
+    Run r = run(dir, ARGS("emit", "-e", expr, "-o", c, "--header", h));
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    cr_expect_eq(shell("cd '%s' && cc " CFLAGS " -c k.c 2>&1 && echo '#include \"k.h\"' | cc " CFLAGS
+                       " -x c -c - -o h.o 2>&1", dir), 0);
+    char *src = slurp(c);
+    cr_expect(strstr(src, "\"int\", \"double\", \"in\", \"grad\", \"main\", \"exp\""), "%s", src);
+    free(src);
+    /* And it evaluates: 2*3 + 4 - 5*6 + e^1 + 8/2 + 1. */
+    r = run(dir, ARGS("eval", expr, "--at", "int=2,double=3,in=4,grad=5,main=6,exp=1,work=8,out=2,f=1",
+                      "--json"));
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    double want = 6 + 4 - 30 + exp(1.0) + 4 + 1;
+    double got = strtod(r.out + strlen("{\"value\": "), NULL);
+    cr_expect(fabs(got - want) <= 1e-15 * fabs(want), "%s", r.out);
+    run_free(&r);
+    /* A function name that is not a valid C name is an error, not bad C. */
+    expect_failure(dir, ARGS("emit", "-e", "x", "--name", "int"),
+                   "gradc: error: 'int' cannot be the name of a C function (it is not an identifier, or "
+                   "it is a C keyword or a name the generated code uses); choose another with --name or "
+                   "--prefix\n");
+    free(c);
+    free(h);
+    cleanup(dir);
+}
+
+Test(cli, emit_ir_dump)
+{
+    char *dir = tmpdir();
+    Run r = run(dir, ARGS("emit", "--emit", "ir", "-e", "(x+y)*z"));
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    /* The operands of the commutative add are in canonical order. */
+    const char *add = strstr(r.out, "  %4 = add %1 %2\n") ? "  %4 = add %1 %2\n" : "  %4 = add %2 %1\n";
+    char want[512];
+    snprintf(want, sizeof want,
+             "function f(x, y, z)\n"
+             "  %%1 = input 0\n"
+             "  %%2 = input 1\n"
+             "  %%3 = input 2\n"
+             "%s"
+             "  %%5 = mul %%4 %%3\n"
+             "  value %%5\n"
+             "  grad x %%3\n"
+             "  grad y %%3\n"
+             "  grad z %%4\n", add);
+    cr_expect_str_eq(r.out, want);
+    run_free(&r);
+    cleanup(dir);
+}
+
+Test(cli, emit_writes_to_stdout_by_default)
+{
+    char *dir = tmpdir();
+    Run r = run(dir, ARGS("emit", "-e", "sin(x)"));
+    cr_expect_eq(r.status, 0);
+    cr_expect(strstr(r.out, "double f(const double *"), "%s", r.out);
+    cr_expect(strstr(r.out, "double f_grad(const double *"), "%s", r.out);
+    cr_expect_str_eq(r.err, "");
+    run_free(&r);
+    r = run(dir, ARGS("emit", "/nonexistent/file.grad"));
+    cr_expect_eq(r.status, 1);
+    cr_expect_str_eq(r.err, "gradc: error: cannot read '/nonexistent/file.grad': No such file or directory\n");
+    run_free(&r);
+    cleanup(dir);
+}
+
+/* Bad input never crashes: a handful of hostile inputs through eval and
+ * emit must each give exit status 0 or 1, with a message on errors. */
+Test(cli, hostile_inputs_do_not_crash)
+{
+    char *dir = tmpdir();
+    static const char *const inputs[] = {
+        "", "#", "(((((", ")))))", "x+", "*x", "1e", "1e999", "--x", "x^^2", "max(", "max(x,",
+        "max(,)", "sin()", "f(x)=x", "x=1", "@", "x@y", "[", "]", "[1,", "x[", "x[0]", "sum(",
+        "sum(i=0..3,", "sum(i=3..0, x)", "params(", "network", "\"", "\x01\x02", "\xff\xfe",
+        "\xc3\xa9", "1/0", "0/0", "x;;;y", "\\", "x = x", "check", "tolerance 1",
+    };
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+        Run r = run(dir, ARGS("eval", inputs[i], "--at", "x=1,y=2"));
+        cr_expect(r.status == 0 || r.status == 1, "eval '%s': status %d", inputs[i], r.status);
+        cr_expect(r.status == 0 || strstr(r.err, "error"), "eval '%s': no message", inputs[i]);
+        run_free(&r);
+        r = run(dir, ARGS("emit", "-e", inputs[i]));
+        cr_expect(r.status == 0 || r.status == 1, "emit '%s': status %d", inputs[i], r.status);
+        cr_expect(r.status == 0 || strstr(r.err, "error"), "emit '%s': no message", inputs[i]);
+        run_free(&r);
+    }
+    cleanup(dir);
+}
