@@ -162,6 +162,28 @@ static double eval_once(const char *gradc, const Formula *f, const char *cache)
     return t;
 }
 
+/* The median time of `gradc --version`: starting a process at all. */
+static double process_start(const char *gradc, int reps)
+{
+    double *t = malloc(sizeof *t * (size_t)reps);
+    for (int i = 0; i < reps; i++) {
+        double t0 = now_ms();
+        pid_t pid = fork();
+        if (pid == 0) {
+            int null = open("/dev/null", O_WRONLY);
+            dup2(null, 1);
+            execl(gradc, gradc, "--version", (char *)NULL);
+            _exit(127);
+        }
+        int st;
+        waitpid(pid, &st, 0);
+        t[i] = now_ms() - t0;
+    }
+    double m = median(t, reps);
+    free(t);
+    return m;
+}
+
 static Result whole_process(const char *gradc, const Formula *f, const char *root,
                             int cold_reps, int hit_reps)
 {
@@ -239,6 +261,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < 2; i++)
         report("gradc eval", &fs[i], whole_process(gradc, &fs[i], root, i ? big_cold : cold,
                                                    quick ? 11 : 51), 10, 5);
+    printf("gradc --version alone (process start): %.3f ms\n", process_start(gradc, quick ? 11 : 51));
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     if (system(cmd) != 0)
