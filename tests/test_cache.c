@@ -404,6 +404,23 @@ Test(cache, public_api_uses_the_cache)
     cache_close(c);
 }
 
+Test(cache, hit_loads_when_memory_backed_places_are_unusable)
+{
+    /* A missing $XDG_RUNTIME_DIR is skipped for the next place. */
+    char *dir = fresh_dir(), *cache = join(dir, "c.sqlite"), *tmp = join(dir, "tmp");
+    mkdir(tmp, 0700);
+    setenv("XDG_RUNTIME_DIR", "/nonexistent/gradc-test", 1);
+    setenv("TMPDIR", tmp, 1);
+    Run a = eval_product(cache, NULL);
+    Run b = eval_product(cache, "--explain-cache");
+    cr_assert(strstr(b.err, "gradc: cache hit:") && count_lines(b.err) == 1, "%s", b.err);
+    /* Nothing is left behind where the object was written. */
+    char cmd[8400];
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", tmp);
+    cr_assert_eq(system(cmd), 0, "files left in TMPDIR");
+    run_free(&a), run_free(&b);
+}
+
 /* ---- the key ---- */
 
 Test(cache, key_ignores_spacing_comments_and_operand_order)
