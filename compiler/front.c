@@ -740,7 +740,7 @@ static NodeId call_function(Parser *P, Func *f, const NodeId *args, int nargs,
     }
     if (implicit)
         full[nargs] = front_net_init(P, f);
-    if (full[f->ninputs - 1] == NODE_NONE)
+    if (f->ninputs && full[f->ninputs - 1] == NODE_NONE)   /* f() has none */
         return NODE_NONE;
     if (rows && f->net && shape_eq(g->node[full[1]].shape, g->node[f->input[1]].shape))
         return net_call_batch(P, f->net, full[0], full[1]);
@@ -825,14 +825,22 @@ static NodeId tensor_builtin(Parser *P, const char *fn, int n, const NodeId *a,
     if (!expect_rank(P, fn, a[0], al[0], 1, 2))
         return NODE_NONE;
     const Node *lab = &g->node[a[1]];
-    if (lab->shape.rank == 0 && shape_of(P, a[0]).rank == 1) {
+    if (lab->shape.rank == 0) {
+        /* One class k for the vector, or for every row of a batch. */
+        Shape ps = shape_of(P, a[0]);
+        uint32_t classes = ps.rank == 2 ? ps.dim[1] : ps.dim[0];
         double k = lab->num;
-        if (lab->op != OP_CONST || k != (double)(int64_t)k || k < 0 || k >= shape_of(P, a[0]).dim[0]) {
+        if (lab->op != OP_CONST || k != (double)(int64_t)k || k < 0 || k >= classes) {
             front_error(P, al[1], "the label must be a constant class index from 0 to %u",
-                        shape_of(P, a[0]).dim[0] - 1);
+                        classes - 1);
             return NODE_NONE;
         }
-        return ir_neg(g, ir_op(g, OP_LOG, ir_index(g, a[0], (uint32_t)k), 0));
+        const Node *pn = &g->node[a[0]];
+        NodeId logp = pn->op == OP_SOFTMAX ? ir_log_softmax(g, pn->arg[0])    /* stable */
+                                           : ir_op(g, OP_LOG, a[0], 0);
+        if (ps.rank == 2)
+            logp = ir_transpose(g, logp);       /* row k of the transpose: column k */
+        return ir_neg(g, ir_sum(g, ir_index(g, logp, (uint32_t)k)));
     }
     if (!shape_eq(lab->shape, shape_of(P, a[0]))) {
         front_error(P, loc, "shape mismatch in 'cross_entropy': %s and %s",
@@ -1098,6 +1106,10 @@ Program *front_parse_shaped(const Source *src, int bare_mode, const BareShape *s
     P.capargs = 32;
     P.args = xmalloc(P.capargs * sizeof *P.args);
     P.argloc = xmalloc(P.capargs * sizeof *P.argloc);
+    P.capparams = 16;           /* copied with memcpy, also for f() */
+    P.params = xmalloc(P.capparams * sizeof *P.params);
+    P.param_name = xmalloc(P.capparams * sizeof *P.param_name);
+    P.param_loc = xmalloc(P.capparams * sizeof *P.param_loc);
     if (bare_mode) {
         p->bare = arena_alloc(p->arena, sizeof *p->bare);
         p->bare->name = "f";

@@ -164,14 +164,16 @@ static const char *const tensor_formulas =
     "blogsoft(M[2,3]) = log_softmax(M) * [[1, 2, 3], [4, 5, 6]]\n"
     "bnet(X[4,3], p[26]) = small(X, p)\n"
     "bloss(X[4,3], T[4,2], p[26]) = cross_entropy(small(X, p), T)\n"
-    "bmm(A[3,2], B[2,4], C[3,4]) = sum((A @ B) * C) + sum(transpose(A) @ C)\n";
+    "bmm(A[3,2], B[2,4], C[3,4]) = sum((A @ B) * C) + sum(transpose(A) @ C)\n"
+    "bxent(Z[3,4]) = cross_entropy(softmax(Z), 2)\n"
+    "bxent2(X[5,3], p[26]) = cross_entropy(small(X, p), 1)\n";
 
 Test(tensor, jacobians_match_interpreter_and_finite_differences)
 {
     const char *funcs[] = {"soft", "soft5", "logsoft", "lse", "layer", "layer2", "vecmat",
                            "mm", "mmt", "outerish", "dots", "lit", "idx", "rows", "rosen",
                            "strided", "msel", "xent", "xentp", "bcast", "elem", "small", "loss",
-                           "bsoft", "blse", "blogsoft", "bnet", "bloss", "bmm"};
+                           "bsoft", "blse", "blogsoft", "bnet", "bloss", "bmm", "bxent", "bxent2"};
     for (size_t i = 0; i < sizeof funcs / sizeof funcs[0]; i++)
         check_jacobian(tensor_formulas, funcs[i], 7 + (unsigned)i);
 }
@@ -588,4 +590,22 @@ Test(tensor, batched_network_equals_rows)
             cr_assert(close_to(B[3 * r + c], row[c], 1e-14, 1e-300), "row %d col %d: %.17g vs %.17g",
                       r, c, B[3 * r + c], row[c]);
     }
+}
+
+/* A batch's cross-entropy with one class for every row is the sum of the
+ * rows' cross-entropies. */
+Test(tensor, batch_cross_entropy_is_the_sum_over_rows)
+{
+    const char *text = "b(Z[3,4]) = cross_entropy(softmax(Z), 2)\n"
+                       "one(z[4]) = cross_entropy(softmax(z), 2)\n";
+    double Z[12], total = 0, v;
+    unsigned seed = 17;
+    for (int i = 0; i < 12; i++)
+        Z[i] = urand(&seed) * 4 - 2;
+    for (int r = 0; r < 3; r++) {
+        values(text, "one", Z + 4 * r, &v);
+        total += v;
+    }
+    values(text, "b", Z, &v);
+    cr_assert(close_to(v, total, 1e-14, 0), "%.17g vs %.17g", v, total);
 }
