@@ -606,13 +606,13 @@ static void matmul(const Emitter *e, const Plan *p, NodeId id, Buf *out)
                     "            for (long j = 0; j < %u; j++)\n"
                     "                c0[j] = c1[j] = c2[j] = c3[j] = 0.0;\n"
                     "            for (long p = 0; p < %u; p++) {\n"
-                    "                const double a0 = %s, a1 = %s;\n"
-                    "                const double a2 = %s, a3 = %s;\n"
+                    "                const double u0 = %s, u1 = %s;\n"
+                    "                const double u2 = %s, u3 = %s;\n"
                     "                const double *restrict b = %s + p * %u;\n"
                     "                for (long j = 0; j < %u; j++) {\n"
                     "                    const double bj = b[j];\n"
-                    "                    c0[j] += a0 * bj;\n                    c1[j] += a1 * bj;\n"
-                    "                    c2[j] += a2 * bj;\n                    c3[j] += a3 * bj;\n"
+                    "                    c0[j] += u0 * bj;\n                    c1[j] += u1 * bj;\n"
+                    "                    c2[j] += u2 * bj;\n                    c3[j] += u3 * bj;\n"
                     "                }\n            }\n        }\n    }\n",
                m4, T, nc, nc, nc, nc, nc, k, a4[0], a4[1], a4[2], a4[3], B, sb.dim[1], nc);
     if (m4 < m)
