@@ -106,8 +106,10 @@ def workloads(quick):
                "inputs": mlp_inputs(1)})
     if not quick:
         ws.append({"id": "W5 b=64", "title": "MLP as W5, loss summed over a batch of 64",
-                   "source": MLP + "loss(x[784], p[%d]) = cross_entropy(mlp(x, p), 3)\n"
-                   "lossb(X[64,784], p[%d]) = sum(loss(X, p))\n" % (MLP_PARAMS, MLP_PARAMS),
+                   # A network applied to a matrix runs the batch as one
+                   # matrix product per layer (docs/tensors.md, Batches).
+                   "source": MLP + "lossb(X[64,784], p[%d]) = cross_entropy(mlp(X, p), 3)\n"
+                   % MLP_PARAMS,
                    "func": "lossb", "hand": "w5.c", "hand_defs": ["-DBATCH=64"],
                    "peer": "W5b", "inputs": mlp_inputs(64)})
     return ws
