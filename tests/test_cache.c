@@ -24,12 +24,32 @@
 
 /* ---- helpers ---- */
 
+static char *made_dirs[64];
+static int nmade;
+
 static char *fresh_dir(void)
 {
     char *d = strdup("/tmp/gradc-test-cache-XXXXXX");
     cr_assert_not_null(mkdtemp(d));
+    if (nmade < 64)
+        made_dirs[nmade++] = d;
     return d;
 }
+
+/* Removes the test's directories (each test runs in its own process). */
+static void remove_dirs(void)
+{
+    for (int i = 0; i < nmade; i++) {
+        char cmd[4200];
+        snprintf(cmd, sizeof cmd, "chmod -R u+rwX '%s' 2>/dev/null; rm -rf '%s'",
+                 made_dirs[i], made_dirs[i]);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", made_dirs[i]);
+    }
+    nmade = 0;
+}
+
+TestSuite(cache, .fini = remove_dirs);
 
 static char *join(const char *a, const char *b)
 {
