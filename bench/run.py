@@ -27,7 +27,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 FLAGSETS = ["-O2", "-O2 -march=native"]
-PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+# The python for PyTorch and SymPy: Debian's, where python3-torch and
+# python3-sympy live ($BENCH_PYTHON overrides).
+PYTHON = os.environ.get("BENCH_PYTHON") or (
+    "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable)
 
 
 # ---- workloads ---------------------------------------------------------
@@ -143,7 +146,7 @@ def run(cmd, timeout=None):
 def first_line(s):
     """The first error line of a tool's output, else its first line."""
     lines = (s or "").strip().splitlines()
-    errors = [l for l in lines if "error" in l]
+    errors = [l for l in lines if "error" in l.lower()]
     return (errors or lines or ["(no output)"])[0]
 
 
