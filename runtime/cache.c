@@ -261,16 +261,27 @@ static char *aside_name(const char *path)
     return strf("%s.corrupt-%s-%ld", path, stamp, (long)getpid());
 }
 
-/* Moves a corrupt cache file (and its WAL) aside, unless another process
- * already did: only the file whose inode we saw corrupt is moved. */
-static void move_aside(const char *path, dev_t dev, ino_t ino, const char *why)
+static const char *bad_header(int fd, const char *path);
+
+/* Moves a damaged cache file (and its WAL) aside, unless another process
+ * already did: only the file whose inode we saw damaged is moved. With
+ * recheck, the header is examined again under the lock first, in case
+ * what looked truncated was a file another process was still writing. */
+static void move_aside(const char *path, dev_t dev, ino_t ino, const char *why, int recheck)
 {
     char *dir = dir_of(path);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0)
         flock(dfd, LOCK_EX);    /* one recovery at a time */
     struct stat st;
-    if (lstat(path, &st) == 0 && st.st_ino == ino && st.st_dev == dev) {
+    int still = lstat(path, &st) == 0 && st.st_ino == ino && st.st_dev == dev;
+    if (still && recheck) {
+        int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        still = fd >= 0 && bad_header(fd, path) != NULL;
+        if (fd >= 0)
+            close(fd);
+    }
+    if (still) {
         char *aside = aside_name(path);
         char *from = NULL, *to = NULL;
         if (rename(path, aside) == 0) {
@@ -297,18 +308,18 @@ static void move_aside(const char *path, dev_t dev, ino_t ino, const char *why)
     free(dir);
 }
 
-/* Checks the 100-byte header cheaply, before SQLite reads anything: NULL
- * when the file looks like a whole SQLite database (or is empty). */
+/* Checks cheaply for a truncated database, which SQLite itself notices
+ * only when it reads a missing page: NULL when the file is as long as its
+ * header says. */
 static const char *bad_header(int fd, const char *path)
 {
     struct stat st;
     unsigned char h[100];
-    if (fstat(fd, &st) != 0 || st.st_size == 0)
+    /* Not a database at all is left for SQLite to say: it reads the
+     * header under its locks, so it cannot see one half written. */
+    if (fstat(fd, &st) != 0 || pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h
+        || memcmp(h, "SQLite format 3", 16) != 0)
         return NULL;
-    if (pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h)
-        return "truncated header";
-    if (memcmp(h, "SQLite format 3", 16) != 0)
-        return "not an SQLite database";
     uint32_t pagesize = (uint32_t)h[16] << 8 | h[17];
     if (pagesize == 1)
         pagesize = 65536;
@@ -492,7 +503,7 @@ static int check_file(Cache *c)
     c->ino = st.st_ino;
     c->dev = st.st_dev;
     if (bad) {
-        move_aside(c->path, c->dev, c->ino, bad);
+        move_aside(c->path, c->dev, c->ino, bad, 1);
         return 1;
     }
     char side[PATH_MAX + 16];
@@ -539,7 +550,7 @@ static int try_open(Cache *c)
     if (is_corrupt(rc)) {
         sqlite3_close_v2(c->db);
         c->db = NULL;
-        move_aside(c->path, c->dev, c->ino, sqlite3_errstr(rc));
+        move_aside(c->path, c->dev, c->ino, sqlite3_errstr(rc), 0);
         return 1;
     }
     warn_unusable(c->path, rc, c->db);
@@ -602,7 +613,7 @@ static int fault(Cache *c, int rc)
     if (is_corrupt(rc)) {
         sqlite3_close_v2(c->db);
         c->db = NULL;
-        move_aside(c->path, c->dev, c->ino, sqlite3_errstr(rc));
+        move_aside(c->path, c->dev, c->ino, sqlite3_errstr(rc), 0);
         int again = try_open(c);
         if (again == 1)
             again = try_open(c);
