@@ -560,11 +560,29 @@ static void matmul(const Emitter *e, const Plan *p, NodeId id, Buf *out)
         return;
     }
     if (sb.rank == 1 && !ta) {          /* dot products over contiguous rows */
-        buf_printf(out, "    for (long i = 0; i < %u; i++) {\n"
-                        "        double s = 0.0;\n"
-                        "        for (long p = 0; p < %u; p++)\n"
-                        "            s += %s * %s[p];\n"
-                        "        %s[i] = s;\n    }\n", m, k, aik_s, B, T);
+        /* Four rows at a time: one sum alone waits on the adder's latency
+         * at every step; four independent ones keep it busy and load x[p]
+         * once per four rows. Each row still sums in the order p = 0, 1, ... */
+        uint32_t m4 = m - m % 4;
+        if (m4 > 0)
+            buf_printf(out, "    for (long i = 0; i < %u; i += 4) {\n"
+                            "        const double *restrict r0 = %s + i * %u, *restrict r1 = r0 + %u;\n"
+                            "        const double *restrict r2 = r1 + %u, *restrict r3 = r2 + %u;\n"
+                            "        double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;\n"
+                            "        for (long p = 0; p < %u; p++) {\n"
+                            "            const double xp = %s[p];\n"
+                            "            s0 += r0[p] * xp;\n            s1 += r1[p] * xp;\n"
+                            "            s2 += r2[p] * xp;\n            s3 += r3[p] * xp;\n"
+                            "        }\n"
+                            "        %s[i] = s0;\n        %s[i + 1] = s1;\n"
+                            "        %s[i + 2] = s2;\n        %s[i + 3] = s3;\n    }\n",
+                       m4, A, sa.dim[1], sa.dim[1], sa.dim[1], sa.dim[1], k, B, T, T, T, T);
+        if (m4 < m)
+            buf_printf(out, "    for (long i = %u; i < %u; i++) {\n"
+                            "        double s = 0.0;\n"
+                            "        for (long p = 0; p < %u; p++)\n"
+                            "            s += %s * %s[p];\n"
+                            "        %s[i] = s;\n    }\n", m4, m, k, aik_s, B, T);
         return;
     }
     if (sb.rank == 1) {                 /* A^T x as axpy over rows of A */
