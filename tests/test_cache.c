@@ -890,7 +890,7 @@ Test(cache, eight_concurrent_processes, .timeout = 300)
             cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "process %d: %s", i, out);
             char expect[32];
             snprintf(expect, sizeof expect, "value  %d\n", 2 + i % 4);
-            cr_assert_str_eq(out, expect, "process %d (round %d)", i, round);
+            cr_assert_str_eq(out, expect, "process %d (round %d): [%s]", i, round, out);
             free(out);
             free(outs[i]);
         }
