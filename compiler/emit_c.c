@@ -497,7 +497,7 @@ static void elementwise(const Emitter *e, const Plan *p, NodeId id, Buf *out)
     for (int k = 0; k < arity; k++)
         elem(e, p, n->arg[k], "i", a[k]);
     elem(e, p, id, "i", dst);
-    buf_printf(out, "    for (long i = 0; i < %u; i++)\n        %s = ", size_of(e, id), dst);
+    buf_printf(out, "        %s = ", dst);
     expand(template_of(e, n), a, out);
     buf_puts(out, ";\n");
 }
@@ -753,19 +753,15 @@ static void structured(const Emitter *e, const Plan *p, NodeId id, Buf *out)
     }
 }
 
-/* One loop for a head and the elementwise nodes fused into it: members as
- * scalar locals eN, then the head's element (or a sum's accumulation). */
+/* The body of the loop for a head and the elementwise nodes fused into
+ * it: members as scalar locals eN, then the head's element (or a sum's
+ * accumulation). */
 static void fused_loop(const Emitter *e, const Plan *p, NodeId head, Buf *out)
 {
     const Node *h = node(e, head);
     int sum = h->op == OP_SUM;
     char a[2][320], d[320];
-    declare(e, p, head, out);
     elem(e, p, head, "0", d);
-    if (sum)
-        buf_printf(out, "    %s = 0.0;\n", d);
-    buf_printf(out, "    for (long i = 0; i < %u; i++) {\n",
-               sum ? size_of(e, h->arg[0]) : size_of(e, head));
     for (NodeId m = p->first[head]; m; m = p->next[m]) {
         const Node *n = node(e, m);
         for (int k = 0; k < op_info[n->op].arity; k++)
@@ -776,7 +772,7 @@ static void fused_loop(const Emitter *e, const Plan *p, NodeId head, Buf *out)
     }
     if (sum) {
         elem(e, p, h->arg[0], "i", a[0]);
-        buf_printf(out, "        %s += %s;\n    }\n", d, a[0]);
+        buf_printf(out, "        %s += %s;\n", d, a[0]);
         return;
     }
     for (int k = 0; k < op_info[h->op].arity; k++)
@@ -784,7 +780,68 @@ static void fused_loop(const Emitter *e, const Plan *p, NodeId head, Buf *out)
     elem(e, p, head, "i", d);
     buf_printf(out, "        %s = ", d);
     expand(template_of(e, h), a, out);
-    buf_puts(out, ";\n    }\n");
+    buf_puts(out, ";\n");
+}
+
+/* The trip count of node i's loop when it is an elementwise or fused loop
+ * that reads and writes element i only, else 0. */
+static uint32_t loop_size(const Emitter *e, const Plan *p, NodeId i)
+{
+    const Node *n = node(e, i);
+    if (p->first[i])
+        return n->op == OP_SUM ? size_of(e, n->arg[0]) : size_of(e, i);
+    if ((op_info[n->op].flags & OPF_ELEM) && n->shape.rank > 0)
+        return size_of(e, i);
+    return 0;
+}
+
+static int emitted(const Plan *p, NodeId i)
+{
+    Store s = p->store[i];
+    return !(s == S_NONE || s == S_LITERAL || s == S_INPUT || s == S_TCONST || s == S_FUSED);
+}
+
+/* Consecutive loops of one trip count become one loop (declarations
+ * first): each reads only element i of what the earlier ones wrote, so one
+ * pass computes them all, with values in registers instead of re-read
+ * arrays. A sum ends the run: later loops may read its total. Returns
+ * the node after the run. */
+static NodeId loop_run(const Emitter *e, const Plan *p, NodeId first, Buf *out)
+{
+    const Graph *g = e->k->g;
+    uint32_t size = loop_size(e, p, first);
+    NodeId end = first;
+    for (NodeId i = first; i < g->n; i++) {
+        if (!emitted(p, i))
+            continue;
+        if (loop_size(e, p, i) != size)
+            break;
+        end = i + 1;
+        if (g->node[i].op == OP_SUM)
+            break;
+    }
+    for (NodeId i = first; i < end; i++) {
+        if (!emitted(p, i))
+            continue;
+        char d[320];
+        if (p->first[i] || p->store[i] == S_ARRAY || p->store[i] == S_WORK)
+            declare(e, p, i, out);
+        if (g->node[i].op == OP_SUM) {
+            elem(e, p, i, "0", d);
+            buf_printf(out, "    %s = 0.0;\n", d);
+        }
+    }
+    buf_printf(out, "    for (long i = 0; i < %u; i++) {\n", size);
+    for (NodeId i = first; i < end; i++) {
+        if (!emitted(p, i))
+            continue;
+        if (p->first[i])
+            fused_loop(e, p, i, out);
+        else
+            elementwise(e, p, i, out);
+    }
+    buf_puts(out, "    }\n");
+    return end;
 }
 
 static void body(const Emitter *e, const Plan *p, Buf *out)
@@ -794,24 +851,22 @@ static void body(const Emitter *e, const Plan *p, Buf *out)
         buf_printf(out, "    double w[%u];\n", p->nslots);
     else if (p->nslots)
         buf_printf(out, "    double *const w = work + %u;\n", p->work - p->nslots);
-    for (NodeId i = 1; i < g->n; i++) {
-        Store s = p->store[i];
-        if (s == S_NONE || s == S_LITERAL || s == S_INPUT || s == S_TCONST || s == S_FUSED)
+    for (NodeId i = 1, next; i < g->n; i = next) {
+        next = i + 1;
+        if (!emitted(p, i))
             continue;
-        if (p->first[i]) {
-            fused_loop(e, p, i, out);
-        } else if (op_info[g->node[i].op].flags & OPF_ELEM) {
-            if (s == S_ARRAY || s == S_WORK)
-                declare(e, p, i, out);
-            elementwise(e, p, i, out);
-        } else {
+        if (loop_size(e, p, i))
+            next = loop_run(e, p, i, out);
+        else if (op_info[g->node[i].op].flags & OPF_ELEM)
+            elementwise(e, p, i, out);  /* a scalar */
+        else
             structured(e, p, i, out);
-        }
-        for (uint32_t j = p->early ? p->early[i] : 0; j; j = p->early_next[j - 1]) {
-            char v[320];
-            elem(e, p, i, "0", v);
-            buf_printf(out, "    grad[%u] = %s;\n", e->input_off[j - 1], v);
-        }
+        for (NodeId m = i; m < next; m++)
+            for (uint32_t j = p->early ? p->early[m] : 0; j; j = p->early_next[j - 1]) {
+                char v[320];
+                elem(e, p, m, "0", v);
+                buf_printf(out, "    grad[%u] = %s;\n", e->input_off[j - 1], v);
+            }
     }
 }
 
