@@ -32,7 +32,7 @@ static char *fresh_dir(void)
     char *d = strdup("/tmp/gradc-test-cache-XXXXXX");
     cr_assert_not_null(mkdtemp(d));
     if (nmade < 64)
-        made_dirs[nmade++] = d;
+        made_dirs[nmade++] = strdup(d);
     return d;
 }
 
@@ -112,7 +112,6 @@ static Run run_as(const char *cache, int uid, const char *tmpdir, const char *co
             setenv("GRADC_CACHE", cache, 1);
         else
             unsetenv("GRADC_CACHE");
-        unsetenv("GRADC_CACHE_MAX");
         if (tmpdir)
             setenv("TMPDIR", tmpdir, 1);
         if (uid >= 0 && (setgroups(0, NULL) != 0 || setgid((gid_t)uid) != 0 || setuid((uid_t)uid) != 0))
@@ -990,6 +989,37 @@ Test(cache, evicts_least_recently_used_first)
     for (int i = 0; i < 5; i++)
         cache_key_free(&k[i]);
     cache_close(c);
+}
+
+Test(cache, gradc_honours_the_size_limit)
+{
+    /* Three formulas whose entries are the same size S, give or take a
+     * few bytes; a limit of 2.5 S keeps the two most recently used. */
+    char *dir = fresh_dir(), *cache = join(dir, "c.sqlite");
+    const char *formulas[] = {"x * y + 1", "x * y + 2", "x * y + 3"};
+    char limit[32];
+    for (int i = 0; i < 3; i++) {
+        Run r = run(cache, EVAL(formulas[i], "--at", "x=1,y=2"));
+        cr_assert_eq(r.status, 0, "%s", r.err);
+        run_free(&r);
+        if (i == 0) {
+            Run s = stats(cache);
+            snprintf(limit, sizeof limit, "%lld", json_int(s.out, "bytes") * 5 / 2);
+            setenv("GRADC_CACHE_MAX", limit, 1);
+            run_free(&s);
+        }
+    }
+    Run s = stats(cache);
+    cr_assert_eq(json_int(s.out, "entries"), 2, "%s", s.out);
+    cr_assert(json_int(s.out, "bytes") <= atoll(limit), "%s", s.out);
+    run_free(&s);
+    /* The oldest, x * y + 1, was evicted: evaluating it again misses. */
+    Run m = run(cache, EVAL("x * y + 1", "--at", "x=1,y=2", "--explain-cache"));
+    cr_assert(strstr(m.err, "cache miss:"), "%s", m.err);
+    Run h = run(cache, EVAL("x * y + 3", "--at", "x=1,y=2", "--explain-cache"));
+    cr_assert(strstr(h.err, "cache hit:"), "%s", h.err);
+    run_free(&m), run_free(&h);
+    unsetenv("GRADC_CACHE_MAX");
 }
 
 Test(cache, size_limit_from_the_environment)
