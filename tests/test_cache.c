@@ -1032,8 +1032,20 @@ Test(cache, size_limit_from_the_environment)
     }
     unsetenv("GRADC_CACHE_MAX");
     cr_assert_eq(cache_max_bytes(), (uint64_t)256 << 20);
+    char *dir = fresh_dir(), *errp = join(dir, "err");
     setenv("GRADC_CACHE_MAX", "lots", 1);
-    cr_assert_eq(cache_max_bytes(), (uint64_t)256 << 20);
+    fflush(stderr);
+    int saved = dup(2), fd = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, 2);
+    uint64_t got = cache_max_bytes();
+    fflush(stderr);
+    dup2(saved, 2);
+    close(fd);
+    close(saved);
+    cr_assert_eq(got, (uint64_t)256 << 20);
+    char *err = slurp(errp);
+    cr_assert_str_eq(err, "gradc: warning: GRADC_CACHE_MAX='lots' is not a size like 256M; using 256M\n");
+    free(err);
     unsetenv("GRADC_CACHE_MAX");
 }
 
