@@ -3,6 +3,7 @@
 #include "rt.h"
 #include "cache.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -127,6 +128,33 @@ gradc_fn *gradc_compile_opts(const char *text, const char *func,
 gradc_fn *gradc_compile(const char *text, const char *func, char **err)
 {
     return gradc_compile_opts(text, func, NULL, err);
+}
+
+gradc_fn *gradc_compile_file(const char *path, const char *func,
+                             const gradc_options *opt, char **err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (err) {
+            Buf b = {0};
+            buf_printf(&b, "gradc: error: cannot read '%s': %s\n", path, strerror(errno));
+            *err = b.data;
+        }
+        return NULL;
+    }
+    Buf text = {0};
+    buf_puts(&text, "");
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        buf_put(&text, chunk, n);
+    fclose(f);
+    gradc_options o = opt ? *opt : (gradc_options){0};
+    if (!o.source_name)
+        o.source_name = path;
+    gradc_fn *fn = gradc_compile_opts(text.data, func, &o, err);
+    buf_free(&text);
+    return fn;
 }
 
 size_t gradc_num_inputs(const gradc_fn *f) { return f->ninputs; }

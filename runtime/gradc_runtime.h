@@ -40,6 +40,11 @@ typedef struct gradc_options {
 gradc_fn *gradc_compile(const char *text, const char *func, char **err);
 gradc_fn *gradc_compile_opts(const char *text, const char *func,
                              const gradc_options *opt, char **err);
+/* Compiles function func of the source file at path (named so in
+ * diagnostics unless opt->source_name says otherwise; func == NULL: the
+ * file holds a bare expression); opt may be NULL. */
+gradc_fn *gradc_compile_file(const char *path, const char *func,
+                             const gradc_options *opt, char **err);
 
 size_t gradc_num_inputs(const gradc_fn *f);
 const char *gradc_input_name(const gradc_fn *f, size_t i);

@@ -440,6 +440,41 @@ Test(cache, hit_loads_when_memory_backed_places_are_unusable)
     run_free(&a), run_free(&b);
 }
 
+Test(cache, public_api_compiles_a_file_function_through_the_cache)
+{
+    char *dir = fresh_dir(), *cache = join(dir, "c.sqlite"), *file = join(dir, "f.grad");
+    FILE *f = fopen(file, "w");
+    /* d/dx x^3 = 3 x^2 = 12 at x = 2; d/dy of y*y = 2y. */
+    fputs("cube(x) = x^3\nsq(y) = y * y\n", f);
+    fclose(f);
+    gradc_options opt = {.cache_path = cache};
+    for (int i = 0; i < 2; i++) {
+        char *err = NULL;
+        gradc_fn *fn = gradc_compile_file(file, "cube", &opt, &err);
+        cr_assert_not_null(fn, "%s", err);
+        double in = 2, g;
+        cr_assert_eq(gradc_grad(fn, &in, &g), 8);
+        cr_assert_eq(g, 12);
+        gradc_release(fn);
+    }
+    Cache *c = cache_open(cache);
+    CacheStats s;
+    cr_assert_eq(cache_stats(c, &s), 0);
+    cr_assert_eq(s.hits, 1);
+    cr_assert_eq(s.misses, 1);
+    cache_close(c);
+    /* Errors name the file; a missing file is an error, not a crash. */
+    char *err = NULL;
+    cr_assert_null(gradc_compile_file(file, "nope", &opt, &err));
+    cr_assert(strstr(err, "f.grad has no function named 'nope'"), "%s", err);
+    free(err);
+    err = NULL;
+    char *missing = join(dir, "missing.grad");
+    cr_assert_null(gradc_compile_file(missing, "cube", NULL, &err));
+    cr_assert(strstr(err, "cannot read") && strstr(err, "missing.grad"), "%s", err);
+    free(err);
+}
+
 /* ---- the key ---- */
 
 Test(cache, key_ignores_spacing_comments_and_operand_order)
