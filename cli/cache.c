@@ -171,12 +171,9 @@ static int why(const char *spec, const char *func, const CacheOpts *co)
     Input input;
     Program *p = NULL;
     int rc = 1;
-    if (input_from_spec(&input, spec, &d) != 0)
+    /* With --func, spec is a file; else EXPR or FILE:FUNC. */
+    if ((func ? input_from_file(&input, spec, &d) : input_from_spec(&input, spec, &d)) != 0)
         goto out;
-    if (func && input.bare) {
-        diag_plain(&d, "--func needs a file: '%s' is not one", spec);
-        goto out;
-    }
     if (func)
         input.func = func;
     Func *f = input_compile(&input, &p, &d);
