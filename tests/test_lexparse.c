@@ -508,3 +508,27 @@ Test(diagnostics, long_lines_are_cut_around_the_column)
     cr_expect_eq(strchr(caret, '^') - caret, n - line, "%s", e);
     free(e);
 }
+
+Test(diagnostics, many_errors_stop_at_the_cap)
+{
+    /* 50000 undefined names: 20 messages, then a note; the rest are
+     * counted but neither shown nor given suggestions (which scan every
+     * name, and made this quadratic). */
+    Buf src = {0};
+    buf_puts(&src, "f(x) = x");
+    for (int i = 0; i < 50000; i++)
+        buf_printf(&src, " + a%d", i);
+    buf_puts(&src, "\n");
+    Diag d;
+    Program *p = parse(src.data, 0, &d);
+    cr_expect_null(p);
+    cr_expect_eq(d.nerrors, 50000);
+    const char *out = d.out.data;
+    int shown = 0;
+    for (const char *s = out; (s = strstr(s, ": error: ")); s++)
+        shown++;
+    cr_expect_eq(shown, 20);
+    cr_expect(strstr(out, "gradc: note: too many errors; stopping here\n"), "%s", out);
+    diag_free(&d);
+    buf_free(&src);
+}
