@@ -982,11 +982,25 @@ static void store_pieces(const Emitter *e, const Plan *p, NodeId root, const Nod
     char v[320];
     int tile = blocks_tile(e, root, pieces, n);
     const char *op = tile ? "=" : "+=";
-    if (!tile)
+    /* When the blocks overlap, the first one (if contiguous) is still
+     * assigned, and only the rest of the output is zeroed first: one pass
+     * over the output fewer. */
+    uint32_t at0 = 0, len0 = 0, size = size_of(e, root);
+    int first = !tile && n > 0 && !outer_piece(e, pieces[0]) && block_of(e, pieces[0], &at0, &len0);
+    if (first) {
+        if (at0 > 0)
+            buf_printf(out, "    for (long i = 0; i < %u; i++)\n        %s[%u + i] = 0.0;\n",
+                       at0, dst, off);
+        if (at0 + len0 < size)
+            buf_printf(out, "    for (long i = %u; i < %u; i++)\n        %s[%u + i] = 0.0;\n",
+                       at0 + len0, size, dst, off);
+    } else if (!tile) {
         buf_printf(out, "    for (long i = 0; i < %u; i++)\n        %s[%u + i] = 0.0;\n",
-                   size_of(e, root), dst, off);
+                   size, dst, off);
+    }
     for (uint32_t k = 0; k < n; k++) {
         const Node *u = node(e, pieces[k]);
+        op = tile || (first && k == 0) ? "=" : "+=";
         Shape s0 = node(e, u->arg[0])->shape;
         uint32_t r = row_size(u->shape), stride = (uint32_t)u->num, at, len;
         if (outer_piece(e, pieces[k])) {
