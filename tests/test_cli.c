@@ -533,3 +533,23 @@ Test(cli, hostile_inputs_do_not_crash)
     }
     cleanup(dir);
 }
+
+/* The JIT writes into a private directory under $TMPDIR and removes it,
+ * after success and after a failing compiler alike. */
+Test(cli, jit_leaves_no_temporary_files)
+{
+    char *dir = tmpdir();
+    char *tmp = path(dir, "tmp");
+    cr_assert_eq(mkdir(tmp, 0700), 0);
+    char env[600];
+    snprintf(env, sizeof env, "TMPDIR=%s", tmp);
+    Run r = run_env(dir, ARGS(env), ARGS("eval", "sin(x)*y", "--at", "x=1,y=2", "--no-cache"));
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    r = run_env(dir, ARGS(env, "CC=false"), ARGS("eval", "sin(x)*y", "--at", "x=1,y=2", "--no-cache"));
+    cr_expect_eq(r.status, 1);
+    run_free(&r);
+    cr_expect_eq(shell("test -z \"$(ls -A '%s')\"", tmp), 0, "left behind in %s", tmp);
+    free(tmp);
+    cleanup(dir);
+}
