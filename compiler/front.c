@@ -670,8 +670,15 @@ void front_push_arg(Parser *P, NodeId a, Loc loc)
     P->argloc[P->nargs++] = loc;
 }
 
+/* Calls are inlined, so a few lines can ask for exponentially many nodes
+ * (g_k(x) = g_{k-1}(x+1) + g_{k-1}(2*x)); past this size calls fail, with
+ * one error where the limit was crossed, instead of exhausting memory. */
+enum { MAX_NODES = 1 << 22 };
+
 static NodeId call_user(Parser *P, Func *f, const NodeId *args)
 {
+    if (P->prog->g->n > MAX_NODES)
+        return NODE_NONE;
     for (uint32_t i = 0; i < f->ninputs; i++)
         if (args[i] == NODE_NONE)
             return NODE_NONE;
@@ -697,6 +704,11 @@ static NodeId call_batched(Parser *P, Func *f, const NodeId *args, uint32_t rows
             row[i] = shape_eq(shape_of(P, args[i]), want) ? args[i] : ir_index(g, args[i], r);
         }
         out[r] = call_user(P, f, row);
+        if (out[r] == NODE_NONE) {
+            free(row);
+            free(out);
+            return NODE_NONE;
+        }
     }
     NodeId res = front_stack(P, out, rows);
     free(row);
@@ -746,7 +758,14 @@ static NodeId call_function(Parser *P, Func *f, const NodeId *args, int nargs,
         return NODE_NONE;
     if (rows && f->net && shape_eq(g->node[full[1]].shape, g->node[f->input[1]].shape))
         return net_call_batch(P, f->net, full[0], full[1]);
-    return rows ? call_batched(P, f, full, rows) : call_user(P, f, full);
+    uint32_t before = g->n;
+    NodeId r = rows ? call_batched(P, f, full, rows) : call_user(P, f, full);
+    if (before <= MAX_NODES && g->n > MAX_NODES) {
+        front_error(P, loc, "calling '%s' here makes the formula too large (more than %u nodes once calls are inlined)",
+                    f->name, (unsigned)MAX_NODES);
+        return NODE_NONE;
+    }
+    return r;
 }
 
 static int expect_rank(Parser *P, const char *fn, NodeId a, Loc loc, int lo, int hi)

@@ -532,3 +532,24 @@ Test(diagnostics, many_errors_stop_at_the_cap)
     diag_free(&d);
     buf_free(&src);
 }
+
+Test(diagnostics, exponential_inlining_is_an_error_not_an_exhausted_machine)
+{
+    /* g_k doubles in size at each definition: g_40 would be 2^40 nodes.
+     * One error, where the limit is crossed; later calls stay quiet. */
+    Buf src = {0};
+    buf_puts(&src, "g0(x) = sin(x)\n");
+    for (int k = 1; k <= 40; k++)
+        buf_printf(&src, "g%d(x) = g%d(x + 1) + g%d(x * 2)\n", k, k - 1, k - 1);
+    buf_puts(&src, "f(x) = g40(x)\n");
+    Diag d;
+    Program *p = parse(src.data, 0, &d);
+    cr_expect_null(p);
+    cr_expect_eq(d.nerrors, 1, "%s", d.out.data);
+    cr_expect(strstr(d.out.data, "error: calling 'g") &&
+              strstr(d.out.data, "' here makes the formula too large (more than 4194304 nodes once "
+                                 "calls are inlined)\n"),
+              "%s", d.out.data);
+    diag_free(&d);
+    buf_free(&src);
+}
