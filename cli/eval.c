@@ -185,7 +185,7 @@ static int parse_value(const Source *s, const char *b, const char *e, Assign *a,
         a->data[0] = v;
         return 0;
     }
-    uint32_t rows = 0, cols = 0, count = 0, depth = 0, nested = 0;
+    uint32_t rows = 0, cols = 0, count = 0, depth = 0, nested = 0, flat = 0;
     const char *p = b;
     while (p < e) {
         p = skip_space(p, e);
@@ -195,11 +195,19 @@ static int parse_value(const Source *s, const char *b, const char *e, Assign *a,
                 goto fail;
             }
             if (depth == 2) {
+                if (flat) {     /* [1, [2, 3]] */
+                    diag_error(d, s, at_loc(s, p, p + 1), "a list mixes numbers and rows");
+                    goto fail;
+                }
                 nested = 1;
                 count = 0;
             }
             p++;
         } else if (*p == ']') {
+            if (depth == 0) {
+                diag_error(d, s, at_loc(s, p, p + 1), "unbalanced ']' in the value");
+                goto fail;
+            }
             if (depth == 2) {
                 if (rows > 0 && count != cols) {
                     diag_error(d, s, at_loc(s, p, p + 1), "row %u has %u numbers, but row 0 has %u", rows, count, cols);
@@ -217,10 +225,15 @@ static int parse_value(const Source *s, const char *b, const char *e, Assign *a,
             while (q < e && *q != ',' && *q != ']' && !isspace((unsigned char)*q))
                 q++;
             double v;
+            if (nested && depth == 1) {     /* [[1, 2], 3] */
+                diag_error(d, s, at_loc(s, p, q > p ? q : p + 1), "a list mixes numbers and rows");
+                goto fail;
+            }
             if ((nested && depth != 2) || depth == 0) {
                 diag_error(d, s, at_loc(s, p, q > p ? q : p + 1), "'%.*s' is not a number", (int)(q - p), p);
                 goto fail;
             }
+            flat |= depth == 1;
             if (at_number(s, p, q, &v, d) != 0)
                 goto fail;
             buf_put(&vals, (const char *)&v, sizeof v);

@@ -65,8 +65,14 @@ static void render_excerpt(Buf *b, const Source *src, Loc loc)
     }
     const char *pre = from > 0 ? "..." : "";
     const char *post = to < len ? "..." : "";
-    buf_printf(b, "%5d | %s%.*s%s\n", loc.first_line, pre, (int)(to - from),
-               line + from, post);
+    buf_printf(b, "%5d | %s", loc.first_line, pre);
+    for (size_t i = from; i < to; i++) {
+        /* Control bytes of a binary file would reach the terminal (escape
+         * sequences included): one '?' each, so the caret stays aligned. */
+        unsigned char c = (unsigned char)line[i];
+        buf_put(b, (c < 0x20 && c != '\t') || c == 0x7f ? "?" : &line[i], 1);
+    }
+    buf_printf(b, "%s\n", post);
     buf_printf(b, "      | %s", pre);
     for (size_t i = from; i < col; i++)
         buf_put(b, line[i] == '\t' ? "\t" : " ", 1);

@@ -365,8 +365,11 @@ static int affine_index(Parser *P, NodeId ix, int64_t *scale, int64_t *offset)
     for (int steps = 0; ix != ivar; steps++) {
         const Node *n = &g->node[ix];
         const Node *a = &g->node[n->arg[0]], *b = &g->node[n->arg[1]];
-        int ca = op_info[n->op].arity == 2 && a->op == OP_CONST && a->num == (double)(int64_t)a->num;
-        int cb = op_info[n->op].arity == 2 && b->op == OP_CONST && b->num == (double)(int64_t)b->num;
+        /* (the size test first: casting 1e300 or NaN to int64_t is undefined) */
+        int ca = op_info[n->op].arity == 2 && a->op == OP_CONST && fabs(a->num) <= 1e9 &&
+                 a->num == (double)(int64_t)a->num;
+        int cb = op_info[n->op].arity == 2 && b->op == OP_CONST && fabs(b->num) <= 1e9 &&
+                 b->num == (double)(int64_t)b->num;
         if (steps > 1000000 || (fabs(a->num) > 1e9 && ca) || (fabs(b->num) > 1e9 && cb))
             return 0;
         if (n->op == OP_ADD && (ca || cb)) {
@@ -419,7 +422,7 @@ static NodeId subscript1(Parser *P, NodeId a, NodeId ix, Loc loc)
     const Node *n = &g->node[ix];
     if (n->op == OP_CONST) {
         double v = n->num;
-        if (v != (double)(int64_t)v || v < 0 || v >= s.dim[0]) {
+        if (!(v >= 0 && v < s.dim[0]) || v != (double)(int64_t)v) {    /* NaN too */
             front_error(P, loc, "index %g is out of range for shape %s (indices start at 0)",
                         v, shape_str(s, sh));
             return NODE_NONE;
@@ -474,8 +477,10 @@ NodeId front_subscript(Parser *P, NodeId a, Loc aloc, int n, Loc loc)
         /* W[i, j] in a range sum: element (k1 i + c1, k2 i + c2) of term i,
          * a strided slice of W read as one flat vector. */
         const Node *n0 = &P->prog->g->node[ix[0]], *n1 = &P->prog->g->node[ix[1]];
-        if ((!a1 && (n0->op != OP_CONST || n0->num != (double)(int64_t)n0->num)) ||
-            (!a2 && (n1->op != OP_CONST || n1->num != (double)(int64_t)n1->num))) {
+        if ((!a1 && (n0->op != OP_CONST || !(fabs(n0->num) <= 1e9) ||
+                     n0->num != (double)(int64_t)n0->num)) ||
+            (!a2 && (n1->op != OP_CONST || !(fabs(n1->num) <= 1e9) ||
+                     n1->num != (double)(int64_t)n1->num))) {
             front_error(P, loc, "an index must be a constant integer, or i, i + c or k*i + c for the range's index i");
             return NODE_NONE;
         }
@@ -518,7 +523,7 @@ static int const_int(Parser *P, NodeId v, Loc loc, const char *what, int64_t *ou
     const Node *n = &P->prog->g->node[v];
     if (v == NODE_NONE)
         return 0;
-    if (n->op != OP_CONST || n->num != (double)(int64_t)n->num || fabs(n->num) > 1e9) {
+    if (n->op != OP_CONST || !(fabs(n->num) <= 1e9) || n->num != (double)(int64_t)n->num) {
         front_error(P, loc, "%s must be a constant integer", what);
         return 0;
     }
@@ -529,6 +534,12 @@ static int const_int(Parser *P, NodeId v, Loc loc, const char *what, int64_t *ou
 void front_range_begin(Parser *P, const char *name, Loc loc, NodeId lo, Loc loloc,
                        NodeId hi, Loc hiloc)
 {
+    if (P->nrange >= 2) {
+        /* Inside a nested sum, already reported: only counted, so that
+         * front_range_end pairs up; range[] holds two. */
+        P->nrange++;
+        return;
+    }
     int64_t a = 0, b = -1;
     int ok = const_int(P, lo, loloc, "the start of a range", &a) &
              const_int(P, hi, hiloc, "the end of a range", &b);
@@ -536,8 +547,9 @@ void front_range_begin(Parser *P, const char *name, Loc loc, NodeId lo, Loc lolo
         front_error(P, hiloc, "the range %lld .. %lld is empty", (long long)a, (long long)b);
         ok = 0;
     }
-    if (ok && b - a >= 100000000) {
-        front_error(P, hiloc, "the range %lld .. %lld is too long", (long long)a, (long long)b);
+    if (ok && b - a >= GRADC_MAX_RANGE) {
+        front_error(P, hiloc, "the range %lld .. %lld has more than %u terms", (long long)a,
+                    (long long)b, GRADC_MAX_RANGE);
         ok = 0;
     }
     Sym *y = sym(P, name);
@@ -615,6 +627,10 @@ static int range_body_ok(Parser *P, struct RangeVar *r, NodeId body, Loc loc)
 
 NodeId front_range_end(Parser *P, const char *fn, Loc fnloc, NodeId body, Loc bodyloc)
 {
+    if (P->nrange > 2) {        /* one only counted by front_range_begin */
+        P->nrange--;
+        return NODE_NONE;
+    }
     struct RangeVar *r = &P->range[--P->nrange];
     Sym *y = r->sym;
     y->var = r->var;
@@ -644,18 +660,25 @@ NodeId front_range_end(Parser *P, const char *fn, Loc fnloc, NodeId body, Loc bo
 
 Shape front_dims(Parser *P, double m, Loc mloc, double n, Loc nloc)
 {
-    int bad_m = !(m >= 1 && m <= 1e8 && m == (double)(int64_t)m);
-    int bad_n = n != -1 && !(n >= 1 && n <= 1e8 && n == (double)(int64_t)n);
+    int bad_m = !(m >= 1 && m <= 1e15 && m == (double)(int64_t)m);
+    int bad_n = n != -1 && !(n >= 1 && n <= 1e15 && n == (double)(int64_t)n);
     if (bad_m || bad_n) {
         front_error(P, bad_m ? mloc : nloc, "a dimension must be a positive integer");
         return SHAPE_SCALAR;
     }
-    if (n == -1)
-        return shape_vec((uint32_t)m);
-    if (m * n > 1e8) {
-        front_error(P, mloc, "the shape is too large");
+    if ((n == -1 ? m : m * n) > GRADC_MAX_ELEMS) {
+        Loc all = mloc;
+        if (n != -1) {
+            all.last_line = nloc.last_line;
+            all.last_column = nloc.last_column;
+        }
+        char sh[64];
+        snprintf(sh, sizeof sh, n == -1 ? "[%.0f]" : "[%.0f,%.0f]", m, n);
+        front_error(P, all, "the shape %s has more than %u elements", sh, GRADC_MAX_ELEMS);
         return SHAPE_SCALAR;
     }
+    if (n == -1)
+        return shape_vec((uint32_t)m);
     return shape_mat((uint32_t)m, (uint32_t)n);
 }
 
@@ -851,7 +874,7 @@ static NodeId tensor_builtin(Parser *P, const char *fn, int n, const NodeId *a,
         Shape ps = shape_of(P, a[0]);
         uint32_t classes = ps.rank == 2 ? ps.dim[1] : ps.dim[0];
         double k = lab->num;
-        if (lab->op != OP_CONST || k != (double)(int64_t)k || k < 0 || k >= classes) {
+        if (lab->op != OP_CONST || !(k >= 0 && k < classes) || k != (double)(int64_t)k) {
             front_error(P, al[1], "the label must be a constant class index from 0 to %u",
                         classes - 1);
             return NODE_NONE;
@@ -1032,6 +1055,8 @@ void front_block_end(Parser *P, Loc close)
 /* Range sums broken off by a syntax error: restore the names they bound. */
 static void abandon_ranges(Parser *P)
 {
+    if (P->nrange > 2)          /* the deeper ones were only counted */
+        P->nrange = 2;
     while (P->nrange > 0) {
         struct RangeVar *r = &P->range[--P->nrange];
         Sym *y = r->sym;

@@ -90,6 +90,13 @@ typedef struct Shape {
 } Shape;
 
 #define SHAPE_SCALAR ((Shape){0, {0, 0}})
+/* Size limits (docs/testing.md), errors with a location in the front end,
+ * so that a few lines of source cannot ask for gigabytes: elements of a
+ * declared tensor, weights of a layer or parameters of a network; terms
+ * of a range sum; elements of a tensor constant the folder will build. */
+#define GRADC_MAX_ELEMS (1u << 24)
+#define GRADC_MAX_RANGE (1u << 20)
+#define GRADC_MAX_FOLD (1u << 16)
 Shape shape_vec(uint32_t n);
 Shape shape_mat(uint32_t m, uint32_t n);
 uint32_t shape_size(Shape s);   /* number of elements; 1 for a scalar */

@@ -230,24 +230,34 @@ static NodeId fold(Graph *g, const Node *n)
     return r;
 }
 
-static int uniform(const Graph *g, NodeId id)
+/* A constant tensor with one value everywhere: a uniform TCONST, or a
+ * broadcast constant too large to fold (see all_constant). */
+static int uniform(const Graph *g, NodeId id, double *value)
 {
     const Node *n = &g->node[id];
+    if (n->op == OP_BCAST && g->node[n->arg[0]].op == OP_CONST) {
+        *value = g->node[n->arg[0]].num;
+        return 1;
+    }
     if (n->op != OP_TCONST)
         return 0;
     const double *v = ir_tconst_data(g, id);
     for (uint32_t i = 1; i < shape_size(n->shape); i++)
         if (memcmp(&v[i], &v[0], sizeof *v) != 0)
             return 0;
+    *value = v[0];
     return 1;
 }
 
+/* Whether to fold n: its operands are constants and its value is small.
+ * A large result (the gradient 1 broadcast over a big input) stays an
+ * operation, so a line of source cannot make a gigabyte constant table. */
 static int all_constant(const Graph *g, const Node *n)
 {
     for (int k = 0; k < op_info[n->op].arity; k++)
         if (!ir_is_constant(g, n->arg[k]))
             return 0;
-    return op_info[n->op].arity > 0;
+    return op_info[n->op].arity > 0 && shape_size(n->shape) <= GRADC_MAX_FOLD;
 }
 
 int ir_is_const(const Graph *g, NodeId id, double v)
@@ -311,10 +321,11 @@ NodeId ir_op(Graph *g, Op op, NodeId a, NodeId b)
     }
     /* A constant tensor with one value everywhere is that scalar,
      * broadcast: the scalar form lets the simplifications below apply. */
-    if (arity == 2 && shape_eq(g->node[a].shape, shape) && uniform(g, b))
-        b = ir_const(g, ir_tconst_data(g, b)[0]);
-    else if (arity == 2 && shape_eq(g->node[b].shape, shape) && uniform(g, a))
-        a = ir_const(g, ir_tconst_data(g, a)[0]);
+    double u;
+    if (arity == 2 && shape_eq(g->node[a].shape, shape) && uniform(g, b, &u))
+        b = ir_const(g, u);
+    else if (arity == 2 && shape_eq(g->node[b].shape, shape) && uniform(g, a, &u))
+        a = ir_const(g, u);
     Node n = {.op = (uint16_t)op, .arg = {a, b, 0}, .shape = shape};
     if (all_constant(g, &n))
         return fold(g, &n);

@@ -178,6 +178,12 @@ void front_dense(Parser *P, const char *kind, Loc kloc, double units, Loc uloc,
     }
     l.units = (uint32_t)units;
     l.in = g->node[nb->h].shape.dim[0];
+    if ((uint64_t)l.units * l.in > GRADC_MAX_ELEMS) {
+        front_error(P, uloc, "a layer of %u units on %u inputs has more than %u weights",
+                    l.units, l.in, GRADC_MAX_ELEMS);
+        nb->failed = 1;
+        return;
+    }
     for (int i = 0; i < nopt; i++) {
         Opt *o = &nb->opt[i];
         if (!strcmp(o->name, "weights"))
@@ -210,6 +216,13 @@ void front_net_end(Parser *P, Loc loc)
     P->net = NULL;
     if (!nb->failed && nb->nlayers == 0)
         front_error(P, loc, "network '%s' has no layers", f->name);
+    uint64_t sum = 0;           /* each layer is within the limit, so no overflow */
+    for (uint32_t k = 0; k < nb->nlayers; k++)
+        sum += (uint64_t)nb->layer[k].units * (nb->layer[k].in + 1);
+    if (!nb->failed && sum > GRADC_MAX_ELEMS) {
+        front_error(P, f->loc, "network '%s' has more than %u parameters", f->name, GRADC_MAX_ELEMS);
+        nb->failed = 1;
+    }
     NodeId result = NODE_NONE;
     Network *net = arena_alloc(P->prog->arena, sizeof *net);
     if (!nb->failed && nb->nlayers > 0) {
