@@ -19,7 +19,6 @@ import random
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -36,10 +35,10 @@ PYTHON = os.environ.get("BENCH_PYTHON") or (
 # ---- workloads ---------------------------------------------------------
 
 def rosen_source(n):
-    """W4 as one scalar formula over named inputs x0..x{n-1} (the vector
-    form with sum(i = ...) comes with tensor support). Each term is in
-    parentheses, as a sum over i would add them: the hand-written loop and
-    the formula then round identically."""
+    """W4s: W4 as one scalar formula over named inputs x0..x{n-1}, which
+    gradc compiles to straight-line code. Each term is in parentheses, as
+    a sum over i adds them: the hand-written loop and the formula then
+    round identically."""
     params = ", ".join("x%d" % i for i in range(n))
     terms = " + ".join("(100*(x%d - x%d^2)^2 + (1 - x%d)^2)" % (i + 1, i, i)
                        for i in range(n - 1))
@@ -164,10 +163,6 @@ def write_inputs(path, xs):
             f.write("%.17g\n" % v)
 
 
-def rel_diff(a, b):
-    return abs(a - b) / max(abs(a), abs(b), 1e-300)
-
-
 def machine():
     m = {"platform": platform.platform(), "python": platform.python_version()}
     try:
@@ -256,7 +251,7 @@ class Suite:
             raise RuntimeError("cc failed: " + first_line(r.stderr))
         return exe
 
-    def scalar(self, w):
+    def workload(self, w):
         tag = re.sub(r"\W+", "_", w["id"]).lower()
         log("%s: %s" % (w["id"], w["title"]))
         inputs = os.path.join(self.work, "inputs_%s.txt" % tag)
@@ -479,7 +474,7 @@ class Suite:
         only = set(self.args.only.split(",")) if self.args.only else None
         for w in workloads(self.quick):
             if not only or w["id"].split()[0] in only:
-                self.scalar(w)
+                self.workload(w)
         self.torch_all()
         for w in PENDING:
             if not only or w["id"] in only:
