@@ -2,6 +2,7 @@
  * one function of a file, every function of it, or a bare expression. */
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,69 @@ static int write_output(const char *path, const Buf *b, Diag *d)
     return 0;
 }
 
+/* ---- one file, several functions: their C names must not collide ---- */
+
+typedef struct Name {
+    char text[300];
+    uint32_t func;
+} Name;
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(((const Name *)a)->text, ((const Name *)b)->text);
+}
+
+/* Every external symbol and header macro a function gets (emit_c.c). */
+static uint32_t names_of(const char *sym, uint32_t func, Name *out)
+{
+    static const char *const sym_sfx[] = {
+        "", "_grad", "_vjp", "_jacobian", "_batch", "_work", "_grad_work", "_vjp_work",
+        "_jacobian_work", "_batch_work", "_input_names", "_init_params", "_rt", NULL};
+    static const char *const macro_sfx[] = {
+        "_NUM_INPUTS", "_IN_SIZE", "_OUT_SIZE", "_NUM_PARAMS", "_WORK_SIZE", "_H_GRADC", NULL};
+    uint32_t n = 0;
+    for (int i = 0; sym_sfx[i]; i++, n++) {
+        snprintf(out[n].text, sizeof out[n].text, "%s%s", sym, sym_sfx[i]);
+        out[n].func = func;
+    }
+    for (int i = 0; macro_sfx[i]; i++, n++) {
+        size_t k = 0;
+        for (; sym[k] && k < 200; k++)
+            out[n].text[k] = (char)toupper((unsigned char)sym[k]);
+        snprintf(out[n].text + k, sizeof out[n].text - k, "%s", macro_sfx[i]);
+        out[n].func = func;
+    }
+    return n;
+}
+
+/* 'f_grad' next to 'f' (whose gradient is f_grad), or 'f' next to 'F'
+ * (both get F_NUM_INPUTS), would make C that does not compile: an error
+ * that says which two and what to do instead. */
+static int check_names(const Program *p, const EmitArgs *a, Diag *d)
+{
+    Name *all = xmalloc(p->nfunc * 20 * sizeof *all);
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < p->nfunc; i++) {
+        char sym[256];
+        snprintf(sym, sizeof sym, "%s%s", a->prefix ? a->prefix : "", p->func[i]->name);
+        n += names_of(sym, i, all + n);
+    }
+    qsort(all, n, sizeof *all, name_cmp);
+    int rc = 0;
+    for (uint32_t i = 1; i < n && rc == 0; i++)
+        if (!strcmp(all[i].text, all[i - 1].text) && all[i].func != all[i - 1].func) {
+            uint32_t x = all[i - 1].func, y = all[i].func;
+            const Func *f = p->func[x < y ? x : y], *g = p->func[x < y ? y : x];
+            diag_error(d, &p->src, g->loc,
+                       "functions '%s' and '%s' would both define the C name '%s'; emit them "
+                       "one at a time (FILE:FUNC) with different --prefix, or rename one",
+                       f->name, g->name, all[i].text);
+            rc = -1;
+        }
+    free(all);
+    return rc;
+}
+
 /* Appends the C (or IR, or header) of one function. */
 static int emit_one(Program *p, Func *f, const EmitArgs *a, Buf *c, Buf *h, Diag *d)
 {
@@ -145,6 +209,8 @@ int cmd_emit(int argc, char **argv)
             diag_plain(&d, "%s defines no function", in.src.name);
             goto out;
         }
+        if (!strcmp(a.what, "c") && check_names(p, &a, &d) != 0)
+            goto out;
         for (uint32_t i = 0; i < p->nfunc; i++)
             if (emit_one(p, p->func[i], &a, &c, &h, &d) != 0)
                 goto out;

@@ -553,3 +553,36 @@ Test(cli, jit_leaves_no_temporary_files)
     free(tmp);
     cleanup(dir);
 }
+
+/* One file's functions go into one .c: their C names must not collide. */
+Test(cli, emit_refuses_clashing_function_names)
+{
+    char *dir = tmpdir();
+    char *g = path(dir, "clash.grad");
+    FILE *f = fopen(g, "w");
+    fputs("f_grad(x) = x\nf(x) = x*2\n", f);
+    fclose(f);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "%s:2:1: error: functions 'f_grad' and 'f' would both define the C name 'f_grad'; emit "
+             "them one at a time (FILE:FUNC) with different --prefix, or rename one\n"
+             "    2 | f(x) = x*2\n"
+             "      | ^\n", g);
+    expect_failure(dir, ARGS("emit", g), want);
+    /* One at a time, with different prefixes, they link together. */
+    char *c1 = path(dir, "a.c"), *c2 = path(dir, "b.c");
+    char spec[600];
+    snprintf(spec, sizeof spec, "%s:f", g);
+    Run r = run(dir, ARGS("emit", spec, "--prefix", "a_", "-o", c1));
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    snprintf(spec, sizeof spec, "%s:f_grad", g);
+    r = run(dir, ARGS("emit", spec, "--prefix", "b_", "-o", c2));
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    cr_expect_eq(shell("cd '%s' && cc " CFLAGS " -c a.c b.c 2>&1", dir), 0);
+    free(c1);
+    free(c2);
+    free(g);
+    cleanup(dir);
+}
