@@ -73,6 +73,39 @@ static const char *const reserved[] = {
     "gradc_v", "gradc_i", NULL,
 };
 
+/* Everything <math.h> may declare (C99, and glibc's extras), since the
+ * generated file includes it: a function named floor or isnan would not
+ * compile. Also matched with a trailing f or l (floorf, isinfl). */
+static const char *const math_h[] = {
+    "acos", "asin", "atan", "atan2", "cos", "sin", "tan", "acosh", "asinh", "atanh",
+    "cosh", "sinh", "tanh", "exp", "exp2", "expm1", "frexp", "ilogb", "ldexp", "log",
+    "log10", "log1p", "log2", "logb", "modf", "scalbn", "scalbln", "cbrt", "fabs",
+    "hypot", "pow", "sqrt", "erf", "erfc", "lgamma", "tgamma", "ceil", "floor",
+    "nearbyint", "rint", "lrint", "llrint", "round", "lround", "llround", "trunc",
+    "fmod", "remainder", "remquo", "copysign", "nan", "nextafter", "nexttoward",
+    "fdim", "fmax", "fmin", "fma", "fpclassify", "isfinite", "isinf", "isnan",
+    "isnormal", "signbit", "isgreater", "isgreaterequal", "isless", "islessequal",
+    "islessgreater", "isunordered", "float_t", "double_t", "math_errhandling",
+    "j0", "j1", "jn", "y0", "y1", "yn", "gamma", "drem", "finite", "significand",
+    "exp10", "pow10", "sincos", "scalb", "signgam", "matherr", "lgamma_r", "gamma_r",
+    "issignaling", "iszero", "issubnormal", "iscanonical", "iseqsig", "nextup",
+    "nextdown", "roundeven", "fromfp", "ufromfp", "canonicalize", "fmaxmag", "fminmag",
+    "totalorder", "totalordermag", "getpayload", "setpayload", NULL,
+};
+
+static int in_math_h(const char *s)
+{
+    size_t n = strlen(s);
+    for (int i = 0; math_h[i]; i++) {
+        size_t m = strlen(math_h[i]);
+        if (!strncmp(s, math_h[i], m) && (n == m || (n == m + 1 && (s[m] == 'f' || s[m] == 'l'))))
+            return 1;
+    }
+    /* Macros: HUGE_VAL*, FP_*, M_* constants, MATH_*. */
+    return !strncmp(s, "HUGE_VAL", 8) || !strncmp(s, "FP_", 3) || !strncmp(s, "M_", 2) ||
+           !strncmp(s, "MATH_", 5);
+}
+
 int emit_valid_c_name(const char *s)
 {
     if (!s || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
@@ -83,7 +116,10 @@ int emit_valid_c_name(const char *s)
     for (int i = 0; reserved[i]; i++)
         if (strcmp(s, reserved[i]) == 0)
             return 0;
-    return strlen(s) < 200;
+    /* _X and __x are the C implementation's. */
+    if (s[0] == '_' && (s[1] == '_' || isupper((unsigned char)s[1])))
+        return 0;
+    return !in_math_h(s) && strlen(s) < 200;
 }
 
 /* A double as C source that reads back exactly. */

@@ -586,3 +586,32 @@ Test(cli, emit_refuses_clashing_function_names)
     free(g);
     cleanup(dir);
 }
+
+/* The generated file includes <math.h>: its names are not free. */
+Test(cli, names_from_math_h_are_refused_but_a_prefix_helps)
+{
+    char *dir = tmpdir();
+    static const char *const bad[] = {"floor", "isnan", "sinf", "cbrt", "j0", "M_PI", "__x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char want[512];
+        snprintf(want, sizeof want,
+                 "gradc: error: '%s' cannot be the name of a C function (it is not an identifier, or "
+                 "it is a C keyword or a name the generated code uses); choose another with --name "
+                 "or --prefix\n", bad[i]);
+        expect_failure(dir, ARGS("emit", "-e", "x*2", "--name", bad[i]), want);
+    }
+    char *g = path(dir, "floor.grad"), *c = path(dir, "floor.c");
+    FILE *f = fopen(g, "w");
+    fputs("floor(x) = x * 2\n", f);
+    fclose(f);
+    Run r = run(dir, ARGS("emit", g, "-o", c));
+    cr_expect_eq(r.status, 1);
+    run_free(&r);
+    r = run(dir, ARGS("emit", g, "--prefix", "my_", "-o", c));
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    cr_expect_eq(shell("cd '%s' && cc " CFLAGS " -c floor.c 2>&1", dir), 0);
+    free(g);
+    free(c);
+    cleanup(dir);
+}
