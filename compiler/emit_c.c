@@ -1236,6 +1236,13 @@ static uint32_t work_size(const Emitter *e)
         free(pieces);
         free(npieces);
     }
+    if (e->k->jac) {
+        Plan p;
+        plan(e, e->k->jac, e->out_size * (e->k->ninputs - e->k->nparams), &p);
+        if (p.work > size)
+            size = p.work;
+        plan_free(&p);
+    }
     return size;
 }
 
@@ -1257,6 +1264,26 @@ static void jacobian_function(const Emitter *e, int work, int proto, Buf *out)
                proto ? "" : "restrict ", work ? ", double *work" : "", proto ? ";\n" : "\n");
     if (proto)
         return;
+    if (e->k->jac) {
+        /* All rows at once: one forward pass, a reverse sweep per row. */
+        const Kernel *k = e->k;
+        uint32_t nin = k->ninputs - k->nparams, n = e->out_size * nin;
+        Plan p;
+        plan(e, k->jac, n, &p);
+        buf_puts(out, "{\n");
+        if (!uses(&p, e, 0))
+            buf_puts(out, "    (void)in;\n");
+        if (k->nparams && !uses(&p, e, 1))
+            buf_puts(out, "    (void)params;\n");
+        if (work && !p.work)
+            buf_puts(out, "    (void)work;\n");
+        body(e, &p, out);
+        for (uint32_t i = 0; i < n; i++)
+            store_result(e, &p, k->jac[i], "J", (i / nin) * e->in_size + e->input_off[i % nin], out);
+        buf_puts(out, "}\n");
+        plan_free(&p);
+        return;
+    }
     buf_printf(out, "{\n    double gradc_v[%u];\n    for (long gradc_i = 0; gradc_i < %u; gradc_i++)\n        gradc_v[gradc_i] = 0.0;\n"
                     "    for (long gradc_i = 0; gradc_i < %u; gradc_i++) {\n        gradc_v[gradc_i] = 1.0;\n"
                     "        %s_vjp%s(in, %sgradc_v, J + gradc_i * %u%s%s);\n        gradc_v[gradc_i] = 0.0;\n    }\n}\n",

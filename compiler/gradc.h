@@ -296,7 +296,14 @@ typedef struct Kernel {
      * is an extra input (aux == ninputs) of the value's shape. */
     NodeId *grad;               /* NULL when no gradient was asked for */
     NodeId seed;
+    /* For a small tensor value (KERNEL_JAC_MAX elements at most): the
+     * Jacobian, jac[i * nin + k] = d value[i] / d input k for the inputs
+     * that are not parameters, one reverse sweep per row with a constant
+     * seed, all sharing one forward pass. NULL otherwise. */
+    NodeId *jac;
 } Kernel;
+
+#define KERNEL_JAC_MAX 16
 
 /* Builds the kernel of f: differentiates when want_grad, then copies only
  * the reachable nodes into a fresh graph (so numbering is canonical). */

@@ -199,14 +199,24 @@ Kernel *opt_kernel(Program *p, const Func *f, int want_grad)
         k->nparams = 0;
         k->ninputs = ninputs;
     }
-    uint32_t nroots = 1 + (want_grad ? ninputs : 0);
+    NodeId value = p->no_rewrite ? result : rewrite_stable(g, result);
+    Shape vshape = g->node[value].shape;
+    uint32_t m = shape_size(vshape), nin = ninputs - k->nparams;
+    int jac = want_grad && vshape.rank > 0 && m <= KERNEL_JAC_MAX;
+    uint32_t nroots = 1 + (want_grad ? ninputs : 0) + (jac ? m * nin : 0);
     NodeId *roots = xmalloc(nroots * sizeof *roots);
-    roots[0] = p->no_rewrite ? result : rewrite_stable(g, result);
+    roots[0] = value;
     NodeId seed = NODE_NONE;
-    if (want_grad && g->node[roots[0]].shape.rank > 0)
-        seed = ir_input(g, g->node[roots[0]].shape);
+    if (want_grad && vshape.rank > 0)
+        seed = ir_input(g, vshape);
     if (want_grad)
         diff_reverse(g, roots[0], seed, f->input, ninputs, roots + 1);
+    for (uint32_t i = 0; jac && i < m; i++) {
+        double e[KERNEL_JAC_MAX] = {0};
+        e[i] = 1.0;
+        NodeId unit = ir_tconst(g, vshape, e);
+        diff_reverse(g, value, unit, f->input, nin, roots + 1 + ninputs + i * nin);
+    }
     lower_products(g, roots, nroots);
 
     k->g = ir_new();
@@ -224,6 +234,11 @@ Kernel *opt_kernel(Program *p, const Func *f, int want_grad)
         for (uint32_t i = 0; i < ninputs; i++)
             k->grad[i] = map[roots[1 + i]];
     }
+    if (jac) {
+        k->jac = xmalloc((m * nin + 1) * sizeof *k->jac);
+        for (uint32_t i = 0; i < m * nin; i++)
+            k->jac[i] = map[roots[1 + ninputs + i]];
+    }
     free(map);
     free(roots);
     return k;
@@ -236,6 +251,7 @@ void kernel_free(Kernel *k)
     ir_free(k->g);
     free(k->input);
     free(k->grad);
+    free(k->jac);
     free(k);
 }
 
@@ -259,4 +275,7 @@ void kernel_dump(const Kernel *k, Buf *out)
         for (uint32_t i = 0; i < k->ninputs; i++)
             buf_printf(out, "  %s %s %%%u\n", k->seed ? "vjp" : "grad",
                        k->input_name[i], k->grad[i]);
+    uint32_t nin = k->ninputs - k->nparams;
+    for (uint32_t i = 0; k->jac && i < shape_size(k->g->node[k->value].shape) * nin; i++)
+        buf_printf(out, "  jacobian %u %s %%%u\n", i / nin, k->input_name[i % nin], k->jac[i]);
 }

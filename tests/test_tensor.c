@@ -609,3 +609,47 @@ Test(tensor, batch_cross_entropy_is_the_sum_over_rows)
     values(text, "b", Z, &v);
     cr_assert(close_to(v, total, 1e-14, 0), "%.17g vs %.17g", v, total);
 }
+
+/* NAME_jacobian (one forward pass, a reverse sweep per row for small
+ * values) agrees with the VJP rows. */
+Test(emit, jacobian_function_matches_vjp_rows)
+{
+    const char *text = "s(x[3], t) = softmax(x * t)\n"
+                       "g(W[2,3], x[3]) = tanh(W @ x)\n";
+    const char *names[] = {"s", "g"};
+    for (int f = 0; f < 2; f++) {
+        Compiled c;
+        compile(&c, text, names[f]);
+        cr_assert(c.k->jac, "%s has a small value: its Jacobian is built directly", names[f]);
+        Diag d;
+        diag_init(&d);
+        Buf src = {0};
+        EmitOptions o = {.prefix = "jt_"};
+        cr_assert_eq(emit_c_source(c.k, &o, &src, &d), 0);
+        gradc_options opt = {.no_cache = 1};
+        char *err = NULL;
+        gradc_so *so = gradc_so_compile(src.data, &opt, &err);
+        cr_assert(so, "%s", err ? err : "");
+        char sym[64];
+        snprintf(sym, sizeof sym, "jt_%s_jacobian", names[f]);
+        void (*jac)(const double *, double *) = (void (*)(const double *, double *))gradc_so_symbol(so, sym);
+        cr_assert(jac);
+        double x[16], J[64], row[16], out[16], v[16];
+        unsigned seed = 3 + f;
+        for (uint32_t i = 0; i < c.in_size; i++)
+            x[i] = urand(&seed) * 2 - 1;
+        jac(x, J);
+        for (uint32_t i = 0; i < c.out_size; i++) {
+            memset(v, 0, sizeof v);
+            v[i] = 1;
+            rt_call(&c.code, x, NULL, v, out, row, NULL);
+            for (uint32_t j = 0; j < c.in_size; j++)
+                cr_assert(close_to(J[i * c.in_size + j], row[j], 1e-14, 1e-300),
+                          "%s: J[%u][%u] = %.17g, VJP %.17g", names[f], i, j, J[i * c.in_size + j], row[j]);
+        }
+        gradc_so_close(so);
+        buf_free(&src);
+        diag_free(&d);
+        release(&c);
+    }
+}
