@@ -21,13 +21,16 @@ static const char emit_help[] =
     "  --max-locals N    stack budget in doubles per function (default 4096)\n"
     "  --no-rewrite      no stability rewrites (docs/language.md)\n"
     "  --freeze          networks' initial parameters become constants in the\n"
-    "                    code (no params argument; zero weights skipped)\n";
+    "                    code (no params argument; zero weights skipped)\n"
+    "  --blas            matrix products call cblas_dgemm/cblas_dgemv (the code\n"
+    "                    then includes <cblas.h>; link with -lopenblas)\n";
 
 typedef struct EmitArgs {
     const char *file, *expr, *func, *name, *prefix, *out, *header, *what;
     int max_locals;
     int no_rewrite;
     int freeze;
+    int blas;
 } EmitArgs;
 
 static int parse_args(int argc, char **argv, EmitArgs *a)
@@ -46,6 +49,7 @@ static int parse_args(int argc, char **argv, EmitArgs *a)
         if (opts && !strcmp(s, "--")) { opts = 0; continue; }
         if (opts && !strcmp(s, "--no-rewrite")) { a->no_rewrite = 1; continue; }
         if (opts && !strcmp(s, "--freeze")) { a->freeze = 1; continue; }
+        if (opts && !strcmp(s, "--blas")) { a->blas = 1; continue; }
         if (opts && !strcmp(s, "-e")) slot = &a->expr;
         else if (opts && !strcmp(s, "--func")) slot = &a->func;
         else if (opts && !strcmp(s, "--name")) slot = &a->name;
@@ -162,9 +166,10 @@ static int emit_one(Program *p, Func *f, const EmitArgs *a, Buf *c, Buf *h, Diag
 {
     p->no_rewrite = a->no_rewrite;
     p->freeze = a->freeze;
+    p->blas = a->blas;
     Kernel *k = opt_kernel(p, f, 1);
     EmitOptions o = {.name = a->name, .prefix = a->prefix, .max_locals = a->max_locals,
-                     .net = a->freeze ? NULL : f->net};
+                     .net = a->freeze ? NULL : f->net, .blas = a->blas};
     int rc = 0;
     if (!strcmp(a->what, "ir"))
         kernel_dump(k, c);

@@ -244,6 +244,7 @@ typedef struct Program {
     int no_rewrite;             /* opt_kernel skips the stability rewrites */
     int freeze;                 /* opt_kernel makes network parameters
                                    constants (their initial values) */
+    int blas;                   /* products stay transposed for BLAS */
     struct CheckList *checks;   /* `check` statements (check.h), or NULL */
 } Program;
 
@@ -320,6 +321,8 @@ typedef struct EmitOptions {
     const Network *net;         /* emit NAME_init_params for this network */
     int runtime_entry;          /* also emit NAME_rt, the run-time library's
                                    uniform entry point (runtime/rt.h) */
+    int blas;                   /* matrix products call cblas_dgemm/dgemv:
+                                   the one exception to "only <math.h>" */
 } EmitOptions;
 
 #define EMIT_DEFAULT_MAX_LOCALS 4096  /* 32 KiB of doubles per call */

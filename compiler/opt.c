@@ -217,7 +217,8 @@ Kernel *opt_kernel(Program *p, const Func *f, int want_grad)
         NodeId unit = ir_tconst(g, vshape, e);
         diff_reverse(g, value, unit, f->input, nin, roots + 1 + ninputs + i * nin);
     }
-    lower_products(g, roots, nroots);
+    if (!p->blas)
+        lower_products(g, roots, nroots);
 
     k->g = ir_new();
     NodeId *map = xmalloc(g->n * sizeof *map);

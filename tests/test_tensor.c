@@ -653,3 +653,65 @@ Test(emit, jacobian_function_matches_vjp_rows)
         release(&c);
     }
 }
+
+/* --blas: matrix products through cblas_dgemm/dgemv give the same numbers
+ * (to rounding: BLAS sums in its own order) as gradc's own loops. */
+Test(emit, blas_products_agree_with_own_loops)
+{
+#ifndef GRADC_TEST_BLAS
+    cr_skip_test("no CBLAS found (Debian: libopenblas-dev)");
+#else
+    const char *text = "network m(x[40]) { dense(32, relu)  dense(3, softmax) }\n"
+                       "b(X[8,40], p[1411]) = cross_entropy(m(X, p), 1)\n";
+    double *in = malloc((8 * 40 + 1411) * sizeof *in);
+    double *g[2], v[2];
+    unsigned seed = 21;
+    for (int i = 0; i < 8 * 40; i++)
+        in[i] = urand(&seed);
+    for (int use_blas = 0; use_blas < 2; use_blas++) {
+        Diag d;
+        Program *p = parse(text, 0, &d);
+        cr_assert(p);
+        p->blas = use_blas;
+        Func *f = program_find(p, "b");
+        if (use_blas == 0)
+            net_init_params(program_find(p, "m")->net, 5, in + 8 * 40);
+        Kernel *k = opt_kernel(p, f, 1);
+        Buf src = {0};
+        EmitOptions o = {.prefix = use_blas ? "bl_" : "own_", .blas = use_blas};
+        cr_assert_eq(emit_c_source(k, &o, &src, &d), 0);
+        cr_assert_eq(strstr(src.data, "cblas_dgemm(") != NULL, use_blas);
+        gradc_options opt = {.no_cache = 1, .cflags = use_blas ? "-O2 " GRADC_TEST_BLAS : "-O2"};
+        char *err = NULL;
+        gradc_so *so = gradc_so_compile(src.data, &opt, &err);
+        cr_assert(so, "%s", err ? err : "");
+        char sym[32];
+        snprintf(sym, sizeof sym, "%sb_grad_work", use_blas ? "bl_" : "own_");
+        double (*grad)(const double *, double *, double *) =
+            (double (*)(const double *, double *, double *))gradc_so_symbol(so, sym);
+        if (!grad) {
+            snprintf(sym, sizeof sym, "%sb_grad", use_blas ? "bl_" : "own_");
+            double (*plain)(const double *, double *) = (double (*)(const double *, double *))gradc_so_symbol(so, sym);
+            cr_assert(plain, "no %s", sym);
+            g[use_blas] = calloc(8 * 40 + 1411, sizeof **g);
+            v[use_blas] = plain(in, g[use_blas]);
+        } else {
+            double *work = calloc(emit_work_size(k, &o) + 1, sizeof *work);
+            g[use_blas] = calloc(8 * 40 + 1411, sizeof **g);
+            v[use_blas] = grad(in, g[use_blas], work);
+            free(work);
+        }
+        gradc_so_close(so);
+        buf_free(&src);
+        kernel_free(k);
+        program_free(p);
+        diag_free(&d);
+    }
+    cr_assert(close_to(v[0], v[1], 1e-13, 0), "%.17g vs %.17g", v[0], v[1]);
+    for (int i = 0; i < 8 * 40 + 1411; i++)
+        cr_assert(close_to(g[0][i], g[1][i], 1e-11, 1e-15), "grad[%d]: %.17g vs %.17g", i, g[0][i], g[1][i]);
+    free(g[0]);
+    free(g[1]);
+    free(in);
+#endif
+}
