@@ -356,7 +356,8 @@ static void warn_unusable(const char *path, int rc, sqlite3 *db)
         break;
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-        warn("cache %s stayed busy for %d s; running uncached", path, BUSY_TIMEOUT_MS / 1000);
+        warn("cache %s stayed busy for %d s (%s); running uncached", path,
+             BUSY_TIMEOUT_MS / 1000, msg);
         break;
     default:
         warn("cache %s cannot be used (%s); running uncached", path, msg);
@@ -526,7 +527,10 @@ static int open_db(Cache *c)
      * past WAL_PAGES. */
     sqlite3_db_config(c->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)0);
     sqlite3_wal_hook(c->db, wal_hook, NULL);
-    rc = set_wal(c->db);
+    /* Turning a new file to WAL can fail with SQLITE_BUSY at once, past
+     * the busy handler, while another process does the same: wait here. */
+    for (int waited = 0; (rc = set_wal(c->db)) == SQLITE_BUSY && waited < BUSY_TIMEOUT_MS; waited += 5)
+        sqlite3_sleep(5);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(c->db, "PRAGMA synchronous=NORMAL; PRAGMA journal_size_limit=1048576",
                           NULL, NULL, NULL);
