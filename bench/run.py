@@ -114,6 +114,16 @@ def workloads(quick):
                    % MLP_PARAMS,
                    "func": "lossb", "hand": "w5.c", "hand_defs": ["-DBATCH=64"],
                    "peer": "W5b", "inputs": mlp_inputs(64)})
+        # The same through `gradc emit --blas` (cblas_dgemm, one thread),
+        # when a CBLAS is installed; the hand-written C stays as it is.
+        blas = subprocess.run(["pkg-config", "--cflags", "--libs", "openblas"],
+                              capture_output=True, text=True)
+        if blas.returncode == 0:
+            w = dict(ws[-1])
+            w.update({"id": "W5 b=64 blas", "title": "MLP batch of 64 as W5 b=64, "
+                      "gradc emit --blas (OpenBLAS, 1 thread)", "emit_flags": ["--blas"],
+                      "link": blas.stdout.split()})
+            ws.append(w)
     return ws
 
 
@@ -220,7 +230,7 @@ class Suite:
             cmd = [self.gradc, "emit", "%s:%s" % (src, w["func"]), "--prefix", "gradc_"]
             sym = "gradc_" + w["func"]
         t0 = time.perf_counter()
-        r = run(cmd + ["-o", c, "--header", h])
+        r = run(cmd + w.get("emit_flags", []) + ["-o", c, "--header", h])
         w["emit_s"] = time.perf_counter() - t0
         if r.returncode != 0:
             raise RuntimeError("gradc emit failed: " + failure(r))
@@ -243,7 +253,7 @@ class Suite:
             ["-DGRADC_JACOBIAN=" + jac.group(1)] if jac else []) + [
             os.path.join(HERE, "harness.c")] + w.get("hand_defs", []) + [
             os.path.join(HERE, "hand", w["hand"]),
-            c, "-o", exe, "-lm"]
+            c, "-o", exe] + w.get("link", []) + ["-lm"]
         t0 = time.perf_counter()
         r = run(cmd, timeout=self.args.cc_timeout)
         w.setdefault("cc_s", {})[flags] = time.perf_counter() - t0
@@ -279,7 +289,8 @@ class Suite:
                 self.skip("%s %s" % (w["id"], flags), str(e))
                 self.failures.append("%s %s: %s" % (w["id"], flags, e))
                 continue
-            r = run([exe, inputs, str(self.reps), str(self.min_ns)])
+            one_thread = ["env", "OPENBLAS_NUM_THREADS=1"] if "link" in w else []
+            r = run(one_thread + [exe, inputs, str(self.reps), str(self.min_ns)])
             if r.returncode != 0:
                 self.failures.append("%s %s: harness failed: %s" % (w["id"], flags, failure(r)))
                 continue
