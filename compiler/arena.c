@@ -15,6 +15,20 @@ struct Arena {
     Chunk *head;
 };
 
+/* Under AddressSanitizer (the fuzzer, the sanitizer build) every
+ * allocation gets a chunk of exactly its size, so that an overflow hits a
+ * red zone instead of silently landing in the next allocation. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_ASAN 1
+#endif
+#endif
+#ifndef ARENA_ASAN
+#define ARENA_ASAN 0
+#endif
+
 void *xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
@@ -61,10 +75,11 @@ void arena_free(Arena *a)
 
 void *arena_alloc(Arena *a, size_t size)
 {
+    size_t asked = size;
     size = (size + 15) & ~(size_t)15;
     Chunk *c = a->head;
-    if (!c || c->size - c->used < size) {
-        size_t cap = size > 65536 ? size : 65536;
+    if (ARENA_ASAN || !c || c->size - c->used < size) {
+        size_t cap = ARENA_ASAN ? asked : size > 65536 ? size : 65536;
         c = xmalloc(sizeof *c + cap);
         c->size = cap;
         c->used = 0;
@@ -73,7 +88,7 @@ void *arena_alloc(Arena *a, size_t size)
     }
     void *p = c->data + c->used;
     c->used += size;
-    return memset(p, 0, size);
+    return memset(p, 0, asked);
 }
 
 char *arena_strndup(Arena *a, const char *s, size_t n)

@@ -226,6 +226,12 @@ static int lit_value(Parser *P, const Lit *l, Value *v)
             front_error(P, x->loc, "expected values have at most %d dimensions", VALUE_MAX_RANK);
             return 0;
         }
+        if ((uint64_t)v->n * x->n > GRADC_MAX_ELEMS) {
+            /* before lit_fill has seen the items: the first ones alone
+             * can claim 256^4 = 2^32 elements in 2 KB of text */
+            front_error(P, x->loc, "an expected value has more than %u elements", GRADC_MAX_ELEMS);
+            return 0;
+        }
         v->dim[v->rank++] = x->n;
         v->n *= x->n;
     }
