@@ -21,6 +21,8 @@ int input_from_file(Input *in, const char *path, Diag *d);
 void input_from_text(Input *in, const char *text);
 /* "model.grad:neuron" names a function in a file when the file exists. */
 int input_from_spec(Input *in, const char *spec, Diag *d);
+/* The same with --func NAME: spec must then be a file. */
+int input_from_spec_func(Input *in, const char *spec, const char *func, Diag *d);
 void input_free(Input *in);
 /* Parses and finds the function to work on; NULL after reporting errors. */
 Func *input_compile(Input *in, Program **prog, Diag *d);

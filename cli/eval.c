@@ -558,14 +558,8 @@ int cmd_eval(int argc, char **argv)
         parse_at(&a.at[i], as, 256, &nas, &d);
     for (int i = 0; i < nas; i++)
         shapes[i] = (BareShape){as[i].name, as[i].len, as[i].shape};
-    if (input_from_spec(&input, a.spec, &d) != 0)
+    if (input_from_spec_func(&input, a.spec, a.func, &d) != 0)
         goto out;
-    if (a.func && input.bare) {
-        diag_plain(&d, "--func needs a file: '%s' is not one", a.spec);
-        goto out;
-    }
-    if (a.func)
-        input.func = a.func;
     input.shapes = shapes;
     input.nshapes = (uint32_t)nas;
     Func *f = input_compile(&input, &p, &d);

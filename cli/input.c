@@ -79,6 +79,17 @@ int input_from_spec(Input *in, const char *spec, Diag *d)
     return 0;
 }
 
+int input_from_spec_func(Input *in, const char *spec, const char *func, Diag *d)
+{
+    if (!func)
+        return input_from_spec(in, spec, d);
+    /* With --func the argument can only be a file. */
+    if (input_from_file(in, spec, d) != 0)
+        return -1;
+    in->func = func;
+    return 0;
+}
+
 void input_free(Input *in)
 {
     free(in->owned);

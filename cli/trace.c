@@ -536,14 +536,8 @@ int trace_run(const TraceArgs *a, Input *input, Program **p, Trace *t, Diag *d)
 {
     memset(t, 0, sizeof *t);
     *p = NULL;
-    if (input_from_spec(input, a->spec, d) != 0)
+    if (input_from_spec_func(input, a->spec, a->func, d) != 0)
         return -1;
-    if (a->func && input->bare) {
-        diag_plain(d, "--func needs a file: '%s' is not one", a->spec);
-        return -1;
-    }
-    if (a->func)
-        input->func = a->func;
     Func *f = input_compile(input, p, d);
     if (!f || d->nerrors)
         return -1;

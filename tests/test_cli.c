@@ -615,3 +615,32 @@ Test(cli, names_from_math_h_are_refused_but_a_prefix_helps)
     free(c);
     cleanup(dir);
 }
+
+/* A function of a file: FILE:FUNC, or FILE with --func (also for explain). */
+Test(cli, eval_a_function_of_a_file)
+{
+    char *dir = tmpdir();
+    char *file = path(dir, "fg.grad");
+    FILE *f = fopen(file, "w");
+    cr_assert(f);
+    fputs("f(x, y, z) = (x + y) * z\ng(x) = x^2\n", f);
+    fclose(f);
+    char spec[4200];
+    snprintf(spec, sizeof spec, "%s:g", file);
+    expect_output(dir, ARGS("eval", spec, "--at", "x=3", "--grad", "--json"),
+                  "{\"value\": 9, \"grad\": {\"x\": 6}}\n");
+    expect_output(dir, ARGS("eval", file, "--func", "g", "--at", "x=3", "--grad", "--json"),
+                  "{\"value\": 9, \"grad\": {\"x\": 6}}\n");
+    Run r = run(dir, ARGS("explain", file, "--func", "f", "--at", "x=-2,y=5,z=-4"));
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "df/dz = 3"), "%s", r.out);
+    run_free(&r);
+    char missing[4200];
+    snprintf(missing, sizeof missing, "%s/none.grad", dir);
+    r = run(dir, ARGS("eval", missing, "--func", "g", "--at", "x=3"));
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "cannot read"), "%s", r.err);
+    run_free(&r);
+    free(file);
+    cleanup(dir);
+}
