@@ -349,6 +349,18 @@ NodeId front_literal(Parser *P, int n, Loc loc)
                         i, shape_str(shape_of(P, e[i]), a), shape_str(s0, b));
             return NODE_NONE;
         }
+    /* front_stack places elements that are not constants one by one, each
+     * in a tensor of the literal's size: n times that size in all. */
+    double size = (double)n * shape_size(s0), placed = size;
+    for (int i = 0; i < n && placed == size; i++)
+        if (!ir_is_constant(P->prog->g, e[i]))
+            placed = size * n;
+    if (placed > GRADC_MAX_ELEMS) {
+        front_error(P, loc, size > GRADC_MAX_ELEMS ? "this literal has more than %u elements"
+                    : "this literal is too large to build from elements that are not constants "
+                      "(elements times its size must be at most %u)", GRADC_MAX_ELEMS);
+        return NODE_NONE;
+    }
     return front_stack(P, e, (uint32_t)n);
 }
 
@@ -779,7 +791,20 @@ static NodeId call_function(Parser *P, Func *f, const NodeId *args, int nargs,
         full[nargs] = front_net_init(P, f);
     if (f->ninputs && full[f->ninputs - 1] == NODE_NONE)   /* f() has none */
         return NODE_NONE;
-    if (rows && f->net && shape_eq(g->node[full[1]].shape, g->node[f->input[1]].shape))
+    int net_batch = rows && f->net && shape_eq(g->node[full[1]].shape, g->node[f->input[1]].shape);
+    if (rows) {
+        /* Elements of the widest value per row; rows of a function are
+         * stacked one by one (front_stack), so rows times that again. */
+        double per_row = shape_size(g->node[f->result].shape);
+        for (uint32_t k = 0; net_batch && k < f->net->nlayers; k++)
+            per_row = fmax(per_row, fmax(f->net->layer[k].units, f->net->layer[k].in));
+        if ((double)rows * per_row * (net_batch ? 1 : rows) > GRADC_MAX_ELEMS) {
+            front_error(P, loc, "calling '%s' on %u rows at once is too large (more than %u elements)",
+                        f->name, rows, GRADC_MAX_ELEMS);
+            return NODE_NONE;
+        }
+    }
+    if (net_batch)
         return net_call_batch(P, f->net, full[0], full[1]);
     uint32_t before = g->n;
     NodeId r = rows ? call_batched(P, f, full, rows) : call_user(P, f, full);
@@ -948,6 +973,8 @@ void front_let(Parser *P, const char *name, Loc loc, NodeId value)
 
 void front_expr_stmt(Parser *P, NodeId value, Loc loc)
 {
+    if (!P->bare_mode && value == NODE_NONE)
+        return;                 /* its error is reported: one per mistake */
     if (!P->bare_mode) {
         front_error(P, loc, "an expression on its own has no name; define a function, e.g. 'f(x) = ...'");
         return;
