@@ -572,7 +572,11 @@ static void walk(Files *fs, const char *dir, int depth)
         char *path = xmalloc(n);
         snprintf(path, n, "%s%s%s", dir, ends_with(dir, "/") ? "" : "/", e->d_name);
         struct stat st;
-        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        memset(&st, 0, sizeof st);
+        /* Links to directories are not followed (as find does): two of
+         * them in a loop made the walk exponential in the depth. */
+        int link = lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) && !link)
             walk(fs, path, depth + 1);
         else if (ends_with(e->d_name, ".grad") && S_ISREG(st.st_mode))
             add_file(fs, path);

@@ -44,9 +44,21 @@ int input_from_file(Input *in, const char *path, Diag *d)
     buf_puts(&b, "");
     char chunk[65536];
     size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+    /* Bounded, so that /dev/zero or a huge binary is an error, not a
+     * process that eats all memory. */
+    enum { MAX_SOURCE = 64 << 20 };
+    while (b.len <= MAX_SOURCE && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
         buf_put(&b, chunk, n);
+    int err = ferror(f) ? errno : 0;
     fclose(f);
+    if (err || b.len > MAX_SOURCE) {
+        if (err)
+            diag_plain(d, "cannot read '%s': %s", path, strerror(err));
+        else
+            diag_plain(d, "'%s' is larger than %d MiB: not a source file", path, MAX_SOURCE >> 20);
+        buf_free(&b);
+        return -1;
+    }
     in->owned = b.data;
     in->src = (Source){path, b.data, b.len};
     return 0;
