@@ -355,10 +355,13 @@ NodeId front_literal(Parser *P, int n, Loc loc)
     for (int i = 0; i < n && placed == size; i++)
         if (!ir_is_constant(P->prog->g, e[i]))
             placed = size * n;
-    if (placed > GRADC_MAX_ELEMS) {
-        front_error(P, loc, size > GRADC_MAX_ELEMS ? "this literal has more than %u elements"
-                    : "this literal is too large to build from elements that are not constants "
-                      "(elements times its size must be at most %u)", GRADC_MAX_ELEMS);
+    if (size > GRADC_MAX_ELEMS) {
+        front_error(P, loc, "this literal has more than %u elements", GRADC_MAX_ELEMS);
+        return NODE_NONE;
+    }
+    if (placed > GRADC_MAX_PLACED) {
+        front_error(P, loc, "this literal is too large to build from elements that are not constants "
+                    "(elements times its size must be at most %u)", GRADC_MAX_PLACED);
         return NODE_NONE;
     }
     return front_stack(P, e, (uint32_t)n);
@@ -798,9 +801,10 @@ static NodeId call_function(Parser *P, Func *f, const NodeId *args, int nargs,
         double per_row = shape_size(g->node[f->result].shape);
         for (uint32_t k = 0; net_batch && k < f->net->nlayers; k++)
             per_row = fmax(per_row, fmax(f->net->layer[k].units, f->net->layer[k].in));
-        if ((double)rows * per_row * (net_batch ? 1 : rows) > GRADC_MAX_ELEMS) {
+        uint32_t max = net_batch ? GRADC_MAX_ELEMS : GRADC_MAX_PLACED;
+        if ((double)rows * per_row * (net_batch ? 1 : rows) > max) {
             front_error(P, loc, "calling '%s' on %u rows at once is too large (more than %u elements)",
-                        f->name, rows, GRADC_MAX_ELEMS);
+                        f->name, rows, max);
             return NODE_NONE;
         }
     }

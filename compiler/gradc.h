@@ -97,6 +97,9 @@ typedef struct Shape {
 #define GRADC_MAX_ELEMS (1u << 24)
 #define GRADC_MAX_RANGE (1u << 20)
 #define GRADC_MAX_FOLD (1u << 16)
+/* Element copies made to build a literal of non-constant elements (each
+ * is placed in a tensor of the literal's size, front_stack). */
+#define GRADC_MAX_PLACED (1u << 20)
 Shape shape_vec(uint32_t n);
 Shape shape_mat(uint32_t m, uint32_t n);
 uint32_t shape_size(Shape s);   /* number of elements; 1 for a scalar */
