@@ -790,6 +790,13 @@ static NodeId call_function(Parser *P, Func *f, const NodeId *args, int nargs,
         }
         rows = got.dim[0];
     }
+    if (implicit && f->net && f->net->nparams > GRADC_MAX_TABLE) {
+        /* the initial values would become one table of the generated C */
+        front_error(P, loc, "'%s' has %u parameters, too many to embed their initial values "
+                    "(at most %u); pass a parameter vector: %s(x, p)", f->name, f->net->nparams,
+                    GRADC_MAX_TABLE, f->name);
+        return NODE_NONE;
+    }
     if (implicit)
         full[nargs] = front_net_init(P, f);
     if (f->ninputs && full[f->ninputs - 1] == NODE_NONE)   /* f() has none */

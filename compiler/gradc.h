@@ -100,6 +100,9 @@ typedef struct Shape {
 /* Element copies made to build a literal of non-constant elements (each
  * is placed in a tensor of the literal's size, front_stack). */
 #define GRADC_MAX_PLACED (1u << 20)
+/* Initial values of a network called without its parameters, which the
+ * generated C holds as one table. */
+#define GRADC_MAX_TABLE (1u << 18)
 Shape shape_vec(uint32_t n);
 Shape shape_mat(uint32_t m, uint32_t n);
 uint32_t shape_size(Shape s);   /* number of elements; 1 for a scalar */
