@@ -53,16 +53,22 @@ static int node_equal(const Graph *g, const Node *a, const Node *b)
            memcmp(&a->num, &b->num, sizeof a->num) == 0 && a->aux == b->aux;
 }
 
+/* Each slot keeps the node's hash next to its id, so growing never
+ * rehashes a node and probing reads a node only when the hashes agree
+ * (big graphs: most probes would otherwise be cache misses). */
 static void table_grow(Graph *g)
 {
     uint32_t cap = g->tcap ? g->tcap * 2 : 1024;
-    uint32_t *t = xmalloc(cap * sizeof *t);
+    uint64_t *t = xmalloc(cap * sizeof *t);
     memset(t, 0, cap * sizeof *t);
-    for (uint32_t i = 1; i < g->n; i++) {
-        uint32_t h = (uint32_t)node_hash(&g->node[i]) & (cap - 1);
+    for (uint32_t s = 0; s < g->tcap; s++) {
+        uint64_t e = g->table[s];
+        if (!e)
+            continue;
+        uint32_t h = (uint32_t)(e >> 32) & (cap - 1);
         while (t[h])
             h = (h + 1) & (cap - 1);
-        t[h] = i;
+        t[h] = e;
     }
     free(g->table);
     g->table = t;
@@ -89,17 +95,19 @@ static NodeId intern(Graph *g, const Node *n)
 {
     if (2 * (g->n + 1) > g->tcap)
         table_grow(g);
-    uint32_t h = (uint32_t)node_hash(n) & (g->tcap - 1);
-    for (; g->table[h]; h = (h + 1) & (g->tcap - 1))
-        if (node_equal(g, &g->node[g->table[h]], n))
-            return g->table[h];
+    uint32_t hash = (uint32_t)node_hash(n), h = hash & (g->tcap - 1);
+    for (; g->table[h]; h = (h + 1) & (g->tcap - 1)) {
+        uint64_t e = g->table[h];
+        if ((uint32_t)(e >> 32) == hash && node_equal(g, &g->node[(uint32_t)e], n))
+            return (uint32_t)e;
+    }
     if (g->n == g->cap) {
         g->cap *= 2;
         g->node = xrealloc(g->node, g->cap * sizeof *g->node);
     }
     g->node[g->n] = *n;
     g->node[g->n].sh = structural_hash(g, n);
-    g->table[h] = g->n;
+    g->table[h] = (uint64_t)hash << 32 | g->n;
     return g->n++;
 }
 
