@@ -139,7 +139,8 @@ int op_lookup_call(const char *name);           /* OP_* or -1 */
 struct Graph {
     Node *node;                 /* node[0] is the none/error node */
     uint32_t n, cap;
-    uint32_t *table;            /* open-addressing hash table of NodeIds */
+    uint64_t *table;            /* open-addressing hash table: NodeId in the
+                                   low half, the node's hash in the high */
     uint32_t tcap;
     uint32_t ninputs;           /* input slots handed out so far */
     double *pool;               /* elements of tensor constants (TCONST) */
