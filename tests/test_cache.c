@@ -5,6 +5,7 @@
  * temporary directory, never in the user's own cache. Expected numbers
  * are worked by hand: (x + y) * z at x=1, y=2, z=3 is 9 with gradient
  * (3, 3, 3); x*y + k at x=1, y=2 is 2 + k. */
+#include "support.h"
 #include <criterion/criterion.h>
 
 #include "cache.h"
@@ -58,20 +59,6 @@ static char *join(const char *a, const char *b)
     return s;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    Buf b = {0};
-    buf_puts(&b, "");
-    if (f) {
-        char chunk[4096];
-        size_t n;
-        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-            buf_put(&b, chunk, n);
-        fclose(f);
-    }
-    return b.data;
-}
 
 static int count_lines(const char *s)
 {
@@ -80,11 +67,6 @@ static int count_lines(const char *s)
         n += *s == '\n';
     return n;
 }
-
-typedef struct Run {
-    int status;                 /* exit status, or -1 */
-    char *out, *err;
-} Run;
 
 /* Runs gradc with args (NULL-terminated) and GRADC_CACHE=cache (unset
  * when NULL), optionally as user `uid` (when >= 0) with TMPDIR=tmpdir and
@@ -141,11 +123,6 @@ static Run run(const char *cache, const char *const *args)
     return run_as(cache, -1, NULL, args);
 }
 
-static void run_free(Run *r)
-{
-    free(r->out);
-    free(r->err);
-}
 
 #define EVAL(...) ((const char *const[]){"eval", __VA_ARGS__, NULL})
 

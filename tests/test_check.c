@@ -4,6 +4,7 @@
  * statuses, JSON, JUnit XML (validated by xmllint), -j and the seed
  * samples. Expected values are worked by hand: (x + y) z at (-2, 5, -4)
  * is -12 with gradient (-4, -4, 3); x^2 at 3 is 9 with derivative 6. */
+#include "support.h"
 #include <criterion/criterion.h>
 
 #include "check.h"
@@ -47,25 +48,6 @@ static char *write_file(const char *dir, const char *name, const char *text)
     return path;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    Buf b = {0};
-    buf_puts(&b, "");
-    if (f) {
-        char chunk[4096];
-        size_t n;
-        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-            buf_put(&b, chunk, n);
-        fclose(f);
-    }
-    return b.data;
-}
-
-typedef struct Run {
-    int status;
-    char *out, *err;
-} Run;
 
 /* Runs `gradc ARGS` through the shell; stdout and stderr kept apart. */
 static Run gradc(const char *args)

@@ -4,6 +4,7 @@
  * handling, --at errors, a missing C compiler, and emit: warning-free C99,
  * several generated files linked into one program, awkward input names,
  * and the IR dump. */
+#include "support.h"
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <math.h>
@@ -18,25 +19,6 @@
 
 /* ---- helpers ---- */
 
-typedef struct Run {
-    int status;                 /* exit status, or -1 after a signal */
-    char *out, *err;
-} Run;
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    Buf b = {0};
-    buf_puts(&b, "");
-    if (f) {
-        char chunk[4096];
-        size_t n;
-        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-            buf_put(&b, chunk, n);
-        fclose(f);
-    }
-    return b.data;
-}
 
 /* A private directory (0700, so the cache accepts it) for this test. */
 static char *tmpdir(void)
@@ -93,11 +75,6 @@ static Run run(const char *dir, const char *const *args)
     return run_env(dir, NULL, args);
 }
 
-static void run_free(Run *r)
-{
-    free(r->out);
-    free(r->err);
-}
 
 static void cleanup(char *dir)
 {

@@ -5,6 +5,7 @@
  * f6 = e^-1 = 0.3679, f7 = 1.3679, f8 = 1/f7 = 0.7311, df/df7 = -1/f7^2 =
  * -0.5344, df/df4 = e^-1/f7^2 = 0.1966, dw0 = x0 * 0.1966 = -0.1966,
  * dx0 = w0 * 0.1966 = 0.3932. */
+#include "support.h"
 #include <criterion/criterion.h>
 
 #include "gradc.h"
@@ -22,25 +23,6 @@ static char *tmpdir(void)
     return d;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    Buf b = {0};
-    buf_puts(&b, "");
-    if (f) {
-        char chunk[4096];
-        size_t n;
-        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-            buf_put(&b, chunk, n);
-        fclose(f);
-    }
-    return b.data;
-}
-
-typedef struct Run {
-    int status;
-    char *out, *err;
-} Run;
 
 /* Runs `[env] gradc ARGS` through the shell with a private cache. */
 static Run gradc_env(const char *env, const char *args)
