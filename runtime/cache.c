@@ -261,26 +261,38 @@ static char *aside_name(const char *path)
     return strf("%s.corrupt-%s-%ld", path, stamp, (long)getpid());
 }
 
-static const char *bad_header(int fd, const char *path);
-
-/* Moves a damaged cache file (and its WAL) aside, unless another process
- * already did: only the file whose inode we saw damaged is moved. With
- * recheck, the header is examined again under the lock first, in case
- * what looked truncated was a file another process was still writing. */
-static void move_aside(const char *path, dev_t dev, ino_t ino, const char *why, int recheck)
+/* Locks the cache's directory: shared while a process opens the cache
+ * (which may create the file, its WAL and its shared-memory index),
+ * exclusive while one moves a damaged file aside. Without the shared
+ * lock a fresh file's new WAL could be created between the renames of
+ * the damaged file and of its WAL, and be moved away from its database.
+ * Returns the descriptor to pass to unlock_dir, or -1 (then unlocked:
+ * recovery still works, with the race this lock closes). */
+static int lock_dir(const char *path, int how)
 {
     char *dir = dir_of(path);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
     if (dfd >= 0)
-        flock(dfd, LOCK_EX);    /* one recovery at a time */
+        while (flock(dfd, how) != 0 && errno == EINTR)
+            ;
+    return dfd;
+}
+
+static void unlock_dir(int dfd)
+{
+    if (dfd >= 0)
+        close(dfd);             /* releases the lock */
+}
+
+/* Moves a damaged cache file (and its WAL) aside, unless another process
+ * already did: only the file whose inode we saw damaged is moved. Must
+ * not be called while this process holds the shared lock_dir. */
+static void move_aside(const char *path, dev_t dev, ino_t ino, const char *why)
+{
+    int dfd = lock_dir(path, LOCK_EX);  /* one recovery at a time */
     struct stat st;
     int still = lstat(path, &st) == 0 && st.st_ino == ino && st.st_dev == dev;
-    if (still && recheck) {
-        int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        still = fd >= 0 && bad_header(fd, path) != NULL;
-        if (fd >= 0)
-            close(fd);
-    }
     if (still) {
         char *aside = aside_name(path);
         char *from = NULL, *to = NULL;
@@ -303,14 +315,14 @@ static void move_aside(const char *path, dev_t dev, ino_t ino, const char *why, 
         }
         free(aside);
     }
-    if (dfd >= 0)
-        close(dfd);             /* releases the lock */
-    free(dir);
+    unlock_dir(dfd);
 }
 
 /* Checks cheaply for a truncated database, which SQLite itself notices
  * only when it reads a missing page: NULL when the file is as long as its
- * header says. */
+ * header says. Read without SQLite's locks, so a file that a checkpoint
+ * is writing can look truncated for a moment: a "truncated" answer is
+ * only a reason to ask SQLite (damage_confirmed). */
 static const char *bad_header(int fd, const char *path)
 {
     struct stat st;
@@ -477,10 +489,35 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
     return SQLITE_OK;
 }
 
+/* Asks SQLite, under its own locks, whether a file that looked truncated
+ * is damaged: quick_check reads every page, so a page past the end shows.
+ * Any other answer (busy, say) is left to the normal path to report. */
+static int damage_confirmed(const char *path)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int damaged = 0;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+        rc = sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &st, NULL);
+    }
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        const char *said = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+        damaged = rc == SQLITE_ROW ? !said || strcmp(said, "ok") != 0 : is_corrupt(rc);
+    } else {
+        damaged = is_corrupt(rc);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close_v2(db);
+    return damaged;
+}
+
 /* Opens or creates the file with the trust checks, before SQLite sees it:
- * 0 when it may be used, 1 when it was damaged and moved aside (try
- * again), -1 after a warning. */
-static int check_file(Cache *c)
+ * 0 when it may be used, 1 when it is damaged (*bad says how; the caller
+ * moves it aside and tries again), -1 after a warning. */
+static int check_file(Cache *c, const char **bad_out)
 {
     int fd = open(c->path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -503,8 +540,8 @@ static int check_file(Cache *c)
     }
     c->ino = st.st_ino;
     c->dev = st.st_dev;
-    if (bad) {
-        move_aside(c->path, c->dev, c->ino, bad, 1);
+    if (bad && damage_confirmed(c->path)) {
+        *bad_out = bad;
         return 1;
     }
     char side[PATH_MAX + 16];
@@ -545,22 +582,25 @@ static int open_db(Cache *c)
  * again), -1 after a warning. */
 static int try_open(Cache *c)
 {
-    int rc = check_file(c);
-    if (rc != 0)
-        return rc;
-    rc = open_db(c);
-    if (rc == SQLITE_OK)
-        return 0;
-    if (is_corrupt(rc)) {
-        sqlite3_close_v2(c->db);
-        c->db = NULL;
-        move_aside(c->path, c->dev, c->ino, sqlite3_errstr(rc), 0);
-        return 1;
+    const char *bad = NULL;
+    int dfd = lock_dir(c->path, LOCK_SH);
+    int rc = check_file(c, &bad);
+    if (rc == 0) {
+        int src = open_db(c);
+        rc = src == SQLITE_OK ? 0 : is_corrupt(src) ? 1 : -1;
+        if (rc == 1)
+            bad = sqlite3_errstr(src);
+        else if (rc == -1)
+            warn_unusable(c->path, src, c->db);
+        if (rc != 0) {
+            sqlite3_close_v2(c->db);
+            c->db = NULL;
+        }
     }
-    warn_unusable(c->path, rc, c->db);
-    sqlite3_close_v2(c->db);
-    c->db = NULL;
-    return -1;
+    unlock_dir(dfd);
+    if (rc == 1)
+        move_aside(c->path, c->dev, c->ino, bad);
+    return rc;
 }
 
 Cache *cache_open(const char *path)
@@ -617,7 +657,7 @@ static int fault(Cache *c, int rc)
     if (is_corrupt(rc)) {
         sqlite3_close_v2(c->db);
         c->db = NULL;
-        move_aside(c->path, c->dev, c->ino, sqlite3_errstr(rc), 0);
+        move_aside(c->path, c->dev, c->ino, sqlite3_errstr(rc));
         int again = try_open(c);
         if (again == 1)
             again = try_open(c);
