@@ -16,6 +16,7 @@
  * NAME_WORK_SIZE in the header. */
 #include "gradc.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
@@ -50,12 +51,22 @@ typedef struct Plan {
     uint32_t *early, *early_next;
 } Plan;
 
+/* What an entry point computes (entry_roots) and its plan. */
+typedef struct EntryPlan {
+    NodeId *roots, *pieces;
+    uint32_t *npieces, nroots;
+    Plan p;
+} EntryPlan;
+
 typedef struct Emitter {
     const Kernel *k;
     const EmitOptions *o;
     char sym[256];
     Buf *out;
     uint32_t *input_off;        /* per input: offset in its array */
+    uint32_t *lit_at;           /* per node: 1 + its literal's offset in lits */
+    Buf *lits;                  /* literals of scalar constants, NUL-separated */
+    struct EntryPlan *plans;    /* per Entry: see entry_plan */
     uint32_t in_size, params_size, out_size;
 } Emitter;
 
@@ -163,38 +174,81 @@ static const char *input_array(const Emitter *e, NodeId id)
     return (uint32_t)slot >= e->k->ninputs - e->k->nparams ? "params" : "in";
 }
 
+/* ---- operand text: a big kernel prints millions of operands, so these
+ * are written by hand instead of through snprintf ---- */
+
+static char *put_str(char *p, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static char *put_uint(char *p, uint32_t v)
+{
+    char tmp[10];
+    int n = 0;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while (v /= 10);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+/* The literal of a scalar constant, formatted once per node: a formula's
+ * few distinct constants are used over and over. */
+static const char *literal_of(const Emitter *e, NodeId id)
+{
+    uint32_t *at = &e->lit_at[id];
+    if (!*at) {
+        char num[48];
+        literal(node(e, id)->num, num);
+        *at = (uint32_t)e->lits->len + 1;
+        buf_put(e->lits, num, strlen(num) + 1);         /* with its NUL */
+    }
+    return e->lits->data + *at - 1;
+}
+
 /* Scalar value of a node, or element `ix` of a tensor node. */
 static void elem(const Emitter *e, const Plan *p, NodeId id, const char *ix, char out[320])
 {
-    const Node *n = node(e, id);
-    uint32_t off = n->op == OP_INPUT && (uint32_t)n->aux < e->k->ninputs ? e->input_off[n->aux] : 0;
-    int scalar = n->shape.rank == 0;
+    char *q = out;
+    assert(strlen(ix) < 32);    /* the symbol is < 200 characters */
+    /* The node itself is read only where needed: in a big kernel it is
+     * usually far away in memory (a cache miss), its plan entry is not. */
     switch (p->store[id]) {
     case S_LITERAL:
-        literal(n->num, out);
+        q = put_str(q, literal_of(e, id));
         break;
-    case S_INPUT:
-        if (scalar)
-            snprintf(out, 320, "%s[%u]", input_array(e, id), off);
-        else
-            snprintf(out, 320, "%s[%u + %s]", input_array(e, id), off, ix);
-        break;
-    case S_TCONST:
-        snprintf(out, 320, "%s_k%u[%s]", e->sym, id, ix);
-        break;
-    case S_TEMP:
-        snprintf(out, 320, "t%u", p->num[id]);
-        break;
-    case S_FUSED:
-        snprintf(out, 320, "e%u", id);
-        break;
-    case S_SLOT:
-        snprintf(out, 320, "w[%u]", p->num[id]);
-        break;
-    default:
-        snprintf(out, 320, "a%u[%s]", id, scalar ? "0" : ix);
+    case S_INPUT: {
+        const Node *n = node(e, id);
+        uint32_t off = (uint32_t)n->aux < e->k->ninputs ? e->input_off[n->aux] : 0;
+        q = put_uint(put_str(put_str(q, input_array(e, id)), "["), off);
+        if (n->shape.rank > 0)
+            q = put_str(put_str(q, " + "), ix);
+        q = put_str(q, "]");
         break;
     }
+    case S_TCONST:
+        q = put_uint(put_str(put_str(q, e->sym), "_k"), id);
+        q = put_str(put_str(put_str(q, "["), ix), "]");
+        break;
+    case S_TEMP:
+        q = put_uint(put_str(q, "t"), p->num[id]);
+        break;
+    case S_FUSED:
+        q = put_uint(put_str(q, "e"), id);
+        break;
+    case S_SLOT:
+        q = put_str(put_uint(put_str(q, "w["), p->num[id]), "]");
+        break;
+    default:
+        q = put_uint(put_str(q, "a"), id);
+        q = put_str(put_str(put_str(q, "["), is_scalar(e, id) ? "0" : ix), "]");
+        break;
+    }
+    *q = 0;
 }
 
 /* A pointer expression to the first element of a tensor node. */
@@ -495,13 +549,16 @@ static void plan_free(Plan *p)
 /* Writes the node's C template with the given operand texts. */
 static void expand(const char *t, char a[2][320], Buf *out)
 {
-    for (; *t; t++) {
-        if (t[0] == '$' && (t[1] == '0' || t[1] == '1')) {
-            buf_puts(out, a[t[1] - '0']);
-            t++;
-        } else {
-            buf_put(out, t, 1);
-        }
+    const char *run = t;        /* text not yet written */
+    for (;; t++) {
+        int operand = t[0] == '$' && (t[1] == '0' || t[1] == '1');
+        if (!operand && *t)
+            continue;
+        buf_put(out, run, (size_t)(t - run));
+        if (!*t)
+            return;
+        buf_puts(out, a[t[1] - '0']);
+        run = ++t + 1;
     }
 }
 
@@ -524,8 +581,10 @@ static void elementwise(const Emitter *e, const Plan *p, NodeId id, Buf *out)
         for (int k = 0; k < arity; k++)
             elem(e, p, n->arg[k], "0", a[k]);
         elem(e, p, id, "0", dst);
-        buf_printf(out, p->store[id] != S_TEMP || p->acc[id] == 2 ? "    %s = "
-                        : p->acc[id] ? "    double %s = " : "    const double %s = ", dst);
+        buf_puts(out, p->store[id] != S_TEMP || p->acc[id] == 2 ? "    "
+                      : p->acc[id] ? "    double " : "    const double ");
+        buf_puts(out, dst);
+        buf_puts(out, " = ");
         expand(template_of(e, n), a, out);
         buf_puts(out, ";\n");
         return;
@@ -1169,30 +1228,42 @@ static uint32_t entry_roots(const Emitter *e, Entry entry, NodeId **rootsp,
     return nroots;
 }
 
+/* An entry point's roots and plan, made once per emission: the work size
+ * needs them before the code is printed (planning a big kernel takes as
+ * long as printing it). */
+static EntryPlan *entry_plan(const Emitter *e, Entry entry)
+{
+    EntryPlan *ep = &e->plans[entry];
+    if (!ep->roots) {
+        ep->nroots = entry_roots(e, entry, &ep->roots, &ep->pieces, &ep->npieces);
+        plan(e, ep->roots, ep->nroots, &ep->p);
+    }
+    return ep;
+}
+
 static void entry_function(const Emitter *e, Entry entry, int work, Buf *out)
 {
     const Kernel *k = e->k;
     int tensor = !is_scalar(e, k->value);
-    NodeId *roots, *pieces;
-    uint32_t *npieces;
-    uint32_t nroots = entry_roots(e, entry, &roots, &pieces, &npieces);
-    Plan p;
-    plan(e, roots, nroots, &p);
+    EntryPlan *ep = entry_plan(e, entry);
+    Plan *p = &ep->p;
+    NodeId *pieces = ep->pieces;
+    uint32_t *npieces = ep->npieces;
     signature(e, entry, work, 0, out);
     buf_puts(out, "{\n");
-    if (!uses(&p, e, 0))
+    if (!uses(p, e, 0))
         buf_puts(out, "    (void)in;\n");
-    if (k->nparams && !uses(&p, e, 1))
+    if (k->nparams && !uses(p, e, 1))
         buf_puts(out, "    (void)params;\n");
-    if (work && !p.work)
+    if (work && !p->work)
         buf_puts(out, "    (void)work;\n");
-    if (entry == E_GRAD && tensor && (!k->seed || p.store[k->seed] == S_NONE))
+    if (entry == E_GRAD && tensor && (!k->seed || p->store[k->seed] == S_NONE))
         buf_puts(out, "    (void)v;\n");
-    uint8_t *early = entry == E_GRAD ? plan_early_stores(e, &p, npieces) : NULL;
-    body(e, &p, out);
+    uint8_t *early = entry == E_GRAD ? plan_early_stores(e, p, npieces) : NULL;
+    body(e, p, out);
     char v[320];
     if (entry == E_VALUE && tensor)
-        store_result(e, &p, k->value, "out", 0, out);
+        store_result(e, p, k->value, "out", 0, out);
     if (entry == E_GRAD) {
         uint32_t nin = k->ninputs - k->nparams;
         if (nin == 0)
@@ -1205,24 +1276,20 @@ static void entry_function(const Emitter *e, Entry entry, int work, Buf *out)
             if (early[i])
                 continue;
             if (npieces[i])
-                store_pieces(e, &p, k->grad[i], pieces + i * MAXP, npieces[i], dst,
+                store_pieces(e, p, k->grad[i], pieces + i * MAXP, npieces[i], dst,
                              e->input_off[i], out);
             else
-                store_result(e, &p, k->grad[i], dst, e->input_off[i], out);
+                store_result(e, p, k->grad[i], dst, e->input_off[i], out);
             if (is_param)
                 buf_puts(out, "    }\n");
         }
     }
     if (!tensor) {
-        elem(e, &p, k->value, "0", v);
+        elem(e, p, k->value, "0", v);
         buf_printf(out, "    return %s;\n", v);
     }
     buf_puts(out, "}\n");
-    plan_free(&p);
     free(early);
-    free(roots);
-    free(pieces);
-    free(npieces);
 }
 
 /* Static const arrays for the tensor constants the kernel uses. */
@@ -1248,17 +1315,9 @@ static uint32_t work_size(const Emitter *e)
 {
     uint32_t size = 0;
     for (int entry = E_VALUE; entry <= (e->k->grad ? E_GRAD : E_VALUE); entry++) {
-        NodeId *roots, *pieces;
-        uint32_t *npieces;
-        uint32_t n = entry_roots(e, (Entry)entry, &roots, &pieces, &npieces);
-        Plan p;
-        plan(e, roots, n, &p);
-        if (p.work > size)
-            size = p.work;
-        plan_free(&p);
-        free(roots);
-        free(pieces);
-        free(npieces);
+        const Plan *p = &entry_plan(e, (Entry)entry)->p;
+        if (p->work > size)
+            size = p->work;
     }
     if (e->k->jac) {
         Plan p;
@@ -1411,6 +1470,24 @@ static void runtime_entry(const Emitter *e, int work, Buf *out)
     buf_puts(out, "}\n");
 }
 
+static void teardown(Emitter *e)
+{
+    free(e->input_off);
+    free(e->lit_at);
+    if (e->lits)
+        buf_free(e->lits);
+    free(e->lits);
+    for (int i = 0; e->plans && i < 2; i++) {
+        EntryPlan *ep = &e->plans[i];
+        if (ep->roots)
+            plan_free(&ep->p);
+        free(ep->roots);
+        free(ep->pieces);
+        free(ep->npieces);
+    }
+    free(e->plans);
+}
+
 static int setup(Emitter *e, const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
 {
     memset(e, 0, sizeof *e);
@@ -1424,6 +1501,12 @@ static int setup(Emitter *e, const Kernel *k, const EmitOptions *o, Buf *out, Di
         return -1;
     }
     e->input_off = xmalloc((k->ninputs + 1) * sizeof *e->input_off);
+    e->lit_at = xmalloc(k->g->n * sizeof *e->lit_at);
+    memset(e->lit_at, 0, k->g->n * sizeof *e->lit_at);
+    e->lits = xmalloc(sizeof *e->lits);
+    memset(e->lits, 0, sizeof *e->lits);
+    e->plans = xmalloc(2 * sizeof *e->plans);
+    memset(e->plans, 0, 2 * sizeof *e->plans);
     uint32_t nin = k->ninputs - k->nparams;
     for (uint32_t i = 0; i < k->ninputs; i++) {
         uint32_t *acc = i < nin ? &e->in_size : &e->params_size;
@@ -1455,7 +1538,7 @@ uint32_t emit_work_size(const Kernel *k, const EmitOptions *o)
     Diag d;
     diag_init(&d);
     uint32_t size = setup(&e, k, o, NULL, &d) == 0 ? work_size(&e) : 0;
-    free(e.input_off);
+    teardown(&e);
     diag_free(&d);
     return size;
 }
@@ -1477,7 +1560,7 @@ int emit_c_source(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
 {
     Emitter e;
     if (setup(&e, k, o, out, d) != 0) {
-        free(e.input_off);
+        teardown(&e);
         return -1;
     }
     uint32_t work = work_size(&e);
@@ -1513,7 +1596,7 @@ int emit_c_source(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
     }
     if (o && o->runtime_entry)
         runtime_entry(&e, work != 0, out);
-    free(e.input_off);
+    teardown(&e);
     return 0;
 }
 
@@ -1521,7 +1604,7 @@ int emit_c_header(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
 {
     Emitter e;
     if (setup(&e, k, o, out, d) != 0) {
-        free(e.input_off);
+        teardown(&e);
         return -1;
     }
     char guard[300], m[300];
@@ -1551,6 +1634,6 @@ int emit_c_header(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
     buf_printf(out, "extern const char *const %s_input_names[%s + 1];\n\n", e.sym, m);
     prototypes(&e, net, work != 0, out);
     buf_printf(out, "\n#endif\n");
-    free(e.input_off);
+    teardown(&e);
     return 0;
 }
