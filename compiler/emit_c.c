@@ -33,6 +33,8 @@ typedef enum Store {
     S_WORK,                     /* double *const tN = work + offset */
     S_ALIAS,                    /* const double *const tN = base + offset */
     S_FUSED,                    /* element i in the loop of its group: eN */
+    S_LOCAL,                    /* element i, a local of the one loop that
+                                   computes and reads it: eN */
 } Store;
 
 typedef struct Plan {
@@ -49,6 +51,10 @@ typedef struct Plan {
      * node, 1 + the first input whose gradient it is (0: none); per input,
      * 1 + the next input with the same gradient node. NULL: none. */
     uint32_t *early, *early_next;
+    /* A softmax and a logsumexp of the same operand share one pass of
+     * exp(x - max): pair[i] is the other one (0: none), and the later of
+     * the two is computed with the earlier (its storage is its own). */
+    NodeId *pair;
 } Plan;
 
 /* What an entry point computes (entry_roots) and its plan. */
@@ -238,6 +244,7 @@ static void elem(const Emitter *e, const Plan *p, NodeId id, const char *ix, cha
         q = put_uint(put_str(q, "t"), p->num[id]);
         break;
     case S_FUSED:
+    case S_LOCAL:
         q = put_uint(put_str(q, "e"), id);
         break;
     case S_SLOT:
@@ -477,6 +484,76 @@ static void assign_work(const Emitter *e, Plan *p, const NodeId *roots, uint32_t
     free(fsize);
 }
 
+/* Pairs each emitted softmax with an emitted logsumexp of the same
+ * operand: logsumexp is then m + log(s) with the softmax's own maximum m
+ * and sum s, the same numbers its own loop would add up. The later node
+ * must own its storage (a temporary or an array, not a reused slot or
+ * work block), since it is computed at the earlier one's place. */
+static void pair_softmax(const Emitter *e, Plan *p)
+{
+    const Graph *g = e->k->g;
+    p->pair = xmalloc(g->n * sizeof *p->pair);
+    memset(p->pair, 0, g->n * sizeof *p->pair);
+    NodeId *sm = xmalloc(g->n * sizeof *sm);     /* per operand: its softmax */
+    memset(sm, 0, g->n * sizeof *sm);
+    for (NodeId i = 1; i < g->n; i++)
+        if (g->node[i].op == OP_SOFTMAX && p->store[i] != S_NONE)
+            sm[g->node[i].arg[0]] = i;
+    for (NodeId i = 1; i < g->n; i++) {
+        NodeId j = g->node[i].op == OP_LOGSUMEXP && p->store[i] != S_NONE ? sm[g->node[i].arg[0]] : 0;
+        Store later = j ? p->store[i > j ? i : j] : S_NONE;
+        if (later == S_TEMP || later == S_ARRAY) {
+            p->pair[i] = j;
+            p->pair[j] = i;
+        }
+    }
+    free(sm);
+}
+
+static uint32_t loop_size(const Emitter *e, const Plan *p, NodeId i);
+static int emitted(const Plan *p, NodeId i);
+static NodeId run_end(const Emitter *e, const Plan *p, NodeId first);
+
+/* Arrays that only the loop run computing them reads, at element i,
+ * become locals of that loop: in W4, x[i+1] - x[i]^2 feeds the value's
+ * term and the gradient's, two loops that loop_run joins into one, and
+ * need not be stored. Returns the doubles saved. */
+static uint32_t localise(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots)
+{
+    const Graph *g = e->k->g;
+    NodeId *run = xmalloc(g->n * sizeof *run);  /* first node of its run; 0: none */
+    uint8_t *keep = xmalloc(g->n);
+    memset(run, 0, g->n * sizeof *run);
+    memset(keep, 0, g->n);
+    for (NodeId i = 1, next; i < g->n; i = next) {
+        next = i + 1;
+        if (!emitted(p, i) || !loop_size(e, p, i))
+            continue;
+        next = run_end(e, p, i);
+        for (NodeId m = i; m < next; m++)
+            run[m] = i;
+    }
+    for (NodeId h = 1; h < g->n; h++)           /* a fused member runs with its head */
+        for (NodeId m = p->first[h]; m; m = p->next[m])
+            run[m] = run[h];
+    for (uint32_t r = 0; r < nroots; r++)
+        keep[roots[r]] = 1;
+    for (NodeId u = 1; u < g->n; u++)
+        if (p->store[u] != S_NONE)
+            for (int k = 0; k < op_info[g->node[u].op].arity; k++)
+                if (!run[u] || run[u] != run[g->node[u].arg[k]])
+                    keep[g->node[u].arg[k]] = 1;
+    uint32_t saved = 0;
+    for (NodeId i = 1; i < g->n; i++)
+        if (p->store[i] == S_ARRAY && run[i] && !keep[i]) {
+            p->store[i] = S_LOCAL;
+            saved += shape_size(g->node[i].shape);
+        }
+    free(run);
+    free(keep);
+    return saved;
+}
+
 static void plan(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p)
 {
     const Graph *g = e->k->g;
@@ -509,6 +586,7 @@ static void plan(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p
         p->store[i] = s;
     }
     tensors -= fuse(e, p, roots, nroots);
+    tensors -= localise(e, p, roots, nroots);
     p->work = 0;
     p->nslots = 0;
     p->slots_in_work = 0;
@@ -531,6 +609,7 @@ static void plan(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p
     }
     free(mark);
     chain_sums(e, p, roots, nroots);
+    pair_softmax(e, p);
 }
 
 static void plan_free(Plan *p)
@@ -542,6 +621,7 @@ static void plan_free(Plan *p)
     free(p->acc);
     free(p->early);
     free(p->early_next);
+    free(p->pair);
 }
 
 /* ---- statements ---- */
@@ -592,7 +672,7 @@ static void elementwise(const Emitter *e, const Plan *p, NodeId id, Buf *out)
     for (int k = 0; k < arity; k++)
         elem(e, p, n->arg[k], "i", a[k]);
     elem(e, p, id, "i", dst);
-    buf_printf(out, "        %s = ", dst);
+    buf_printf(out, p->store[id] == S_LOCAL ? "        const double %s = " : "        %s = ", dst);
     expand(template_of(e, n), a, out);
     buf_puts(out, ";\n");
 }
@@ -769,6 +849,52 @@ static uint32_t row_size(Shape s)
     return s.rank == 2 ? s.dim[1] : 1;
 }
 
+/* A softmax (sm) and/or a logsumexp (lse) of one operand, row by row for
+ * a matrix (row r of x at x + r * len). The logsumexp of all -inf or of
+ * +inf is m itself, as in kernels.c. */
+static void softmax_lse(const Emitter *e, const Plan *p, NodeId id, Buf *out)
+{
+    int is_sm = node(e, id)->op == OP_SOFTMAX;
+    NodeId sm = is_sm ? id : p->pair[id], lse = is_sm ? p->pair[id] : id;
+    NodeId arg = node(e, sm ? sm : lse)->arg[0];
+    Shape s0 = node(e, arg)->shape;
+    uint32_t len = s0.rank == 2 ? s0.dim[1] : shape_size(s0);
+    uint32_t rows = s0.rank == 2 ? s0.dim[0] : 1;
+    char A[320], T[320], x[400], t[400], res[400];
+    base(e, p, arg, A);
+    snprintf(x, sizeof x, "(%s + r * %u)", A, len);
+    if (sm) {
+        base(e, p, sm, T);
+        snprintf(t, sizeof t, "(%s + r * %u)", T, len);
+    }
+    if (lse && rows > 1) {
+        base(e, p, lse, T);
+        snprintf(res, sizeof res, "%s[r]", T);
+    } else if (lse) {
+        elem(e, p, lse, "0", res);
+    }
+    if (p->pair[id])                    /* the partner is computed here too */
+        declare(e, p, p->pair[id], out);
+    buf_printf(out, "    for (long r = 0; r < %u; r++) {\n        double m = -INFINITY, s = 0.0;\n"
+                    "        for (long i = 0; i < %u; i++)\n"
+                    "            if (%s[i] > m || %s[i] != %s[i])\n                m = %s[i];\n",
+               rows, len, x, x, x, x);
+    if (sm)
+        buf_printf(out, "        for (long i = 0; i < %u; i++) {\n"
+                        "            %s[i] = exp(%s[i] - m);\n            s += %s[i];\n        }\n"
+                        "        for (long i = 0; i < %u; i++)\n            %s[i] /= s;\n",
+                   len, t, x, t, len, t);
+    if (sm && lse)
+        buf_printf(out, "        %s = isinf(m) ? m : m + log(s);\n", res);
+    else if (lse)
+        buf_printf(out, "        if (isinf(m)) {\n            %s = m;\n        } else {\n"
+                        "            for (long i = 0; i < %u; i++)\n"
+                        "                s += exp(%s[i] - m);\n"
+                        "            %s = m + log(s);\n        }\n",
+                   res, len, x, res);
+    buf_puts(out, "    }\n");
+}
+
 static void structured(const Emitter *e, const Plan *p, NodeId id, Buf *out)
 {
     const Node *n = node(e, id);
@@ -838,34 +964,9 @@ static void structured(const Emitter *e, const Plan *p, NodeId id, Buf *out)
                    shape_size(s0), T, start, A);
         break;
     case OP_SOFTMAX:
-    case OP_LOGSUMEXP: {
-        /* Of a matrix: row by row (row r of x at x + r * len). */
-        uint32_t len = s0.rank == 2 ? s0.dim[1] : shape_size(s0);
-        uint32_t rows = s0.rank == 2 ? s0.dim[0] : 1;
-        char x[400], t[400], res[400];
-        snprintf(x, sizeof x, "(%s + r * %u)", A, len);
-        snprintf(t, sizeof t, "(%s + r * %u)", T, len);
-        if (n->op == OP_LOGSUMEXP && rows > 1)
-            snprintf(res, sizeof res, "%s[r]", T);
-        else
-            snprintf(res, sizeof res, "%s", d);
-        buf_printf(out, "    for (long r = 0; r < %u; r++) {\n        double m = -INFINITY, s = 0.0;\n"
-                        "        for (long i = 0; i < %u; i++)\n"
-                        "            if (%s[i] > m || %s[i] != %s[i])\n                m = %s[i];\n",
-                   rows, len, x, x, x, x);
-        if (n->op == OP_SOFTMAX)
-            buf_printf(out, "        for (long i = 0; i < %u; i++) {\n"
-                            "            %s[i] = exp(%s[i] - m);\n            s += %s[i];\n        }\n"
-                            "        for (long i = 0; i < %u; i++)\n            %s[i] /= s;\n    }\n",
-                       len, t, x, t, len, t);
-        else
-            buf_printf(out, "        if (isinf(m)) {\n            %s = m;\n        } else {\n"
-                            "            for (long i = 0; i < %u; i++)\n"
-                            "                s += exp(%s[i] - m);\n"
-                            "            %s = m + log(s);\n        }\n    }\n",
-                       res, len, x, res);
+    case OP_LOGSUMEXP:
+        softmax_lse(e, p, id, out);
         break;
-    }
     default:
         buf_printf(out, "    /* unsupported op %s */\n", op_info[n->op].name);
         break;
@@ -897,7 +998,7 @@ static void fused_loop(const Emitter *e, const Plan *p, NodeId head, Buf *out)
     for (int k = 0; k < op_info[h->op].arity; k++)
         elem(e, p, h->arg[k], "i", a[k]);
     elem(e, p, head, "i", d);
-    buf_printf(out, "        %s = ", d);
+    buf_printf(out, p->store[head] == S_LOCAL ? "        const double %s = " : "        %s = ", d);
     expand(template_of(e, h), a, out);
     buf_puts(out, ";\n");
 }
@@ -925,7 +1026,7 @@ static int emitted(const Plan *p, NodeId i)
  * pass computes them all, with values in registers instead of re-read
  * arrays. A sum ends the run: later loops may read its total. Returns
  * the node after the run. */
-static NodeId loop_run(const Emitter *e, const Plan *p, NodeId first, Buf *out)
+static NodeId run_end(const Emitter *e, const Plan *p, NodeId first)
 {
     const Graph *g = e->k->g;
     uint32_t size = loop_size(e, p, first);
@@ -939,6 +1040,14 @@ static NodeId loop_run(const Emitter *e, const Plan *p, NodeId first, Buf *out)
         if (g->node[i].op == OP_SUM)
             break;
     }
+    return end;
+}
+
+static NodeId loop_run(const Emitter *e, const Plan *p, NodeId first, Buf *out)
+{
+    const Graph *g = e->k->g;
+    uint32_t size = loop_size(e, p, first);
+    NodeId end = run_end(e, p, first);
     for (NodeId i = first; i < end; i++) {
         if (!emitted(p, i))
             continue;
@@ -974,7 +1083,9 @@ static void body(const Emitter *e, const Plan *p, Buf *out)
         next = i + 1;
         if (!emitted(p, i))
             continue;
-        if (loop_size(e, p, i))
+        if (p->pair[i] && p->pair[i] < i)
+            ;                   /* the later of a pair: computed already */
+        else if (loop_size(e, p, i))
             next = loop_run(e, p, i, out);
         else if (op_info[g->node[i].op].flags & OPF_ELEM)
             elementwise(e, p, i, out);  /* a scalar */

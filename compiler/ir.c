@@ -418,9 +418,21 @@ NodeId ir_transpose(Graph *g, NodeId a)
     return ir_node(g, OP_TRANSPOSE, a, 0, 0, 0, shape_mat(n->shape.dim[1], n->shape.dim[0]));
 }
 
+/* Element i of a vector computed elementwise is the same operation on
+ * the operands' elements i (bit for bit): (x - logsumexp(x))[3] needs one
+ * subtraction, not the whole vector. */
 NodeId ir_index(Graph *g, NodeId a, uint32_t i)
 {
     Shape s = g->node[a].shape;
+    Node n = g->node[a];
+    if (s.rank == 1 && (op_info[n.op].flags & OPF_ELEM)) {
+        NodeId x = n.arg[0], y = op_info[n.op].arity > 1 ? n.arg[1] : NODE_NONE;
+        if (g->node[x].shape.rank == 1)
+            x = ir_index(g, x, i);
+        if (y != NODE_NONE && g->node[y].shape.rank == 1)
+            y = ir_index(g, y, i);
+        return ir_op(g, (Op)n.op, x, y);
+    }
     Shape r = s.rank == 2 ? shape_vec(s.dim[1]) : SHAPE_SCALAR;
     return ir_node(g, OP_INDEX, a, 0, (int32_t)i, 0, r);
 }

@@ -270,6 +270,23 @@ static void d_pad(Graph *g, NodeId n, NodeId adj, NodeId out[3])
     else
         out[0] = ir_slice(g, adj, (uint32_t)nd->aux, s.dim[0], (uint32_t)nd->num);
 }
+/* The k of a constant vector e_k (1 at k, +0 elsewhere), or UINT32_MAX. */
+static uint32_t unit_position(const Graph *g, NodeId id)
+{
+    const Node *nd = &g->node[id];
+    if (nd->op != OP_TCONST || nd->shape.rank != 1)
+        return UINT32_MAX;
+    const double *v = ir_tconst_data(g, id);
+    uint32_t k = UINT32_MAX;
+    for (uint32_t i = 0; i < nd->shape.dim[0]; i++) {
+        if (v[i] == 1.0 && k == UINT32_MAX)
+            k = i;
+        else if (!(v[i] == 0.0 && !signbit(v[i])))
+            return UINT32_MAX;
+    }
+    return k;
+}
+
 /* The softmax VJP s * (g - <s, g>), without forming the Jacobian. */
 static void d_softmax(Graph *g, NodeId n, NodeId adj, NodeId out[3])
 {
@@ -279,7 +296,11 @@ static void d_softmax(Graph *g, NodeId n, NodeId adj, NodeId out[3])
         out[0] = ir_mul(g, n, ir_sub(g, adj, ir_rows(g, dots, s.dim[1])));
         return;
     }
-    NodeId dot = ir_sum(g, ir_mul(g, n, adj));
+    /* A unit seed e_k (a Jacobian row) makes <s, e_k> = s[k] exactly: a
+     * softmax is all finite and non-negative (each 0*s_j is +0) or all
+     * NaN, and then both are NaN. */
+    uint32_t k = unit_position(g, adj);
+    NodeId dot = k != UINT32_MAX ? ir_index(g, n, k) : ir_sum(g, ir_mul(g, n, adj));
     out[0] = ir_mul(g, n, ir_sub(g, adj, dot));
 }
 static void d_logsumexp(Graph *g, NodeId n, NodeId adj, NodeId out[3])
