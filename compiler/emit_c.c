@@ -37,6 +37,8 @@ typedef enum Store {
                                    computes and reads it: eN */
 } Store;
 
+enum { MAX_ZERO = 64, MAXP = 64 };
+
 typedef struct Plan {
     Store *store;
     uint32_t *num;              /* temp number, slot, or work offset */
@@ -44,6 +46,7 @@ typedef struct Plan {
     uint32_t nslots;            /* scalar slots */
     uint32_t work;              /* doubles of work array needed */
     int slots_in_work;          /* scalar slots live in the work array */
+    int slots;                  /* scalars are in slots (decided first) */
     /* Loop fusion: elementwise nodes computed inside the loop of the node
      * that uses them (their group's head), never stored as arrays. */
     NodeId *first, *next;       /* per head: its members, in index order */
@@ -55,6 +58,19 @@ typedef struct Plan {
      * exp(x - max): pair[i] is the other one (0: none), and the later of
      * the two is computed with the earlier (its storage is its own). */
     NodeId *pair;
+    /* Loop runs (loop_run): run[i] is the first node of the run that
+     * computes node i (0: none); outside[i]: a node outside that run
+     * reads node i; roots[i]: how often i is a root still stored after
+     * the body. Outputs written inside the loops (plan_loop_writes): a
+     * list per run's first node, and ranges zeroed before the body. */
+    NodeId *run;
+    uint8_t *outside;
+    uint32_t *roots;
+    struct LoopWrite *writes;
+    uint32_t nwrites, *wfirst, *wlast;
+    const char *dst;            /* the output array they write */
+    uint32_t zero[MAX_ZERO][2];
+    uint32_t nzero;
 } Plan;
 
 /* What an entry point computes (entry_roots) and its plan. */
@@ -63,6 +79,14 @@ typedef struct EntryPlan {
     uint32_t *npieces, nroots;
     Plan p;
 } EntryPlan;
+
+/* In the loop of a run: dst[at + i] = element i of v (or +=). */
+typedef struct LoopWrite {
+    NodeId v;
+    uint32_t at;
+    int add;
+    uint32_t next;              /* 1 + the run's next write; 0: none */
+} LoopWrite;
 
 typedef struct Emitter {
     const Kernel *k;
@@ -521,10 +545,12 @@ static NodeId run_end(const Emitter *e, const Plan *p, NodeId first);
 static uint32_t localise(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots)
 {
     const Graph *g = e->k->g;
-    NodeId *run = xmalloc(g->n * sizeof *run);  /* first node of its run; 0: none */
-    uint8_t *keep = xmalloc(g->n);
+    NodeId *run = p->run = xmalloc(g->n * sizeof *run);
+    uint8_t *outside = p->outside = xmalloc(g->n);
+    p->roots = xmalloc(g->n * sizeof *p->roots);
     memset(run, 0, g->n * sizeof *run);
-    memset(keep, 0, g->n);
+    memset(outside, 0, g->n);
+    memset(p->roots, 0, g->n * sizeof *p->roots);
     for (NodeId i = 1, next; i < g->n; i = next) {
         next = i + 1;
         if (!emitted(p, i) || !loop_size(e, p, i))
@@ -537,20 +563,18 @@ static uint32_t localise(const Emitter *e, Plan *p, const NodeId *roots, uint32_
         for (NodeId m = p->first[h]; m; m = p->next[m])
             run[m] = run[h];
     for (uint32_t r = 0; r < nroots; r++)
-        keep[roots[r]] = 1;
+        p->roots[roots[r]]++;
     for (NodeId u = 1; u < g->n; u++)
         if (p->store[u] != S_NONE)
             for (int k = 0; k < op_info[g->node[u].op].arity; k++)
                 if (!run[u] || run[u] != run[g->node[u].arg[k]])
-                    keep[g->node[u].arg[k]] = 1;
+                    outside[g->node[u].arg[k]] = 1;
     uint32_t saved = 0;
     for (NodeId i = 1; i < g->n; i++)
-        if (p->store[i] == S_ARRAY && run[i] && !keep[i]) {
+        if (p->store[i] == S_ARRAY && run[i] && !outside[i] && !p->roots[i]) {
             p->store[i] = S_LOCAL;
             saved += shape_size(g->node[i].shape);
         }
-    free(run);
-    free(keep);
     return saved;
 }
 
@@ -561,6 +585,12 @@ static void plan(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p
                                                    : EMIT_DEFAULT_MAX_LOCALS;
     uint8_t *mark = xmalloc(g->n);
     p->early = p->early_next = NULL;
+    p->writes = NULL;
+    p->nwrites = p->nzero = 0;
+    p->wfirst = xmalloc(g->n * sizeof *p->wfirst);
+    p->wlast = xmalloc(g->n * sizeof *p->wlast);
+    memset(p->wfirst, 0, g->n * sizeof *p->wfirst);
+    memset(p->wlast, 0, g->n * sizeof *p->wlast);
     p->store = xmalloc(g->n * sizeof *p->store);
     p->num = xmalloc(g->n * sizeof *p->num);
     memset(p->num, 0, g->n * sizeof *p->num);
@@ -585,6 +615,7 @@ static void plan(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p
             s = S_ARRAY, tensors += shape_size(n->shape);
         p->store[i] = s;
     }
+    p->slots = scalars > budget;
     tensors -= fuse(e, p, roots, nroots);
     tensors -= localise(e, p, roots, nroots);
     p->work = 0;
@@ -622,6 +653,12 @@ static void plan_free(Plan *p)
     free(p->early);
     free(p->early_next);
     free(p->pair);
+    free(p->run);
+    free(p->outside);
+    free(p->roots);
+    free(p->writes);
+    free(p->wfirst);
+    free(p->wlast);
 }
 
 /* ---- statements ---- */
@@ -1026,13 +1063,29 @@ static int emitted(const Plan *p, NodeId i)
  * pass computes them all, with values in registers instead of re-read
  * arrays. A sum ends the run: later loops may read its total. Returns
  * the node after the run. */
+/* A scalar between two loops of a run that reads nothing the run computes
+ * is computed before the run instead of splitting it (W3's Jacobian: the
+ * s[k] of each row). Not with reused slots: a slot may still hold a value
+ * that the loop reads. */
+static int hoistable(const Emitter *e, const Plan *p, NodeId i, NodeId first)
+{
+    const Node *n = node(e, i);
+    if (n->shape.rank != 0 || p->slots || n->op == OP_LOGSUMEXP || n->op == OP_SUM)
+        return 0;
+    for (int k = 0; k < op_info[n->op].arity; k++)
+        if (n->arg[k] >= first && node(e, n->arg[k])->shape.rank)
+            return 0;
+    return 1;
+}
+
+/* The end of the run of loops that starts at node first (see loop_run). */
 static NodeId run_end(const Emitter *e, const Plan *p, NodeId first)
 {
     const Graph *g = e->k->g;
     uint32_t size = loop_size(e, p, first);
     NodeId end = first;
     for (NodeId i = first; i < g->n; i++) {
-        if (!emitted(p, i))
+        if (!emitted(p, i) || (!loop_size(e, p, i) && hoistable(e, p, i, first)))
             continue;
         if (loop_size(e, p, i) != size)
             break;
@@ -1051,6 +1104,13 @@ static NodeId loop_run(const Emitter *e, const Plan *p, NodeId first, Buf *out)
     for (NodeId i = first; i < end; i++) {
         if (!emitted(p, i))
             continue;
+        if (!loop_size(e, p, i)) {             /* hoisted */
+            if (op_info[g->node[i].op].flags & OPF_ELEM)
+                elementwise(e, p, i, out);
+            else
+                structured(e, p, i, out);
+            continue;
+        }
         char d[320];
         if (p->first[i] || p->store[i] == S_ARRAY || p->store[i] == S_WORK)
             declare(e, p, i, out);
@@ -1061,12 +1121,18 @@ static NodeId loop_run(const Emitter *e, const Plan *p, NodeId first, Buf *out)
     }
     buf_printf(out, "    for (long i = 0; i < %u; i++) {\n", size);
     for (NodeId i = first; i < end; i++) {
-        if (!emitted(p, i))
+        if (!emitted(p, i) || !loop_size(e, p, i))
             continue;
         if (p->first[i])
             fused_loop(e, p, i, out);
         else
             elementwise(e, p, i, out);
+    }
+    for (uint32_t w = p->wfirst[first]; w; w = p->writes[w - 1].next) {
+        const LoopWrite *lw = &p->writes[w - 1];
+        char v[320];
+        elem(e, p, lw->v, "i", v);
+        buf_printf(out, "        %s[%u + i] %s %s;\n", p->dst, lw->at, lw->add ? "+=" : "=", v);
     }
     buf_puts(out, "    }\n");
     return end;
@@ -1079,6 +1145,9 @@ static void body(const Emitter *e, const Plan *p, Buf *out)
         buf_printf(out, "    double w[%u];\n", p->nslots);
     else if (p->nslots)
         buf_printf(out, "    double *const w = work + %u;\n", p->work - p->nslots);
+    for (uint32_t z = 0; z < p->nzero; z++)
+        buf_printf(out, "    for (long i = %u; i < %u; i++)\n        %s[i] = 0.0;\n",
+                   p->zero[z][0], p->zero[z][1], p->dst);
     for (NodeId i = 1, next; i < g->n; i = next) {
         next = i + 1;
         if (!emitted(p, i))
@@ -1206,6 +1275,77 @@ static int blocks_tile(const Emitter *e, NodeId root, const NodeId *pieces, uint
     return covered == total;
 }
 
+static void add_write(Plan *p, NodeId v, uint32_t at, int add)
+{
+    NodeId r = p->run[v];
+    p->writes = xrealloc(p->writes, (p->nwrites + 1) * sizeof *p->writes);
+    p->writes[p->nwrites++] = (LoopWrite){v, at, add, 0};
+    if (p->wlast[r])
+        p->writes[p->wlast[r] - 1].next = p->nwrites;
+    else
+        p->wfirst[r] = p->nwrites;
+    p->wlast[r] = p->nwrites;
+}
+
+/* Writes an output (a root, or its blocks as store_pieces would) into
+ * dst[off..] inside the loop that computes it, instead of storing it in an
+ * array and copying after the body: W4's gradient of x, two overlapping
+ * slices, is written by the main loop. Each element must receive its
+ * terms in store_pieces' order: block k's element j comes at iteration
+ * j - start_k, so the starts must not increase (two blocks may be
+ * swapped: a + b is b + a). Returns 1 when arranged. */
+static int plan_loop_writes(const Emitter *e, Plan *p, NodeId root, const NodeId *pieces_in,
+                            uint32_t n, uint32_t off)
+{
+    NodeId pieces[MAXP], vals[MAXP];
+    uint32_t at[MAXP], len[MAXP], size = size_of(e, root);
+    if (n == 0) {
+        vals[0] = root, at[0] = 0, len[0] = size, n = 1;
+    } else {
+        memcpy(pieces, pieces_in, n * sizeof *pieces);
+        for (uint32_t k = 0; k < n; k++)
+            if (outer_piece(e, pieces[k]) || !block_of(e, pieces[k], &at[k], &len[k]))
+                return 0;
+        if (n == 2 && at[1] > at[0]) {
+            NodeId t = pieces[0];
+            pieces[0] = pieces[1], pieces[1] = t;
+            block_of(e, pieces[0], &at[0], &len[0]);
+            block_of(e, pieces[1], &at[1], &len[1]);
+        }
+        for (uint32_t k = 0; k < n; k++)
+            vals[k] = node(e, pieces[k])->arg[0];
+    }
+    int tile = n == 1 ? len[0] == size : blocks_tile(e, root, pieces, n);
+    NodeId run = p->run[vals[0]];
+    for (uint32_t k = 0; k < n; k++) {
+        Store st = p->store[vals[k]];
+        if (!run || p->run[vals[k]] != run || loop_size(e, p, run) != len[k] ||
+            !(st == S_ARRAY || st == S_WORK) || (!tile && k > 0 && at[k] > at[k - 1]))
+            return 0;
+    }
+    if (!tile && p->nzero + 2 > MAX_ZERO)
+        return 0;
+    if (!tile && at[0] > 0)
+        p->zero[p->nzero][0] = off, p->zero[p->nzero++][1] = off + at[0];
+    if (!tile && at[0] + len[0] < size)
+        p->zero[p->nzero][0] = off + at[0] + len[0], p->zero[p->nzero++][1] = off + size;
+    for (uint32_t k = 0; k < n; k++) {
+        add_write(p, vals[k], off + at[k], !tile && k > 0);
+        p->roots[vals[k]]--;
+    }
+    return 1;
+}
+
+/* Values that are now only written inside their loop need no array. */
+static void localise_written(Plan *p)
+{
+    for (uint32_t w = 0; w < p->nwrites; w++) {
+        NodeId v = p->writes[w].v;
+        if (!p->roots[v] && !p->outside[v] && (p->store[v] == S_ARRAY || p->store[v] == S_WORK))
+            p->store[v] = S_LOCAL;
+    }
+}
+
 static void store_pieces(const Emitter *e, const Plan *p, NodeId root, const NodeId *pieces,
                          uint32_t n, const char *dst, uint32_t off, Buf *out)
 {
@@ -1305,8 +1445,6 @@ static int uses(const Plan *p, const Emitter *e, int params)
     return 0;
 }
 
-enum { MAXP = 64 };
-
 /* What an entry point computes: the value (not for a VJP), and per input
  * its gradient, or the blocks of a gradient written block by block. */
 static uint32_t entry_roots(const Emitter *e, Entry entry, NodeId **rootsp,
@@ -1371,9 +1509,23 @@ static void entry_function(const Emitter *e, Entry entry, int work, Buf *out)
     if (entry == E_GRAD && tensor && (!k->seed || p->store[k->seed] == S_NONE))
         buf_puts(out, "    (void)v;\n");
     uint8_t *early = entry == E_GRAD ? plan_early_stores(e, p, npieces) : NULL;
+    int value_done = 0;
+    if (entry == E_VALUE && tensor) {
+        p->dst = "out";
+        value_done = plan_loop_writes(e, p, k->value, NULL, 0, 0);
+        localise_written(p);
+    }
+    if (entry == E_GRAD) {
+        p->dst = "grad";
+        for (uint32_t i = 0; i < k->ninputs - k->nparams; i++)
+            if (!early[i] && !is_scalar(e, k->grad[i]) &&
+                plan_loop_writes(e, p, k->grad[i], pieces + i * MAXP, npieces[i], e->input_off[i]))
+                early[i] = 1;
+        localise_written(p);
+    }
     body(e, p, out);
     char v[320];
-    if (entry == E_VALUE && tensor)
+    if (entry == E_VALUE && tensor && !value_done)
         store_result(e, p, k->value, "out", 0, out);
     if (entry == E_GRAD) {
         uint32_t nin = k->ninputs - k->nparams;
@@ -1464,6 +1616,13 @@ static void jacobian_function(const Emitter *e, int work, int proto, Buf *out)
         uint32_t nin = k->ninputs - k->nparams, n = e->out_size * nin;
         Plan p;
         plan(e, k->jac, n, &p);
+        p.dst = "J";
+        uint8_t *done = xmalloc(n);
+        for (uint32_t i = 0; i < n; i++)
+            done[i] = !is_scalar(e, k->jac[i]) &&
+                      plan_loop_writes(e, &p, k->jac[i], NULL, 0,
+                                       (i / nin) * e->in_size + e->input_off[i % nin]);
+        localise_written(&p);
         buf_puts(out, "{\n");
         if (!uses(&p, e, 0))
             buf_puts(out, "    (void)in;\n");
@@ -1473,8 +1632,10 @@ static void jacobian_function(const Emitter *e, int work, int proto, Buf *out)
             buf_puts(out, "    (void)work;\n");
         body(e, &p, out);
         for (uint32_t i = 0; i < n; i++)
-            store_result(e, &p, k->jac[i], "J", (i / nin) * e->in_size + e->input_off[i % nin], out);
+            if (!done[i])
+                store_result(e, &p, k->jac[i], "J", (i / nin) * e->in_size + e->input_off[i % nin], out);
         buf_puts(out, "}\n");
+        free(done);
         plan_free(&p);
         return;
     }
