@@ -192,6 +192,121 @@ Test(tensor, random_shapes)
     }
 }
 
+/* The vector workloads' code paths (docs/performance.md, optimisations
+ * 7-10): overlapping slice gradients written inside the main loop (two
+ * blocks in either order, three blocks), arrays kept as loop locals, an
+ * element of an elementwise vector computed alone, a softmax and a
+ * logsumexp of one operand sharing one pass (vector and rows), softmax
+ * Jacobian rows with unit seeds, outputs written by their loops. */
+static const char *const vector_formulas =
+    "chain3(x[8]) = sum(i = 0 .. 5, x[i] * x[i+1] * x[i+2] + x[i+2]^2)\n"
+    "back(x[6]) = sum(i = 0 .. 4, x[i+1]^3 - 2 * x[i] * x[i+1])\n"
+    "rosen(x[40]) = sum(i = 0 .. 38, 100*(x[i+1] - x[i]^2)^2 + (1 - x[i])^2)\n"
+    "two(x[7], y[7]) = sum(i = 0 .. 5, (x[i+1] - y[i])^2 * y[i+1]) + sum(x * y)\n"
+    "xent(z[50]) = cross_entropy(softmax(z), 17)\n"
+    "both(x[6]) = logsumexp(x) * softmax(x)[2] + sum(softmax(x) * [1, 2, 3, 4, 5, 6])\n"
+    "rboth(M[3,4]) = sum(softmax(M) * M) + sum(logsumexp(M) * [1, -2, 3])\n"
+    "pick(x[5]) = (2 * x - exp(x))[3] * (x / 3)[1] + log_softmax(x)[4]\n"
+    "soft7(x[7]) = softmax(x * x - x)\n"
+    "rows(x[5]) = exp(x) * 2 + x\n";
+
+Test(tensor, vector_workload_paths_match_interpreter_and_differences)
+{
+    const char *funcs[] = {"chain3", "back", "rosen", "two", "xent", "both", "rboth",
+                           "pick", "soft7", "rows"};
+    for (size_t i = 0; i < sizeof funcs / sizeof funcs[0]; i++)
+        check_jacobian(vector_formulas, funcs[i], 40 + (unsigned)i);
+}
+
+static int same_number(double a, double b)
+{
+    return (isnan(a) && isnan(b)) || a == b || close_to(a, b, 1e-12, 1e-300);
+}
+
+/* The stable softmax path at the edges: huge, tiny, infinite and NaN
+ * inputs give the generated code the interpreter's values, gradients and
+ * Jacobians (inf and NaN included). */
+Test(tensor, softmax_paths_at_extreme_inputs)
+{
+    const char *text = "xent(z[5]) = cross_entropy(softmax(z), 3)\n"
+                       "both(z[5]) = logsumexp(z) + sum(softmax(z) * [1, 2, 3, 4, 5])\n"
+                       "soft(z[5]) = softmax(z)\n";
+    const double inf = INFINITY;
+    const double cases[][5] = {
+        {1e300, -1e300, 0, 5, -7},
+        {800, 790, -800, 700, 805},
+        {-1e308, -1e308, -1e308, -1e308, -1e308},
+        {-inf, -inf, -inf, -inf, -inf},
+        {-inf, 2, -inf, 1, 0},
+        {inf, 0, 1, 2, 3},
+        {0, 1, NAN, 2, 3},
+        {-745, -744, -746, -800, -740},
+        {1e-320, -1e-320, 0, -0.0, 4e-310},
+    };
+    const char *funcs[] = {"xent", "both", "soft"};
+    for (int f = 0; f < 3; f++) {
+        Compiled c;
+        compile(&c, text, funcs[f]);
+        for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+            double out[5], ref[5], g[5], gi[5], v[5] = {0};
+            for (uint32_t row = 0; row < c.out_size; row++) {
+                memset(v, 0, sizeof v);
+                v[row] = 1;
+                rt_call(&c.code, cases[t], NULL, v, out, g, NULL);
+                interp(&c, cases[t], v, ref, gi);
+                for (uint32_t i = 0; i < c.out_size; i++)
+                    cr_assert(same_number(out[i], ref[i]), "%s case %zu: value[%u] %.17g, interpreter %.17g",
+                              funcs[f], t, i, out[i], ref[i]);
+                for (uint32_t j = 0; j < 5; j++)
+                    cr_assert(same_number(g[j], gi[j]), "%s case %zu row %u: d/dz%u %.17g, interpreter %.17g",
+                              funcs[f], t, row, j, g[j], gi[j]);
+            }
+            if (f == 0 && t < 2) {      /* by hand: logsumexp(z) - z[3], softmax(z) - e_3 */
+                const double *z = cases[t];
+                double m = z[0], s = 0;
+                for (int i = 1; i < 5; i++)
+                    m = fmax(m, z[i]);
+                for (int i = 0; i < 5; i++)
+                    s += exp(z[i] - m);
+                cr_assert(close_to(out[0], m + log(s) - z[3], 1e-14, 1e-300), "xent case %zu: %.17g", t, out[0]);
+                for (int i = 0; i < 5; i++)
+                    cr_assert(close_to(g[i], exp(z[i] - m) / s - (i == 3), 1e-14, 1e-300),
+                              "xent case %zu: d/dz%d %.17g", t, i, g[i]);
+            }
+        }
+        if (f == 2) {                   /* soft_jacobian (unit seeds) against the VJP rows */
+            Diag d;
+            diag_init(&d);
+            Buf src = {0};
+            EmitOptions o = {.prefix = "ex_"};
+            cr_assert_eq(emit_c_source(c.k, &o, &src, &d), 0);
+            gradc_options opt = {.no_cache = 1};
+            char *err = NULL;
+            gradc_so *so = gradc_so_compile(src.data, &opt, &err);
+            cr_assert(so, "%s", err ? err : "");
+            void (*jac)(const double *, double *) =
+                (void (*)(const double *, double *))gradc_so_symbol(so, "ex_soft_jacobian");
+            cr_assert(jac);
+            for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+                double J[25], out[5], row[5], v[5];
+                jac(cases[t], J);
+                for (int i = 0; i < 5; i++) {
+                    memset(v, 0, sizeof v);
+                    v[i] = 1;
+                    rt_call(&c.code, cases[t], NULL, v, out, row, NULL);
+                    for (int j = 0; j < 5; j++)
+                        cr_assert(same_number(J[i * 5 + j], row[j]), "case %zu: J[%d][%d] %.17g, VJP %.17g",
+                                  t, i, j, J[i * 5 + j], row[j]);
+                }
+            }
+            gradc_so_close(so);
+            buf_free(&src);
+            diag_free(&d);
+        }
+        release(&c);
+    }
+}
+
 /* ---- the notes' numbers ---- */
 
 static void values(const char *text, const char *func, const double *in, double *out)
