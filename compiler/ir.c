@@ -6,6 +6,7 @@
 #include "gradc.h"
 
 #include <assert.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -274,10 +275,36 @@ int ir_is_const(const Graph *g, NodeId id, double v)
     return n->op == OP_CONST && memcmp(&n->num, &v, sizeof v) == 0;
 }
 
+/* x * c1 * c2 as x * (c1 c2): exact when c1 = +-2^k with k >= 0 is applied
+ * first (x * c1 is then exact, or overflows as x * c1 c2 does, since
+ * |c2| >= 1) and c1 c2 is finite. Returns the node or NODE_NONE. */
+static NodeId fold_scale(Graph *g, NodeId inner, NodeId c)
+{
+    const Node *m = &g->node[inner];
+    if (m->op != OP_MUL || g->node[c].op != OP_CONST)
+        return NODE_NONE;
+    NodeId x = m->arg[0], k = m->arg[1];
+    if (g->node[x].op == OP_CONST) {
+        NodeId t = x;
+        x = k, k = t;
+    }
+    if (g->node[k].op != OP_CONST)
+        return NODE_NONE;
+    double c1 = g->node[k].num, c2 = g->node[c].num;
+    int e;
+    if (frexp(fabs(c1), &e) != 0.5 || e < 1 || !(fabs(c2) >= 1) || !isfinite(c1 * c2))
+        return NODE_NONE;
+    return ir_op(g, OP_MUL, x, ir_const(g, c1 * c2));
+}
+
 /* The simplifications that give bit-identical results for every input,
  * NaN, infinities and signed zeros included. Deliberately absent:
  * x+0 -> x (wrong for x = -0), x*0 -> 0 (wrong for NaN, inf, -x),
- * x-x -> 0 (wrong for inf). Returns the replacement or NODE_NONE. */
+ * x-x -> 0 (wrong for inf), -(a-b) -> b-a and -a + -b -> -(a+b) (wrong
+ * for a = b: +0 and -0). The sign moves are exact because rounding is
+ * symmetric and a - b is defined as a + (-b): x * -y = -(x*y),
+ * -(x*c) = x*(-c), x + -y = x - y, x - -y = x + y. Returns the
+ * replacement or NODE_NONE. */
 static NodeId simplify(Graph *g, Op op, NodeId a, NodeId b)
 {
     const Node *na = &g->node[a];
@@ -285,22 +312,35 @@ static NodeId simplify(Graph *g, Op op, NodeId a, NodeId b)
     case OP_ADD:
         if (ir_is_const(g, b, -0.0)) return a;
         if (ir_is_const(g, a, -0.0)) return b;
+        if (g->node[b].op == OP_NEG) return ir_op(g, OP_SUB, a, g->node[b].arg[0]);
+        if (na->op == OP_NEG) return ir_op(g, OP_SUB, b, na->arg[0]);
         break;
     case OP_SUB:
         if (ir_is_const(g, b, 0.0)) return a;
+        if (g->node[b].op == OP_NEG) return ir_op(g, OP_ADD, a, g->node[b].arg[0]);
         break;
-    case OP_MUL:
+    case OP_MUL: {
         if (ir_is_const(g, b, 1.0)) return a;
         if (ir_is_const(g, a, 1.0)) return b;
         if (ir_is_const(g, b, -1.0)) return ir_op(g, OP_NEG, a, 0);
         if (ir_is_const(g, a, -1.0)) return ir_op(g, OP_NEG, b, 0);
-        break;
+        if (na->op == OP_NEG)
+            return ir_op(g, OP_NEG, ir_op(g, OP_MUL, na->arg[0], b), 0);
+        if (g->node[b].op == OP_NEG)
+            return ir_op(g, OP_NEG, ir_op(g, OP_MUL, a, g->node[b].arg[0]), 0);
+        NodeId s = fold_scale(g, a, b);
+        return s != NODE_NONE ? s : fold_scale(g, b, a);
+    }
     case OP_DIV:
         if (ir_is_const(g, b, 1.0)) return a;
         if (ir_is_const(g, b, -1.0)) return ir_op(g, OP_NEG, a, 0);
         break;
     case OP_NEG:
         if (na->op == OP_NEG) return na->arg[0];
+        if (na->op == OP_MUL && g->node[na->arg[1]].op == OP_CONST)
+            return ir_op(g, OP_MUL, na->arg[0], ir_const(g, -g->node[na->arg[1]].num));
+        if (na->op == OP_MUL && g->node[na->arg[0]].op == OP_CONST)
+            return ir_op(g, OP_MUL, na->arg[1], ir_const(g, -g->node[na->arg[0]].num));
         break;
     case OP_POW:
         if (ir_is_const(g, b, 1.0)) return a;

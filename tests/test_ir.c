@@ -193,6 +193,67 @@ Test(ir, kept_rules_agree_with_ieee_at_special_values)
     cr_expect(isnan(inf - inf), "inf-inf is NaN: x-x -> 0 would be wrong");
 }
 
+/* Sign and scale moves (W4's gradient: 100*(2*a) is a*200, x * -y is
+ * -(x*y), x + -y is x - y): made, refused where inexact, and bit for bit
+ * the written form's value at special inputs (the interpreter on the
+ * simplified graph against C on the written form). */
+Test(ir, sign_and_scale_moves_are_exact)
+{
+    Graph *g = ir_new();
+    NodeId x = ir_input(g, SHAPE_SCALAR), y = ir_input(g, SHAPE_SCALAR);
+#define K(v) ir_const(g, v)
+    NodeId f[] = {
+        ir_mul(g, ir_mul(g, x, K(2)), K(100)),          /* (x*2)*100 -> x*200 */
+        ir_mul(g, ir_mul(g, x, K(-4)), K(-1.5)),        /* -> x*6 */
+        ir_mul(g, x, ir_neg(g, y)),                     /* -> -(x*y) */
+        ir_mul(g, ir_neg(g, x), y),
+        ir_add(g, x, ir_neg(g, y)),                     /* -> x - y */
+        ir_add(g, ir_neg(g, x), y),                     /* -> y - x */
+        ir_sub(g, x, ir_neg(g, y)),                     /* -> x + y */
+        ir_neg(g, ir_mul(g, x, K(3))),                  /* -> x*-3 */
+        ir_add(g, ir_neg(g, x), ir_neg(g, y)),          /* -> -x - y, never -(x+y) */
+        ir_mul(g, ir_mul(g, x, K(100)), K(2)),          /* kept: x*100 may round below normal */
+        ir_mul(g, ir_mul(g, x, K(4)), K(0.5)),          /* kept: x*4 may overflow, x*2 not */
+        ir_mul(g, ir_mul(g, x, K(0.5)), K(4)),          /* kept: x*0.5 may round */
+        ir_mul(g, ir_mul(g, x, K(2)), K(-1e308)),       /* kept: 2 * -1e308 overflows */
+        ir_neg(g, ir_sub(g, x, y)),                     /* kept: -(x-x) is -0, x-x is +0 */
+    };
+#undef K
+    const Node *n = g->node;
+#define BY(id, c) (n[id].op == OP_MUL && (is_const(g, n[id].arg[0], c) || is_const(g, n[id].arg[1], c)))
+#define NESTED(id) (n[id].op == OP_MUL && (n[n[id].arg[0]].op == OP_MUL || n[n[id].arg[1]].op == OP_MUL))
+    cr_expect(BY(f[0], 200), "(x*2)*100 is x*200");
+    cr_expect(BY(f[1], 6), "(x*-4)*-1.5 is x*6");
+    cr_expect(n[f[2]].op == OP_NEG && n[f[3]].op == OP_NEG && n[f[2]].arg[0] == n[f[3]].arg[0]);
+    cr_expect(n[f[4]].op == OP_SUB && n[f[4]].arg[0] == x && n[f[4]].arg[1] == y);
+    cr_expect(n[f[5]].op == OP_SUB && n[f[5]].arg[0] == y && n[f[5]].arg[1] == x);
+    cr_expect(n[f[6]].op == OP_ADD);
+    cr_expect(BY(f[7], -3), "-(x*3) is x*-3");
+    cr_expect(n[f[8]].op == OP_SUB);
+    for (int k = 9; k < 13; k++)
+        cr_expect(NESTED(f[k]), "form %d is kept", k);
+#undef BY
+#undef NESTED
+    cr_expect(n[f[13]].op == OP_NEG);
+    const double sp[] = {0.0, -0.0, 1.0, -1.0, 3.3, 1e-310, -4.9e-324, 2.2250738585072014e-308,
+                         1e-300, 1e308, -1e308, 8.98846567431158e307, INFINITY, -INFINITY, NAN};
+    enum { NS = sizeof sp / sizeof sp[0], NF = sizeof f / sizeof f[0] };
+    NodeId in[2] = {x, y};
+    for (int i = 0; i < NS; i++)
+        for (int j = 0; j < NS; j++) {
+            volatile double a = sp[i], b = sp[j];
+            double want[NF] = {(a * 2) * 100, (a * -4) * -1.5, a * -b, -a * b, a + -b, -a + b,
+                               a - -b, -(a * 3), -a + -b, (a * 100) * 2, (a * 4) * 0.5,
+                               (a * 0.5) * 4, (a * 2) * -1e308, -(a - b)};
+            double args[2] = {a, b}, got[NF];
+            interp_eval(g, in, args, 2, f, NF, got);
+            for (int k = 0; k < NF; k++)
+                cr_assert((isnan(got[k]) && isnan(want[k])) || !memcmp(&got[k], &want[k], sizeof got[k]),
+                          "form %d at (%g, %g): %.17g, written form %.17g", k, a, b, got[k], want[k]);
+        }
+    ir_free(g);
+}
+
 /* ---- dead-code elimination and canonical kernels ---- */
 
 Test(ir, unused_definitions_are_dropped)
