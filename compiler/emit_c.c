@@ -85,6 +85,9 @@ typedef struct LoopWrite {
     NodeId v;
     uint32_t at;
     int add;
+    NodeId carry;               /* nonzero: dst[at + i] = carry + v, then
+                                   carry = this node's element i; after
+                                   the loop dst[at + size] = carry */
     uint32_t next;              /* 1 + the run's next write; 0: none */
 } LoopWrite;
 
@@ -1119,6 +1122,9 @@ static NodeId loop_run(const Emitter *e, const Plan *p, NodeId first, Buf *out)
             buf_printf(out, "    %s = 0.0;\n", d);
         }
     }
+    for (uint32_t w = p->wfirst[first]; w; w = p->writes[w - 1].next)
+        if (p->writes[w - 1].carry)
+            buf_printf(out, "    double carry%u = 0.0;\n", w);
     buf_printf(out, "    for (long i = 0; i < %u; i++) {\n", size);
     for (NodeId i = first; i < end; i++) {
         if (!emitted(p, i) || !loop_size(e, p, i))
@@ -1130,11 +1136,20 @@ static NodeId loop_run(const Emitter *e, const Plan *p, NodeId first, Buf *out)
     }
     for (uint32_t w = p->wfirst[first]; w; w = p->writes[w - 1].next) {
         const LoopWrite *lw = &p->writes[w - 1];
-        char v[320];
+        char v[320], c[320];
         elem(e, p, lw->v, "i", v);
-        buf_printf(out, "        %s[%u + i] %s %s;\n", p->dst, lw->at, lw->add ? "+=" : "=", v);
+        if (lw->carry) {
+            elem(e, p, lw->carry, "i", c);
+            buf_printf(out, "        %s[%u + i] = carry%u + %s;\n        carry%u = %s;\n",
+                       p->dst, lw->at, w, v, w, c);
+        } else {
+            buf_printf(out, "        %s[%u + i] %s %s;\n", p->dst, lw->at, lw->add ? "+=" : "=", v);
+        }
     }
     buf_puts(out, "    }\n");
+    for (uint32_t w = p->wfirst[first]; w; w = p->writes[w - 1].next)
+        if (p->writes[w - 1].carry)
+            buf_printf(out, "    %s[%u] = carry%u;\n", p->dst, p->writes[w - 1].at + size, w);
     return end;
 }
 
@@ -1279,7 +1294,7 @@ static void add_write(Plan *p, NodeId v, uint32_t at, int add)
 {
     NodeId r = p->run[v];
     p->writes = xrealloc(p->writes, (p->nwrites + 1) * sizeof *p->writes);
-    p->writes[p->nwrites++] = (LoopWrite){v, at, add, 0};
+    p->writes[p->nwrites++] = (LoopWrite){v, at, add, 0, 0};
     if (p->wlast[r])
         p->writes[p->wlast[r] - 1].next = p->nwrites;
     else
@@ -1325,6 +1340,22 @@ static int plan_loop_writes(const Emitter *e, Plan *p, NodeId root, const NodeId
     }
     if (!tile && p->nzero + 2 > MAX_ZERO)
         return 0;
+    if (n == 2 && !tile && at[0] == at[1] + 1 && len[0] == len[1]) {
+        /* Block 0 one element after block 1 (W4: x[i+1] and x[i]): element
+         * j is block 0's j-1 plus block 1's j, so block 0's value is
+         * carried to the next iteration in a register instead of being
+         * stored and re-read; the first element is 0.0 + block 1's, as
+         * after zeroing. */
+        if (at[1] > 0)
+            p->zero[p->nzero][0] = off, p->zero[p->nzero++][1] = off + at[1];
+        if (at[0] + len[0] < size)
+            p->zero[p->nzero][0] = off + at[0] + len[0], p->zero[p->nzero++][1] = off + size;
+        add_write(p, vals[1], off + at[1], 1);
+        p->writes[p->nwrites - 1].carry = vals[0];
+        p->roots[vals[0]]--;
+        p->roots[vals[1]]--;
+        return 1;
+    }
     if (!tile && at[0] > 0)
         p->zero[p->nzero][0] = off, p->zero[p->nzero++][1] = off + at[0];
     if (!tile && at[0] + len[0] < size)
@@ -1339,9 +1370,9 @@ static int plan_loop_writes(const Emitter *e, Plan *p, NodeId root, const NodeId
 /* Values that are now only written inside their loop need no array. */
 static void localise_written(Plan *p)
 {
-    for (uint32_t w = 0; w < p->nwrites; w++) {
-        NodeId v = p->writes[w].v;
-        if (!p->roots[v] && !p->outside[v] && (p->store[v] == S_ARRAY || p->store[v] == S_WORK))
+    for (uint32_t w = 0; w < 2 * p->nwrites; w++) {
+        NodeId v = w % 2 ? p->writes[w / 2].carry : p->writes[w / 2].v;
+        if (v && !p->roots[v] && !p->outside[v] && (p->store[v] == S_ARRAY || p->store[v] == S_WORK))
             p->store[v] = S_LOCAL;
     }
 }

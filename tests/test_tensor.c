@@ -208,12 +208,15 @@ static const char *const vector_formulas =
     "rboth(M[3,4]) = sum(softmax(M) * M) + sum(logsumexp(M) * [1, -2, 3])\n"
     "pick(x[5]) = (2 * x - exp(x))[3] * (x / 3)[1] + log_softmax(x)[4]\n"
     "soft7(x[7]) = softmax(x * x - x)\n"
-    "rows(x[5]) = exp(x) * 2 + x\n";
+    "rows(x[5]) = exp(x) * 2 + x\n"
+    "offset(x[8]) = sum(i = 0 .. 3, x[i+2] * x[i+3]^2)\n"
+    "pair2(x[6]) = sum(i = 0 .. 4, sin(x[i]) * exp(x[i+1]))\n"
+    "gap(x[7]) = sum(i = 0 .. 4, x[i] * x[i+2] - x[i+2])\n";
 
 Test(tensor, vector_workload_paths_match_interpreter_and_differences)
 {
     const char *funcs[] = {"chain3", "back", "rosen", "two", "xent", "both", "rboth",
-                           "pick", "soft7", "rows"};
+                           "pick", "soft7", "rows", "offset", "pair2", "gap"};
     for (size_t i = 0; i < sizeof funcs / sizeof funcs[0]; i++)
         check_jacobian(vector_formulas, funcs[i], 40 + (unsigned)i);
 }
