@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 typedef struct Chunk {
     struct Chunk *next;
@@ -47,6 +48,37 @@ void *xrealloc(void *p, size_t n)
         exit(1);
     }
     return p;
+}
+
+/* Large arrays read in random order (the IR's nodes and hash table) go in
+ * transparent huge pages where the system gives them on request: a big
+ * graph's lookups then miss the TLB far less (measured: W6 at 10^6 nodes). */
+enum { BIG = 4u << 20, HUGE_PAGE = 2u << 20 };
+
+void *xmalloc_big(size_t n)
+{
+    if (n < BIG)
+        return xmalloc(n);
+    n = (n + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
+    void *p = aligned_alloc(HUGE_PAGE, n);
+    if (!p) {
+        fputs("gradc: error: out of memory\n", stderr);
+        exit(1);
+    }
+#ifdef MADV_HUGEPAGE
+    madvise(p, n, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+void *xrealloc_big(void *p, size_t old, size_t n)
+{
+    if (n < BIG)
+        return xrealloc(p, n);
+    void *q = xmalloc_big(n);
+    memcpy(q, p, old < n ? old : n);
+    free(p);
+    return q;
 }
 
 char *xstrdup(const char *s)

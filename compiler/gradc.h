@@ -36,6 +36,10 @@ void buf_free(Buf *b);
 void *xmalloc(size_t n);                         /* aborts cleanly on OOM */
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
+/* The same for large arrays read in random order (huge pages where the
+ * system offers them); freed with free. old: the bytes to keep. */
+void *xmalloc_big(size_t n);
+void *xrealloc_big(void *p, size_t old, size_t n);
 
 /* ---- num.c: numbers in text, independent of the C locale ---- */
 int num_parse(const char *s, size_t n, double *out);   /* 1 on success */
@@ -142,6 +146,8 @@ struct Graph {
     uint64_t *table;            /* open-addressing hash table: NodeId in the
                                    low half, the node's hash in the high */
     uint32_t tcap;
+    uint32_t nindexed;          /* nodes below this are in the table; the
+                                   rest came from ir_append */
     uint32_t ninputs;           /* input slots handed out so far */
     double *pool;               /* elements of tensor constants (TCONST) */
     uint32_t npool, cappool;
@@ -168,6 +174,13 @@ NodeId ir_neg(Graph *g, NodeId a);
 /* Tensor constructors; the caller (front.c) has checked the shapes. */
 NodeId ir_node(Graph *g, Op op, NodeId a, NodeId b, int32_t aux, double num,
                Shape shape);
+/* Appends a copy of node n (of another graph) with operands a and b,
+ * without ir_node's folding and lookup: for copying a graph that was
+ * built by ir_node under a one-to-one renaming, whose nodes are already
+ * folded and stay distinct (opt.c). They are entered in the hash table,
+ * which checks that, when something is next looked up. */
+NodeId ir_append(Graph *g, const Node *n, NodeId a, NodeId b);
+void ir_reserve(Graph *g, uint32_t n);          /* room for n nodes */
 NodeId ir_sum(Graph *g, NodeId a);
 NodeId ir_bcast(Graph *g, NodeId a, Shape s);
 NodeId ir_matmul(Graph *g, NodeId a, NodeId b, int transpose);

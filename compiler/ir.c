@@ -60,7 +60,7 @@ static int node_equal(const Graph *g, const Node *a, const Node *b)
 static void table_grow(Graph *g)
 {
     uint32_t cap = g->tcap ? g->tcap * 2 : 1024;
-    uint64_t *t = xmalloc(cap * sizeof *t);
+    uint64_t *t = xmalloc_big(cap * sizeof *t);
     memset(t, 0, cap * sizeof *t);
     for (uint32_t s = 0; s < g->tcap; s++) {
         uint64_t e = g->table[s];
@@ -91,9 +91,47 @@ static uint64_t structural_hash(const Graph *g, const Node *n)
     return h * 0xc4ceb9fe1a85ec53ull;
 }
 
+/* Inserts node id, whose hash is `hash`, into the table (not there yet). */
+static void table_put(Graph *g, uint32_t hash, NodeId id)
+{
+    uint32_t h = hash & (g->tcap - 1);
+    while (g->table[h])
+        h = (h + 1) & (g->tcap - 1);
+    g->table[h] = (uint64_t)hash << 32 | id;
+}
+
+/* Puts the nodes ir_append added into the table. They are distinct from
+ * each other and from the rest (ir_append's contract), which is checked. */
+static void index_appended(Graph *g)
+{
+    while (2 * (g->n + 1) > g->tcap)
+        table_grow(g);
+    for (NodeId i = g->nindexed; i < g->n; i++) {
+        uint32_t hash = (uint32_t)node_hash(&g->node[i]);
+        for (uint32_t h = hash & (g->tcap - 1); g->table[h]; h = (h + 1) & (g->tcap - 1))
+            assert((uint32_t)(g->table[h] >> 32) != hash ||
+                   !node_equal(g, &g->node[(uint32_t)g->table[h]], &g->node[i]));
+        table_put(g, hash, i);
+    }
+    g->nindexed = g->n;
+}
+
+static NodeId append(Graph *g, const Node *n)
+{
+    if (g->n == g->cap) {
+        g->cap *= 2;
+        g->node = xrealloc(g->node, g->cap * sizeof *g->node);
+    }
+    g->node[g->n] = *n;
+    g->node[g->n].sh = structural_hash(g, n);
+    return g->n++;
+}
+
 /* Returns the existing node equal to *n, or appends it. */
 static NodeId intern(Graph *g, const Node *n)
 {
+    if (g->nindexed < g->n)
+        index_appended(g);
     if (2 * (g->n + 1) > g->tcap)
         table_grow(g);
     uint32_t hash = (uint32_t)node_hash(n), h = hash & (g->tcap - 1);
@@ -102,14 +140,34 @@ static NodeId intern(Graph *g, const Node *n)
         if ((uint32_t)(e >> 32) == hash && node_equal(g, &g->node[(uint32_t)e], n))
             return (uint32_t)e;
     }
-    if (g->n == g->cap) {
-        g->cap *= 2;
+    g->table[h] = (uint64_t)hash << 32 | g->n;
+    g->nindexed = g->n + 1;
+    return append(g, n);
+}
+
+NodeId ir_append(Graph *g, const Node *n, NodeId a, NodeId b)
+{
+    Node c = *n;
+    c.arg[0] = a;
+    c.arg[1] = b;
+    /* Commutative operands in ir_op's order (it may differ from the
+     * source graph's only where the structural hashes tie). */
+    if (op_info[c.op].flags & OPF_COMM) {
+        uint64_t sha = g->node[a].sh, shb = g->node[b].sh;
+        if (sha > shb || (sha == shb && a > b)) {
+            c.arg[0] = b;
+            c.arg[1] = a;
+        }
+    }
+    return append(g, &c);
+}
+
+void ir_reserve(Graph *g, uint32_t n)
+{
+    if (g->cap < n) {
+        g->cap = n;
         g->node = xrealloc(g->node, g->cap * sizeof *g->node);
     }
-    g->node[g->n] = *n;
-    g->node[g->n].sh = structural_hash(g, n);
-    g->table[h] = (uint64_t)hash << 32 | g->n;
-    return g->n++;
 }
 
 Graph *ir_new(void)
@@ -120,7 +178,7 @@ Graph *ir_new(void)
     g->node = xmalloc(g->cap * sizeof *g->node);
     memset(&g->node[0], 0, sizeof g->node[0]);
     g->node[0].op = OP_ERROR;
-    g->n = 1;
+    g->n = g->nindexed = 1;
     table_grow(g);
     return g;
 }

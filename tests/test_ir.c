@@ -297,6 +297,28 @@ Test(ir, unused_input_gets_zero_gradient)
     free(k);
 }
 
+/* opt.c copies the kernel without looking nodes up (ir_append); the
+ * kernel graph must still find its own nodes when something is built in
+ * it afterwards, and never hold two equal nodes. */
+Test(ir, kernel_graph_still_shares_after_the_copy)
+{
+    Program *p = parse("sin(x * y) + x * y / 3\n", 1);
+    Kernel *k = opt_kernel(p, p->bare, 1);
+    Graph *g = k->g;
+    NodeId x = k->input[0], y = k->input[1];
+    uint32_t n = g->n;
+    NodeId xy = ir_mul(g, x, y);
+    cr_expect_eq(ir_mul(g, y, x), xy);
+    cr_expect_eq(ir_const(g, 3.0), ir_const(g, 3.0));
+    cr_expect_eq(ir_add(g, ir_op(g, OP_SIN, xy, 0), ir_div(g, xy, ir_const(g, 3.0))), k->value);
+    cr_expect_eq(g->n, n, "the kernel had every one of these nodes already");
+    NodeId fresh = ir_mul(g, xy, xy);
+    cr_expect_eq(g->n, n + 1);
+    cr_expect_eq(ir_mul(g, xy, xy), fresh);
+    kernel_free(k);
+    program_free(p);
+}
+
 Test(ir, two_spellings_give_identical_kernels)
 {
     const char *a = "f(x, y, z) = (x + y) * z + sin(x*y)\n";
