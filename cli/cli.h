@@ -27,6 +27,11 @@ void input_free(Input *in);
 /* Parses and finds the function to work on; NULL after reporting errors. */
 Func *input_compile(Input *in, Program **prog, Diag *d);
 
+/* The --wrt list of f (text as given) as a mask of f's inputs in *wrt
+ * (free() it); errors point into "<wrt>". With freeze, a network's
+ * parameters are constants and cannot be listed. Returns 0 or -1. */
+int cli_wrt(const Func *f, const char *text, int freeze, uint8_t **wrt, Diag *d);
+
 /* Prints the accumulated diagnostics to stderr and returns 1. */
 int report(Diag *d);
 int cli_usage_error(const char *cmd, const char *fmt, ...)

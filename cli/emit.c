@@ -23,10 +23,13 @@ static const char emit_help[] =
     "  --freeze          networks' initial parameters become constants in the\n"
     "                    code (no params argument; zero weights skipped)\n"
     "  --blas            matrix products call cblas_dgemm/cblas_dgemv (the code\n"
-    "                    then includes <cblas.h>; link with -lopenblas)\n";
+    "                    then includes <cblas.h>; link with -lopenblas)\n"
+    "  --wrt NAMES       the gradient only with respect to these inputs\n"
+    "                    (comma-separated; one function); the others stay\n"
+    "                    inputs but get no gradient entry\n";
 
 typedef struct EmitArgs {
-    const char *file, *expr, *func, *name, *prefix, *out, *header, *what;
+    const char *file, *expr, *func, *name, *prefix, *out, *header, *what, *wrt;
     int max_locals;
     int no_rewrite;
     int freeze;
@@ -57,6 +60,7 @@ static int parse_args(int argc, char **argv, EmitArgs *a)
         else if (opts && (!strcmp(s, "-o") || !strcmp(s, "--output"))) slot = &a->out;
         else if (opts && !strcmp(s, "--header")) slot = &a->header;
         else if (opts && !strcmp(s, "--emit")) slot = &a->what;
+        else if (opts && !strcmp(s, "--wrt")) slot = &a->wrt;
         else if (opts && !strcmp(s, "--max-locals")) {
             char *end;
             long v = next ? strtol(next, &end, 10) : 0;
@@ -117,7 +121,8 @@ static uint32_t names_of(const char *sym, uint32_t func, Name *out)
         "", "_grad", "_vjp", "_jacobian", "_batch", "_work", "_grad_work", "_vjp_work",
         "_jacobian_work", "_batch_work", "_input_names", "_init_params", "_rt", NULL};
     static const char *const macro_sfx[] = {
-        "_NUM_INPUTS", "_IN_SIZE", "_OUT_SIZE", "_NUM_PARAMS", "_WORK_SIZE", "_H_GRADC", NULL};
+        "_NUM_INPUTS", "_IN_SIZE", "_OUT_SIZE", "_NUM_PARAMS", "_WORK_SIZE", "_GRAD_SIZE",
+        "_H_GRADC", NULL};
     uint32_t n = 0;
     for (int i = 0; sym_sfx[i]; i++, n++) {
         snprintf(out[n].text, sizeof out[n].text, "%s%s", sym, sym_sfx[i]);
@@ -167,7 +172,11 @@ static int emit_one(Program *p, Func *f, const EmitArgs *a, Buf *c, Buf *h, Diag
     p->no_rewrite = a->no_rewrite;
     p->freeze = a->freeze;
     p->blas = a->blas;
-    Kernel *k = opt_kernel(p, f, 1);
+    uint8_t *wrt = NULL;
+    if (a->wrt && cli_wrt(f, a->wrt, a->freeze, &wrt, d) != 0)
+        return -1;
+    Kernel *k = opt_kernel_wrt(p, f, wrt);
+    free(wrt);
     EmitOptions o = {.name = a->name, .prefix = a->prefix, .max_locals = a->max_locals,
                      .net = a->freeze ? NULL : f->net, .blas = a->blas};
     int rc = 0;
@@ -212,6 +221,11 @@ int cmd_emit(int argc, char **argv)
             goto out;
         if (p->nfunc == 0) {
             diag_plain(&d, "%s defines no function", in.src.name);
+            goto out;
+        }
+        if (a.wrt && p->nfunc > 1) {
+            diag_plain(&d, "--wrt names inputs of one function, but %s defines %u; choose "
+                       "one with %s:NAME or --func NAME", in.src.name, p->nfunc, in.src.name);
             goto out;
         }
         if (!strcmp(a.what, "c") && check_names(p, &a, &d) != 0)

@@ -17,6 +17,7 @@ static const char eval_help[] =
     "                        lists such as x=[2,1,0.1] and W=[[1,2],[3,4]]\n"
     "  --grad                also print every partial derivative\n"
     "  --jacobian            print d value / d input as matrices (rows: outputs)\n"
+    "  --wrt NAMES           derivatives only by these inputs (comma-separated)\n"
     "  --no-rewrite          compute the formula as written, without the\n"
     "                        stability rewrites (docs/language.md)\n"
     "  --json                print {\"value\": v, \"grad\": {...}}\n"
@@ -43,7 +44,7 @@ typedef struct EvalArgs {
     Source at[32];
     int nat;
     int grad, json, interp, jacobian, no_rewrite;
-    const char *func;
+    const char *func, *wrt;
     CacheOpts cache;
 } EvalArgs;
 
@@ -100,6 +101,10 @@ static int parse_args(int argc, char **argv, EvalArgs *a)
             if (strcmp(v, "jit") && strcmp(v, "interp"))
                 return cli_usage_error("eval", "--engine must be 'jit' or 'interp', not '%s'", v);
             a->interp = !strcmp(v, "interp");
+        } else if (opts && !strcmp(s, "--wrt")) {
+            if (i + 1 >= argc)
+                return cli_usage_error("eval", "--wrt needs input names, e.g. --wrt x,p");
+            a->wrt = argv[++i];
         } else if (opts && !strcmp(s, "--func")) {
             if (i + 1 >= argc)
                 return cli_usage_error("eval", "--func needs a function name");
@@ -391,8 +396,10 @@ static void print_result(const Func *f, const Result *r, int json, const char *k
         print_array(r->value, r->vshape, 0);
         if (key) {
             printf(", \"%s\": {", key);
-            for (uint32_t k = 0; k < f->ninputs - f->nparams; k++) {
-                printf("%s\"%s\": ", k ? ", " : "", f->input_name[k]);
+            for (uint32_t k = 0, n = 0; k < f->ninputs - f->nparams; k++) {
+                if (!r->deriv[k])
+                    continue;           /* not in --wrt */
+                printf("%s\"%s\": ", n++ ? ", " : "", f->input_name[k]);
                 print_array(r->deriv[k], r->dshape[k], 0);
             }
             printf("}");
@@ -402,12 +409,14 @@ static void print_result(const Func *f, const Result *r, int json, const char *k
     }
     int width = 5;
     for (uint32_t k = 0; key && k < f->ninputs - f->nparams; k++)
-        if ((int)strlen(f->input_name[k]) + 3 > width)
+        if (r->deriv[k] && (int)strlen(f->input_name[k]) + 3 > width)
             width = (int)strlen(f->input_name[k]) + 3;
     printf("%-*s %s", width, "value", r->value[0] < 0 && r->vshape.rank == 0 ? "" : " ");
     print_array(r->value, r->vshape, 1);
     printf("\n");
     for (uint32_t k = 0; key && k < f->ninputs - f->nparams; k++) {
+        if (!r->deriv[k])
+            continue;
         char label[256];
         snprintf(label, sizeof label, "d/d%s", f->input_name[k]);
         printf("%-*s %s", width, label, r->deriv[k][0] < 0 && r->dshape[k].rank == 0 ? "" : " ");
@@ -422,12 +431,19 @@ static void interp_call(const Kernel *k, const double *in, const double *params,
                         const double *v, double *out, double *grad, double *gradp)
 {
     uint32_t n = k->ninputs, nin = k->ninputs - k->nparams, insize = 0, psize = 0;
+    uint32_t ngrad = 0, gsize = 0, gpsize = 0;
     NodeId *inputs = xmalloc((n + 1) * sizeof *inputs);
     NodeId *roots = xmalloc((n + 1) * sizeof *roots);
     for (uint32_t i = 0; i < n; i++) {
         inputs[i] = k->input[i];
-        roots[1 + i] = k->grad ? k->grad[i] : k->value;
         *(i < nin ? &insize : &psize) += shape_size(k->g->node[k->input[i]].shape);
+    }
+    /* The gradient roots: the inputs of --wrt (all by default), their
+     * entries one after another as the generated code writes them. */
+    for (uint32_t j = 0; k->grad && j < k->nwrt; j++) {
+        uint32_t i = k->wrt[j];
+        roots[1 + ngrad++] = k->grad[i];
+        *(i < nin ? &gsize : &gpsize) += shape_size(k->g->node[k->input[i]].shape);
     }
     uint32_t vsize = shape_size(k->g->node[k->value].shape);
     double *vals = xmalloc((insize + psize + vsize + 1) * sizeof *vals);
@@ -440,12 +456,12 @@ static void interp_call(const Kernel *k, const double *in, const double *params,
         inputs[n] = k->seed;
     roots[0] = k->value;
     double *res = xmalloc((vsize + insize + psize + 1) * sizeof *res);
-    interp_eval(k->g, inputs, vals, n + (k->seed ? 1 : 0), roots, grad ? n + 1 : 1, res);
+    interp_eval(k->g, inputs, vals, n + (k->seed ? 1 : 0), roots, grad ? ngrad + 1 : 1, res);
     memcpy(out, res, vsize * sizeof *out);
     if (grad) {
-        memcpy(grad, res + vsize, insize * sizeof *grad);
+        memcpy(grad, res + vsize, gsize * sizeof *grad);
         if (gradp)
-            memcpy(gradp, res + vsize + insize, psize * sizeof *gradp);
+            memcpy(gradp, res + vsize + gsize, gpsize * sizeof *gradp);
     }
     free(inputs);
     free(roots);
@@ -489,6 +505,22 @@ static int load(Runner *r, const EvalArgs *a, Diag *d)
     return 0;
 }
 
+/* cli_wrt for eval, which prints derivatives by the named inputs only, not
+ * by a network's parameters: at least one of those must be listed. */
+static int wrt_inputs(const Func *f, const char *text, uint8_t **wrt, Diag *d)
+{
+    if (cli_wrt(f, text, 0, wrt, d) != 0)
+        return -1;
+    for (uint32_t i = 0; i < f->ninputs - f->nparams; i++)
+        if ((*wrt)[i])
+            return 0;
+    diag_plain(d, "--wrt %s: gradc eval prints derivatives by the inputs of %s, not by "
+               "its parameters (gradc emit --wrt gives those)", text, f->name);
+    free(*wrt);
+    *wrt = NULL;
+    return -1;
+}
+
 /* Value and derivatives: one call for the gradient of a scalar, one VJP
  * per value element for a Jacobian. */
 static void evaluate(const Runner *r, const Func *f, const Graph *g, const double *in,
@@ -505,12 +537,13 @@ static void evaluate(const Runner *r, const Func *f, const Graph *g, const doubl
     memset(v, 0, r->out_size * sizeof *v);
     call(r, in, params, v, res->value, NULL, NULL);
     uint32_t rows = res->vshape.rank == 0 ? 1 : r->out_size;
-    for (uint32_t k = 0, off = 0; k < nin; k++) {
+    for (uint32_t k = 0; k < nin; k++) {
         Shape s = g->node[f->input[k]].shape;
         res->dshape[k] = want != 2 || res->vshape.rank == 0 ? s
                        : shape_mat(rows, shape_size(s));
-        res->deriv[k] = xmalloc(rows * shape_size(s) * sizeof **res->deriv);
-        (void)off;
+        res->deriv[k] = NULL;           /* inputs not in --wrt have none */
+        if (r->k->grad[k] != NODE_NONE)
+            res->deriv[k] = xmalloc(rows * shape_size(s) * sizeof **res->deriv);
     }
     for (uint32_t row = 0; want && row < rows; row++) {
         if (res->vshape.rank)
@@ -520,6 +553,8 @@ static void evaluate(const Runner *r, const Func *f, const Graph *g, const doubl
             v[row] = 0.0;
         for (uint32_t k = 0, off = 0; k < nin; k++) {
             uint32_t size = shape_size(g->node[f->input[k]].shape);
+            if (!res->deriv[k])
+                continue;
             memcpy(res->deriv[k] + row * size, grad + off, size * sizeof *grad);
             off += size;
         }
@@ -566,7 +601,11 @@ int cmd_eval(int argc, char **argv)
     if (!f || d.nerrors)
         goto out;
     p->no_rewrite = a.no_rewrite;
-    Kernel *k = opt_kernel(p, f, 1);
+    uint8_t *wrt = NULL;
+    if (a.wrt && wrt_inputs(f, a.wrt, &wrt, &d) != 0)
+        goto out;
+    Kernel *k = opt_kernel_wrt(p, f, wrt);
+    free(wrt);
     Runner r = {.k = k, .interp = a.interp};
     for (uint32_t i = 0; i < f->ninputs; i++)
         *(i < f->ninputs - f->nparams ? &r.in_size : &r.params_size) +=

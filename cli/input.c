@@ -130,3 +130,20 @@ Func *input_compile(Input *in, Program **prog, Diag *d)
                    in->src.name, p->nfunc, in->src.name);
     return p->nfunc == 1 ? p->func[0] : NULL;
 }
+
+int cli_wrt(const Func *f, const char *text, int freeze, uint8_t **wrt, Diag *d)
+{
+    Source src = {"<wrt>", text, strlen(text)};
+    *wrt = xmalloc(f->ninputs + 1);
+    int rc = front_wrt(f, &src, *wrt, d);
+    if (rc == 0 && freeze && f->net && (*wrt)[f->ninputs - 1]) {
+        diag_plain(d, "--wrt %s: with --freeze the parameters of %s are constants, not inputs",
+                   f->input_name[f->ninputs - 1], f->name);
+        rc = -1;
+    }
+    if (rc != 0) {
+        free(*wrt);
+        *wrt = NULL;
+    }
+    return rc;
+}

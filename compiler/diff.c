@@ -5,7 +5,10 @@
  * where each contribution is built as IR by the op's rule in ops.c. The
  * gradient is therefore ordinary IR: it shares forward values through
  * hash-consing, folds, and can be differentiated again. An adjoint that was
- * never contributed to is absent, never a materialised zero. */
+ * never contributed to is absent, never a materialised zero. Adjoints flow
+ * only into nodes that depend on one of the inputs asked for (activity
+ * analysis), so a gradient with respect to some inputs (--wrt) builds no
+ * adjoint work for the others. */
 #include "gradc.h"
 
 #include <stdlib.h>
@@ -23,15 +26,34 @@ static NodeId unbroadcast(Graph *g, NodeId contrib, NodeId operand)
     return ir_bcast(g, contrib, want);
 }
 
+/* active[i] = 1 when node i (i <= root) depends on one of inputs[]: the
+ * only nodes whose adjoints can reach a requested derivative. Operands
+ * precede their users, so one forward loop decides it. */
+static uint8_t *activity(const Graph *g, NodeId root, const NodeId *inputs, uint32_t n)
+{
+    uint8_t *active = xmalloc((size_t)root + 1);
+    memset(active, 0, (size_t)root + 1);
+    for (uint32_t k = 0; k < n; k++)
+        if (inputs[k] <= root)
+            active[inputs[k]] = 1;
+    for (NodeId i = 1; i <= root; i++) {
+        const Node *nd = &g->node[i];
+        for (int k = 0; k < op_info[nd->op].arity && !active[i]; k++)
+            active[i] = active[nd->arg[k]];
+    }
+    return active;
+}
+
 void diff_reverse(Graph *g, NodeId root, NodeId seed, const NodeId *inputs,
                   uint32_t n, NodeId *grad)
 {
     NodeId *adj = xmalloc(((size_t)root + 1) * sizeof *adj);
     memset(adj, 0, ((size_t)root + 1) * sizeof *adj);
+    uint8_t *active = activity(g, root, inputs, n);
     if (root != NODE_NONE)
         adj[root] = seed != NODE_NONE ? seed : ir_const(g, 1.0);
     for (NodeId i = root; i > 0; i--) {
-        if (adj[i] == NODE_NONE)
+        if (adj[i] == NODE_NONE || !active[i])
             continue;
         Node nd = g->node[i];   /* a copy: the rules append to g->node */
         int arity = op_info[nd.op].arity;
@@ -41,7 +63,7 @@ void diff_reverse(Graph *g, NodeId root, NodeId seed, const NodeId *inputs,
         op_info[nd.op].vjp(g, i, adj[i], out);
         for (int k = 0; k < arity; k++) {
             NodeId a = nd.arg[k];
-            if (out[k] == NODE_NONE || ir_is_constant(g, a))
+            if (out[k] == NODE_NONE || !active[a])
                 continue;
             NodeId c = unbroadcast(g, out[k], a);
             adj[a] = adj[a] == NODE_NONE ? c : ir_add(g, adj[a], c);
@@ -52,4 +74,5 @@ void diff_reverse(Graph *g, NodeId root, NodeId seed, const NodeId *inputs,
         grad[k] = a != NODE_NONE ? a : ir_bcast(g, ir_const(g, 0.0), g->node[inputs[k]].shape);
     }
     free(adj);
+    free(active);
 }

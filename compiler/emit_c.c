@@ -100,7 +100,13 @@ typedef struct Emitter {
     uint32_t *lit_at;           /* per node: 1 + its literal's offset in lits */
     Buf *lits;                  /* literals of scalar constants, NUL-separated */
     struct EntryPlan *plans;    /* per Entry: see entry_plan */
+    uint32_t *grad_off;         /* per input with a gradient: its offset in
+                                   grad (or grad_params) */
     uint32_t in_size, params_size, out_size;
+    uint32_t grad_size, grad_params_size;   /* = in_size, params_size
+                                   unless the gradient is for a subset */
+    uint32_t nwrt_in;           /* inputs with a gradient that are not
+                                   parameters (the first of k->wrt) */
 } Emitter;
 
 /* C keywords and names the generated code itself uses (math.h functions). */
@@ -1179,7 +1185,7 @@ static void body(const Emitter *e, const Plan *p, Buf *out)
             for (uint32_t j = p->early ? p->early[m] : 0; j; j = p->early_next[j - 1]) {
                 char v[320];
                 elem(e, p, m, "0", v);
-                buf_printf(out, "    grad[%u] = %s;\n", e->input_off[j - 1], v);
+                buf_printf(out, "    grad[%u] = %s;\n", e->grad_off[j - 1], v);
             }
     }
 }
@@ -1199,6 +1205,8 @@ static uint8_t *plan_early_stores(const Emitter *e, Plan *p, const uint32_t *npi
     memset(p->early, 0, k->g->n * sizeof *p->early);
     for (uint32_t i = nin; i-- > 0;) {
         NodeId r = k->grad[i];
+        if (r == NODE_NONE)
+            continue;
         Store s = p->store[r];
         if (npieces[i] || !is_scalar(e, r) || (s != S_TEMP && s != S_SLOT))
             continue;
@@ -1489,6 +1497,9 @@ static uint32_t entry_roots(const Emitter *e, Entry entry, NodeId **rootsp,
     if (entry == E_VALUE || is_scalar(e, k->value))     /* a VJP does not return the value */
         roots[nroots++] = k->value;
     for (uint32_t i = 0; entry == E_GRAD && i < k->ninputs; i++) {
+        npieces[i] = 0;
+        if (k->grad[i] == NODE_NONE)            /* not in --wrt */
+            continue;
         npieces[i] = unview_pieces(e, k->grad[i], pieces + i * MAXP, MAXP);
         for (uint32_t j = 0; j < npieces[i]; j++) {
             NodeId piece = pieces[i * MAXP + j], v = node(e, piece)->arg[0];
@@ -1549,8 +1560,8 @@ static void entry_function(const Emitter *e, Entry entry, int work, Buf *out)
     if (entry == E_GRAD) {
         p->dst = "grad";
         for (uint32_t i = 0; i < k->ninputs - k->nparams; i++)
-            if (!early[i] && !is_scalar(e, k->grad[i]) &&
-                plan_loop_writes(e, p, k->grad[i], pieces + i * MAXP, npieces[i], e->input_off[i]))
+            if (!early[i] && k->grad[i] != NODE_NONE && !is_scalar(e, k->grad[i]) &&
+                plan_loop_writes(e, p, k->grad[i], pieces + i * MAXP, npieces[i], e->grad_off[i]))
                 early[i] = 1;
         localise_written(p);
     }
@@ -1560,20 +1571,22 @@ static void entry_function(const Emitter *e, Entry entry, int work, Buf *out)
         store_result(e, p, k->value, "out", 0, out);
     if (entry == E_GRAD) {
         uint32_t nin = k->ninputs - k->nparams;
-        if (nin == 0)
+        if (e->nwrt_in == 0)
             buf_puts(out, "    (void)grad;\n");
+        if (k->nparams && k->nwrt == e->nwrt_in)
+            buf_puts(out, "    (void)grad_params;\n");
         for (uint32_t i = 0; i < k->ninputs; i++) {
             int is_param = i >= nin;
             const char *dst = is_param ? "grad_params" : "grad";
+            if (early[i] || k->grad[i] == NODE_NONE)
+                continue;
             if (is_param)
                 buf_puts(out, "    if (grad_params) {\n");
-            if (early[i])
-                continue;
             if (npieces[i])
                 store_pieces(e, p, k->grad[i], pieces + i * MAXP, npieces[i], dst,
-                             e->input_off[i], out);
+                             e->grad_off[i], out);
             else
-                store_result(e, p, k->grad[i], dst, e->input_off[i], out);
+                store_result(e, p, k->grad[i], dst, e->grad_off[i], out);
             if (is_param)
                 buf_puts(out, "    }\n");
         }
@@ -1615,7 +1628,7 @@ static uint32_t work_size(const Emitter *e)
     }
     if (e->k->jac) {
         Plan p;
-        plan(e, e->k->jac, e->out_size * (e->k->ninputs - e->k->nparams), &p);
+        plan(e, e->k->jac, e->out_size * e->k->njac, &p);
         if (p.work > size)
             size = p.work;
         plan_free(&p);
@@ -1644,7 +1657,7 @@ static void jacobian_function(const Emitter *e, int work, int proto, Buf *out)
     if (e->k->jac) {
         /* All rows at once: one forward pass, a reverse sweep per row. */
         const Kernel *k = e->k;
-        uint32_t nin = k->ninputs - k->nparams, n = e->out_size * nin;
+        uint32_t nj = k->njac, n = e->out_size * nj;
         Plan p;
         plan(e, k->jac, n, &p);
         p.dst = "J";
@@ -1652,7 +1665,7 @@ static void jacobian_function(const Emitter *e, int work, int proto, Buf *out)
         for (uint32_t i = 0; i < n; i++)
             done[i] = !is_scalar(e, k->jac[i]) &&
                       plan_loop_writes(e, &p, k->jac[i], NULL, 0,
-                                       (i / nin) * e->in_size + e->input_off[i % nin]);
+                                       (i / nj) * e->grad_size + e->grad_off[k->wrt[i % nj]]);
         localise_written(&p);
         buf_puts(out, "{\n");
         if (!uses(&p, e, 0))
@@ -1664,7 +1677,7 @@ static void jacobian_function(const Emitter *e, int work, int proto, Buf *out)
         body(e, &p, out);
         for (uint32_t i = 0; i < n; i++)
             if (!done[i])
-                store_result(e, &p, k->jac[i], "J", (i / nin) * e->in_size + e->input_off[i % nin], out);
+                store_result(e, &p, k->jac[i], "J", (i / nj) * e->grad_size + e->grad_off[k->wrt[i % nj]], out);
         buf_puts(out, "}\n");
         free(done);
         plan_free(&p);
@@ -1674,7 +1687,7 @@ static void jacobian_function(const Emitter *e, int work, int proto, Buf *out)
                     "    for (long gradc_i = 0; gradc_i < %u; gradc_i++) {\n        gradc_v[gradc_i] = 1.0;\n"
                     "        %s_vjp%s(in, %sgradc_v, J + gradc_i * %u%s%s);\n        gradc_v[gradc_i] = 0.0;\n    }\n}\n",
                e->out_size, e->out_size, e->out_size, e->sym, work ? "_work" : "",
-               e->k->nparams ? "params, " : "", e->in_size, e->k->nparams ? ", 0" : "",
+               e->k->nparams ? "params, " : "", e->grad_size, e->k->nparams ? ", 0" : "",
                work ? ", work" : "");
 }
 
@@ -1776,6 +1789,7 @@ static void runtime_entry(const Emitter *e, int work, Buf *out)
 static void teardown(Emitter *e)
 {
     free(e->input_off);
+    free(e->grad_off);
     free(e->lit_at);
     if (e->lits)
         buf_free(e->lits);
@@ -1810,11 +1824,20 @@ static int setup(Emitter *e, const Kernel *k, const EmitOptions *o, Buf *out, Di
     memset(e->lits, 0, sizeof *e->lits);
     e->plans = xmalloc(2 * sizeof *e->plans);
     memset(e->plans, 0, 2 * sizeof *e->plans);
+    e->grad_off = xmalloc((k->ninputs + 1) * sizeof *e->grad_off);
     uint32_t nin = k->ninputs - k->nparams;
     for (uint32_t i = 0; i < k->ninputs; i++) {
         uint32_t *acc = i < nin ? &e->in_size : &e->params_size;
         e->input_off[i] = *acc;
         *acc += size_of(e, k->input[i]);
+    }
+    /* The gradient arrays hold the inputs of k->wrt, one after another. */
+    for (uint32_t j = 0; k->grad && j < k->nwrt; j++) {
+        uint32_t i = k->wrt[j];
+        uint32_t *acc = i < nin ? &e->grad_size : &e->grad_params_size;
+        e->grad_off[i] = *acc;
+        *acc += size_of(e, k->input[i]);
+        e->nwrt_in += i < nin;
     }
     e->out_size = size_of(e, k->value);
     return 0;
@@ -1833,6 +1856,19 @@ static void input_comment(const Emitter *e, Buf *out)
     if (k->nparams)
         buf_printf(out, "; params[%u]", e->params_size);
     buf_printf(out, "; value %s\n", shape_str(node(e, k->value)->shape, sh));
+    if (!k->grad || k->wrt_all)
+        return;
+    /* --wrt: say which inputs the gradient arrays hold, and where. */
+    buf_printf(out, " * grad[%u]:", e->grad_size);
+    for (uint32_t j = 0; j < e->nwrt_in; j++) {
+        uint32_t i = k->wrt[j];
+        Shape s = node(e, k->input[i])->shape;
+        buf_printf(out, "%s %s%s at %u", j ? "," : "", k->input_name[i],
+                   s.rank ? shape_str(s, sh) : "", e->grad_off[i]);
+    }
+    if (k->nparams)
+        buf_printf(out, "; grad_params[%u]", e->grad_params_size);
+    buf_puts(out, " (--wrt: the gradient by these inputs only)\n");
 }
 
 uint32_t emit_work_size(const Kernel *k, const EmitOptions *o)
@@ -1927,6 +1963,10 @@ int emit_c_header(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
     if (k->nparams) {
         macro_name(e.sym, "_NUM_PARAMS", m, sizeof m);
         buf_printf(out, "#define %s %u   /* doubles in `params` */\n", m, e.params_size);
+    }
+    if (k->grad && !k->wrt_all) {
+        macro_name(e.sym, "_GRAD_SIZE", m, sizeof m);
+        buf_printf(out, "#define %s %u   /* doubles in `grad` (--wrt) */\n", m, e.grad_size);
     }
     if (work) {
         macro_name(e.sym, "_WORK_SIZE", m, sizeof m);

@@ -5,9 +5,11 @@
  * it, so one mistake gives one message. */
 #include "front.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int yyparse(Parser *P);
 
@@ -1135,6 +1137,62 @@ Func *program_find(const Program *p, const char *name)
         if (strcmp(p->func[i]->name, name) == 0)
             return p->func[i];
     return NULL;
+}
+
+/* A name of --wrt that is not an input: say which are, and the closest. */
+static void wrt_unknown(const Func *f, const Source *list, Loc loc, const char *name,
+                        size_t len, Diag *d)
+{
+    Buf names = {0};
+    char want[64];
+    snprintf(want, sizeof want, "%.*s", len < 63 ? (int)len : 63, name);
+    const char *best = NULL;
+    int bestd = 99;
+    for (uint32_t i = 0; i < f->ninputs; i++) {
+        const char *cand = f->input_name[i];
+        size_t longer = strlen(cand) > strlen(want) ? strlen(cand) : strlen(want);
+        buf_printf(&names, "%s%s", i ? ", " : "", cand);
+        /* Input names are often one letter: 'q' is not a slip for 'x'. */
+        if ((size_t)edit_distance(want, cand) < longer || !strcasecmp(want, cand))
+            consider(&best, &bestd, want, cand);
+    }
+    diag_error(d, list, loc, "'%.*s' is not an input of %s (its inputs: %s)", (int)len, name,
+               f->name, names.data ? names.data : "none");
+    if (best)
+        diag_note(d, list, loc, "did you mean '%s'?", best);
+    buf_free(&names);
+}
+
+int front_wrt(const Func *f, const Source *list, uint8_t *wrt, Diag *d)
+{
+    const char *s = list->text, *end = s + list->len;
+    int errors = d->nerrors;
+    memset(wrt, 0, f->ninputs);
+    for (const char *p = s; p <= end;) {
+        const char *q = memchr(p, ',', (size_t)(end - p));
+        q = q ? q : end;
+        const char *b = p, *e = q;
+        while (b < e && isspace((unsigned char)*b))
+            b++;
+        while (e > b && isspace((unsigned char)e[-1]))
+            e--;
+        Loc loc = {1, (int)(b - s) + 1, 1, (int)(e - s) + 1 + (b == e)};
+        uint32_t i = 0;
+        while (i < f->ninputs && !(strlen(f->input_name[i]) == (size_t)(e - b) &&
+                                   !strncmp(f->input_name[i], b, (size_t)(e - b))))
+            i++;
+        if (b == e)
+            diag_error(d, list, loc, list->len ? "expected an input name" :
+                       "expected input names, e.g. x,p");
+        else if (i == f->ninputs)
+            wrt_unknown(f, list, loc, b, (size_t)(e - b), d);
+        else if (wrt[i])
+            diag_error(d, list, loc, "'%s' is listed twice", f->input_name[i]);
+        else
+            wrt[i] = 1;
+        p = q + 1;
+    }
+    return d->nerrors > errors ? -1 : 0;
 }
 
 void program_free(Program *p)

@@ -282,9 +282,15 @@ Program *front_parse_shaped(const Source *src, int bare_mode, const BareShape *s
                             uint32_t nshapes, Diag *d);
 void program_free(Program *p);
 Func *program_find(const Program *p, const char *name);
+/* Reads a --wrt list "x,p" (input names of f, comma-separated) into wrt[]
+ * (f->ninputs entries, 1 = listed). Every name must be an input of f, once;
+ * the list must not be empty. Errors carry locations in list (its name is
+ * "<wrt>" on the command line). Returns 0, or -1 after reporting. */
+int front_wrt(const Func *f, const Source *list, uint8_t *wrt, Diag *d);
 
 /* ---- diff.c: reverse mode as an IR -> IR transform ---- */
-/* grad[i] = d root / d inputs[i], as new nodes of g (constant 0 if none). */
+/* grad[i] = d root / d inputs[i], as new nodes of g (constant 0 if none).
+ * Only nodes that depend on one of inputs[] receive adjoints. */
 /* With seed != NODE_NONE (a node of root's shape), computes the
  * vector-Jacobian product seed^T (d root / d inputs) instead. */
 void diff_reverse(Graph *g, NodeId root, NodeId seed, const NodeId *inputs,
@@ -314,14 +320,22 @@ typedef struct Kernel {
     NodeId value;
     /* With a gradient: for a scalar value, grad[i] = d value / d input i;
      * for a tensor value, grad[i] = seed^T d value / d input i, where seed
-     * is an extra input (aux == ninputs) of the value's shape. */
+     * is an extra input (aux == ninputs) of the value's shape. Only the
+     * inputs in wrt[] have an entry; grad[i] is NODE_NONE for the others. */
     NodeId *grad;               /* NULL when no gradient was asked for */
     NodeId seed;
+    /* The inputs the gradient is taken with respect to, in declaration
+     * order: all of them, unless a subset was asked for (--wrt). */
+    uint32_t nwrt;
+    uint32_t *wrt;              /* input indices; NULL without a gradient */
+    int wrt_all;                /* 1: every input (the default contract) */
     /* For a small tensor value (KERNEL_JAC_MAX elements at most): the
-     * Jacobian, jac[i * nin + k] = d value[i] / d input k for the inputs
-     * that are not parameters, one reverse sweep per row with a constant
-     * seed, all sharing one forward pass. NULL otherwise. */
+     * Jacobian, jac[i * njac + c] = d value[i] / d input wrt[c] for the
+     * first njac inputs of wrt[] (those that are not parameters), one
+     * reverse sweep per row with a constant seed, all sharing one forward
+     * pass. NULL otherwise. */
     NodeId *jac;
+    uint32_t njac;
 } Kernel;
 
 #define KERNEL_JAC_MAX 16
@@ -329,6 +343,10 @@ typedef struct Kernel {
 /* Builds the kernel of f: differentiates when want_grad, then copies only
  * the reachable nodes into a fresh graph (so numbering is canonical). */
 Kernel *opt_kernel(Program *p, const Func *f, int want_grad);
+/* The same with the gradient taken only with respect to the inputs i of f
+ * with wrt[i] != 0 (NULL: all): only their adjoints are computed, the
+ * other inputs stay inputs of every entry point. */
+Kernel *opt_kernel_wrt(Program *p, const Func *f, const uint8_t *wrt);
 void kernel_free(Kernel *k);
 void kernel_dump(const Kernel *k, Buf *out);     /* canonical IR text */
 

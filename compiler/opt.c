@@ -177,7 +177,25 @@ static void lower_products(Graph *g, NodeId *roots, uint32_t nroots)
     free(mark);
 }
 
-Kernel *opt_kernel(Program *p, const Func *f, int want_grad)
+/* The inputs (of the first ninputs) to differentiate by: those wrt[]
+ * marks, or all. Returns their indices; *njac counts those that are not
+ * network parameters (which come last). */
+static uint32_t *wrt_inputs(uint32_t ninputs, uint32_t nparams, const uint8_t *wrt,
+                            uint32_t *n, uint32_t *njac)
+{
+    uint32_t *idx = xmalloc((ninputs + 1) * sizeof *idx);
+    *n = *njac = 0;
+    for (uint32_t i = 0; i < ninputs; i++)
+        if (!wrt || wrt[i]) {
+            idx[(*n)++] = i;
+            *njac += i < ninputs - nparams;
+        }
+    return idx;
+}
+
+/* The kernel of f: its value and, when want_grad, the gradient with
+ * respect to the inputs wrt[] marks (NULL: all). */
+static Kernel *build(Program *p, const Func *f, int want_grad, const uint8_t *wrt)
 {
     Graph *g = p->g;
     Kernel *k = xmalloc(sizeof *k);
@@ -200,24 +218,37 @@ Kernel *opt_kernel(Program *p, const Func *f, int want_grad)
         k->nparams = 0;
         k->ninputs = ninputs;
     }
+    /* Only the listed inputs are differentiation roots: diff.c then builds
+     * no adjoints for the rest, and extraction drops what they alone need
+     * (for a loss by the weights, the adjoint of the data). */
+    uint32_t nd = 0, njac = 0;
+    if (want_grad) {
+        k->wrt = wrt_inputs(ninputs, k->nparams, wrt, &nd, &njac);
+        k->nwrt = nd;
+        k->wrt_all = !wrt;
+    }
+    NodeId *dx = xmalloc((nd + 1) * sizeof *dx);
+    for (uint32_t j = 0; j < nd; j++)
+        dx[j] = f->input[k->wrt[j]];
     NodeId value = p->no_rewrite ? result : rewrite_stable(g, result);
     Shape vshape = g->node[value].shape;
-    uint32_t m = shape_size(vshape), nin = ninputs - k->nparams;
+    uint32_t m = shape_size(vshape);
     int jac = want_grad && vshape.rank > 0 && m <= KERNEL_JAC_MAX;
-    uint32_t nroots = 1 + (want_grad ? ninputs : 0) + (jac ? m * nin : 0);
+    uint32_t nroots = 1 + (want_grad ? nd : 0) + (jac ? m * njac : 0);
     NodeId *roots = xmalloc(nroots * sizeof *roots);
     roots[0] = value;
     NodeId seed = NODE_NONE;
     if (want_grad && vshape.rank > 0)
         seed = ir_input(g, vshape);
     if (want_grad)
-        diff_reverse(g, roots[0], seed, f->input, ninputs, roots + 1);
+        diff_reverse(g, roots[0], seed, dx, nd, roots + 1);
     for (uint32_t i = 0; jac && i < m; i++) {
         double e[KERNEL_JAC_MAX] = {0};
         e[i] = 1.0;
         NodeId unit = ir_tconst(g, vshape, e);
-        diff_reverse(g, value, unit, f->input, nin, roots + 1 + ninputs + i * nin);
+        diff_reverse(g, value, unit, dx, njac, roots + 1 + nd + i * njac);
     }
+    free(dx);
     if (!p->blas)
         lower_products(g, roots, nroots);
 
@@ -233,17 +264,29 @@ Kernel *opt_kernel(Program *p, const Func *f, int want_grad)
     k->value = map[roots[0]];
     if (want_grad) {
         k->grad = xmalloc((ninputs + 1) * sizeof *k->grad);
-        for (uint32_t i = 0; i < ninputs; i++)
-            k->grad[i] = map[roots[1 + i]];
+        memset(k->grad, 0, (ninputs + 1) * sizeof *k->grad);
+        for (uint32_t j = 0; j < nd; j++)
+            k->grad[k->wrt[j]] = map[roots[1 + j]];
     }
     if (jac) {
-        k->jac = xmalloc((m * nin + 1) * sizeof *k->jac);
-        for (uint32_t i = 0; i < m * nin; i++)
-            k->jac[i] = map[roots[1 + ninputs + i]];
+        k->njac = njac;
+        k->jac = xmalloc((m * njac + 1) * sizeof *k->jac);
+        for (uint32_t i = 0; i < m * njac; i++)
+            k->jac[i] = map[roots[1 + nd + i]];
     }
     free(map);
     free(roots);
     return k;
+}
+
+Kernel *opt_kernel(Program *p, const Func *f, int want_grad)
+{
+    return build(p, f, want_grad, NULL);
+}
+
+Kernel *opt_kernel_wrt(Program *p, const Func *f, const uint8_t *wrt)
+{
+    return build(p, f, 1, wrt);
 }
 
 void kernel_free(Kernel *k)
@@ -253,6 +296,7 @@ void kernel_free(Kernel *k)
     ir_free(k->g);
     free(k->input);
     free(k->grad);
+    free(k->wrt);
     free(k->jac);
     free(k);
 }
@@ -273,11 +317,12 @@ void kernel_dump(const Kernel *k, Buf *out)
         buf_puts(out, "\n");
     }
     buf_printf(out, "  value %%%u\n", k->value);
-    if (k->grad)
-        for (uint32_t i = 0; i < k->ninputs; i++)
-            buf_printf(out, "  %s %s %%%u\n", k->seed ? "vjp" : "grad",
-                       k->input_name[i], k->grad[i]);
-    uint32_t nin = k->ninputs - k->nparams;
-    for (uint32_t i = 0; k->jac && i < shape_size(k->g->node[k->value].shape) * nin; i++)
-        buf_printf(out, "  jacobian %u %s %%%u\n", i / nin, k->input_name[i % nin], k->jac[i]);
+    /* Only the inputs with a gradient entry are listed, so kernels with
+     * different --wrt sets have different text (and cache keys). */
+    for (uint32_t j = 0; k->grad && j < k->nwrt; j++)
+        buf_printf(out, "  %s %s %%%u\n", k->seed ? "vjp" : "grad",
+                   k->input_name[k->wrt[j]], k->grad[k->wrt[j]]);
+    uint32_t nj = k->njac;
+    for (uint32_t i = 0; k->jac && i < shape_size(k->g->node[k->value].shape) * nj; i++)
+        buf_printf(out, "  jacobian %u %s %%%u\n", i / nj, k->input_name[k->wrt[i % nj]], k->jac[i]);
 }

@@ -11,6 +11,8 @@ struct gradc_fn {
     Loaded code;
     size_t ninputs;
     char **input_name;
+    size_t nwrt;
+    size_t *wrt;                /* indices into input_name */
 };
 
 /* Internal symbol names: fixed, so user names never need to be valid C. */
@@ -106,14 +108,31 @@ gradc_fn *gradc_compile_opts(const char *text, const char *func,
         free(dummy);
         return NULL;
     }
+    uint8_t *wrt = NULL;
+    if (opt && opt->wrt) {
+        Source list = {"<wrt>", opt->wrt, strlen(opt->wrt)};
+        wrt = xmalloc(f->ninputs + 1);
+        if (front_wrt(f, &list, wrt, &d) != 0) {
+            *err = take_diag(&d);
+            free(wrt);
+            program_free(p);
+            free(dummy);
+            return NULL;
+        }
+    }
     diag_free(&d);
-    Kernel *k = opt_kernel(p, f, 1);
+    Kernel *k = opt_kernel_wrt(p, f, wrt);
+    free(wrt);
     gradc_fn *fn = xmalloc(sizeof *fn);
     memset(fn, 0, sizeof *fn);
     fn->ninputs = f->ninputs;
     fn->input_name = xmalloc((f->ninputs + 1) * sizeof *fn->input_name);
     for (uint32_t i = 0; i < f->ninputs; i++)
         fn->input_name[i] = xstrdup(f->input_name[i]);
+    fn->nwrt = k->nwrt;
+    fn->wrt = xmalloc((k->nwrt + 1) * sizeof *fn->wrt);
+    for (uint32_t j = 0; j < k->nwrt; j++)
+        fn->wrt[j] = k->wrt[j];
     int rc = rt_load(k, opt, &fn->code, err);
     kernel_free(k);
     program_free(p);
@@ -164,6 +183,13 @@ const char *gradc_input_name(const gradc_fn *f, size_t i)
     return i < f->ninputs ? f->input_name[i] : NULL;
 }
 
+size_t gradc_num_wrt(const gradc_fn *f) { return f->nwrt; }
+
+const char *gradc_wrt_name(const gradc_fn *f, size_t i)
+{
+    return i < f->nwrt ? f->input_name[f->wrt[i]] : NULL;
+}
+
 double gradc_value(const gradc_fn *f, const double *in) { return rt_value(&f->code, in); }
 
 double gradc_grad(const gradc_fn *f, const double *in, double *grad)
@@ -179,5 +205,6 @@ void gradc_release(gradc_fn *f)
     for (size_t i = 0; i < f->ninputs; i++)
         free(f->input_name[i]);
     free(f->input_name);
+    free(f->wrt);
     free(f);
 }

@@ -31,6 +31,10 @@ typedef struct gradc_options {
      * $XDG_CACHE_HOME/gradc/cache.sqlite, else ~/.cache/gradc/cache.sqlite */
     const char *cache_path;
     int no_cache;               /* non-zero: neither read nor write it */
+    /* Comma-separated input names ("w,b"): the gradient is taken only with
+     * respect to these, and gradc_grad writes only their derivatives, in
+     * declaration order (gradc_num_wrt, gradc_wrt_name). NULL: all inputs. */
+    const char *wrt;
 } gradc_options;
 
 /* Compiles `text`. With func == NULL, text is a bare expression whose free
@@ -49,8 +53,13 @@ gradc_fn *gradc_compile_file(const char *path, const char *func,
 size_t gradc_num_inputs(const gradc_fn *f);
 const char *gradc_input_name(const gradc_fn *f, size_t i);
 double gradc_value(const gradc_fn *f, const double *in);
-/* Returns the value and sets grad[i] to the derivative by input i. */
+/* Returns the value and sets grad[i] to the derivative by input i (with
+ * options.wrt: by the i-th of the inputs gradc_wrt_name lists). */
 double gradc_grad(const gradc_fn *f, const double *in, double *grad);
+/* The inputs gradc_grad differentiates by: all of them unless options.wrt
+ * named some. */
+size_t gradc_num_wrt(const gradc_fn *f);
+const char *gradc_wrt_name(const gradc_fn *f, size_t i);
 void gradc_release(gradc_fn *f);
 
 /* Lower level: compile C source text and look up symbols in it. */

@@ -1115,3 +1115,38 @@ Test(cache, schema_version_mismatch_rebuilds)
     cache_close(c);
     cache_key_free(&k);
 }
+
+/* Kernels that differ only in their --wrt set are different entries: a
+ * hit must never hand back code that writes another gradient. */
+Test(cache, wrt_sets_have_their_own_entries)
+{
+    char *dir = fresh_dir(), *cache = join(dir, "wrt.sqlite");
+    const char *sets[] = {NULL, "y", "x,z", "y"}, *first[] = {"x", "y", "x", "y"};
+    size_t count[] = {3, 1, 2, 1};
+    double want[][3] = {{6, 3, 2}, {3, 0, 0}, {6, 2, 0}, {3, 0, 0}};
+    for (int i = 0; i < 4; i++) {
+        gradc_options opt = {.cache_path = cache, .wrt = sets[i]};
+        char *err = NULL;
+        gradc_fn *f = gradc_compile_opts("x * y * z", NULL, &opt, &err);
+        cr_assert_not_null(f, "%s", err);
+        double in[3] = {1, 2, 3}, g[3] = {0, 0, 0};
+        cr_assert_eq(gradc_grad(f, in, g), 6);
+        for (int j = 0; j < 3; j++)
+            cr_assert_eq(g[j], want[i][j], "wrt %s: g[%d] = %g", sets[i] ? sets[i] : "(all)", j, g[j]);
+        cr_assert_eq(gradc_num_wrt(f), count[i]);
+        cr_assert_str_eq(gradc_wrt_name(f, 0), first[i]);
+        gradc_release(f);
+    }
+    Cache *c = cache_open(cache);
+    CacheStats s;
+    cr_assert_eq(cache_stats(c, &s), 0);
+    cr_assert_eq(s.entries, 3);
+    cr_assert_eq(s.hits, 1);                /* the second "y" */
+    cache_close(c);
+    gradc_options bad = {.cache_path = cache, .wrt = "w"};
+    char *err = NULL;
+    cr_assert_null(gradc_compile_opts("x * y * z", NULL, &bad, &err));
+    cr_assert_str_eq(err, "<wrt>:1:1: error: 'w' is not an input of f (its inputs: x, y, z)\n"
+                          "    1 | w\n      | ^\n");
+    free(err);
+}

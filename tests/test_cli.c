@@ -621,3 +621,100 @@ Test(cli, eval_a_function_of_a_file)
     free(file);
     cleanup(dir);
 }
+
+/* ---- --wrt: the gradient by some inputs ---- */
+
+Test(cli, eval_wrt_lists_only_the_chosen_inputs)
+{
+    char *dir = tmpdir();
+    /* d/dx (x*y + sin z) = y = 3, d/dz = cos 0 = 1 */
+    expect_output(dir, ARGS("eval", "x*y + sin(z)", "--at", "x=2,y=3,z=0", "--grad",
+                            "--wrt", "z,x", "--json"),
+                  "{\"value\": 6, \"grad\": {\"x\": 3, \"z\": 1}}\n");
+    expect_output(dir, ARGS("eval", "x*y + sin(z)", "--at", "x=2,y=3,z=0", "--grad",
+                            "--wrt", "y"),
+                  "value  6\nd/dy   2\n");
+    expect_output(dir, ARGS("eval", "x*y + sin(z)", "--at", "x=2,y=3,z=0", "--grad",
+                            "--wrt", "y", "--engine", "interp", "--json"),
+                  "{\"value\": 6, \"grad\": {\"y\": 2}}\n");
+    /* softmax([a, b]) by b: d/db of (e^a, e^b)/(e^a + e^b) at a = b = 0 is (-1/4, 1/4) */
+    expect_output(dir, ARGS("eval", "softmax([a, b])", "--at", "a=0,b=0", "--jacobian",
+                            "--wrt", "b", "--json"),
+                  "{\"value\": [0.5, 0.5], \"jacobian\": {\"b\": [[-0.25], [0.25]]}}\n");
+    cleanup(dir);
+}
+
+Test(cli, wrt_errors)
+{
+    char *dir = tmpdir();
+    expect_failure(dir, ARGS("eval", "x*yy", "--at", "x=1,yy=2", "--grad", "--wrt", "x,y"),
+                   "<wrt>:1:3: error: 'y' is not an input of f (its inputs: x, yy)\n"
+                   "    1 | x,y\n"
+                   "      |   ^\n"
+                   "<wrt>:1:3: note: did you mean 'yy'?\n"
+                   "    1 | x,y\n"
+                   "      |   ^\n");
+    expect_failure(dir, ARGS("emit", "-e", "x*y", "--wrt", "y,y"),
+                   "<wrt>:1:3: error: 'y' is listed twice\n"
+                   "    1 | y,y\n"
+                   "      |   ^\n");
+    expect_failure(dir, ARGS("emit", "-e", "x*y", "--wrt", ""),
+                   "<wrt>:1:1: error: expected input names, e.g. x,p\n");
+    expect_failure(dir, ARGS("emit", "-e", "x*y", "--wrt"),
+                   "gradc: error: --wrt needs a value\n"
+                   "gradc: note: see 'gradc emit --help'\n");
+    expect_failure(dir, ARGS("eval", "x", "--at", "x=1", "--wrt"),
+                   "gradc: error: --wrt needs input names, e.g. --wrt x,p\n"
+                   "gradc: note: see 'gradc eval --help'\n");
+    char *file = path(dir, "two.grad");
+    FILE *f = fopen(file, "w");
+    fputs("f(x, y) = x*y\ng(x) = x^2\nnetwork n(x[2]) { dense(2, relu) }\n", f);
+    fclose(f);
+    char msg[1024];
+    snprintf(msg, sizeof msg, "gradc: error: --wrt names inputs of one function, but %s defines 3; "
+             "choose one with %s:NAME or --func NAME\n", file, file);
+    expect_failure(dir, ARGS("emit", file, "--wrt", "x"), msg);
+    expect_failure(dir, ARGS("emit", file, "--func", "n", "--freeze", "--wrt", "params"),
+                   "gradc: error: --wrt params: with --freeze the parameters of n are constants, not inputs\n");
+    expect_failure(dir, ARGS("eval", file, "--func", "n", "--at", "x=[1,2]", "--grad", "--wrt", "params"),
+                   "gradc: error: --wrt params: gradc eval prints derivatives by the inputs of n, "
+                   "not by its parameters (gradc emit --wrt gives those)\n");
+    free(file);
+    cleanup(dir);
+}
+
+/* The header says what grad holds; the code compiles without warnings
+ * (also a network by its input only, whose grad_params is then unused). */
+Test(cli, emit_wrt_header_and_warning_free_code)
+{
+    char *dir = tmpdir();
+    char *c = path(dir, "f.c"), *h = path(dir, "f.h"), *file = path(dir, "n.grad");
+    FILE *f = fopen(file, "w");
+    fputs("network mlp(x[2]) { dense(3, relu) dense(2, softmax) }\n", f);
+    fclose(f);
+    Run r = run(dir, ARGS("emit", "-e", "x*y + z", "--wrt", "z,x", "-o", c, "--header", h));
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    char *hdr = slurp(h);
+    cr_expect(strstr(hdr, " * grad[2]: x at 0, z at 1 (--wrt: the gradient by these inputs only)\n"), "%s", hdr);
+    cr_expect(strstr(hdr, "#define F_GRAD_SIZE 2 "), "%s", hdr);
+    cr_expect(strstr(hdr, "#define F_NUM_INPUTS 3 "), "%s", hdr);
+    cr_expect(strstr(hdr, "double f_grad(const double *in, double *grad);"), "%s", hdr);
+    free(hdr);
+    cr_expect_eq(shell("cd '%s' && cc " CFLAGS " -c f.c -o f.o 2>&1", dir), 0);
+    /* Called as documented: grad[0] = d/dx = y, grad[1] = d/dz = 1. */
+    cr_expect_eq(shell("cd '%s' && printf '#include \"f.h\"\\nint main(void){double in[3]={2,5,7},g[F_GRAD_SIZE];"
+                       "double v=f_grad(in,g);return !(v==17&&g[0]==5&&g[1]==1);}\\n' > m.c && "
+                       "cc " CFLAGS " m.c f.o -o m -lm && ./m", dir), 0);
+    r = run(dir, ARGS("emit", file, "--wrt", "x", "-o", c));
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    char *src = slurp(c);
+    cr_expect(strstr(src, "(void)grad_params;"), "%s", src);
+    free(src);
+    cr_expect_eq(shell("cd '%s' && cc " CFLAGS " -c f.c -o f.o 2>&1", dir), 0);
+    free(c);
+    free(h);
+    free(file);
+    cleanup(dir);
+}

@@ -833,3 +833,271 @@ Test(emit, blas_products_agree_with_own_loops)
     free(in);
 #endif
 }
+
+/* ---- gradients with respect to some inputs (--wrt) ---- */
+
+/* The mask of f's inputs that `list` names (front_wrt must accept it). */
+static uint8_t *wrt_mask(const Func *f, const char *list)
+{
+    Source src = {"<wrt>", list, strlen(list)};
+    Diag d;
+    diag_init(&d);
+    uint8_t *wrt = malloc(f->ninputs + 1);
+    cr_assert_eq(front_wrt(f, &src, wrt, &d), 0, "%s", d.out.data ? d.out.data : "");
+    diag_free(&d);
+    return wrt;
+}
+
+/* Loads k; the sizes of its in/params arrays and of its gradient arrays. */
+static void load_kernel(const Kernel *k, Loaded *code, uint32_t *gsize, uint32_t *gpsize)
+{
+    gradc_options opt = {.no_cache = 1};
+    char *err = NULL;
+    cr_assert_eq(rt_load(k, &opt, code, &err), 0, "does not load: %s", err ? err : "");
+    *gsize = *gpsize = 0;
+    for (uint32_t j = 0; j < k->nwrt; j++) {
+        uint32_t i = k->wrt[j];
+        *(i < k->ninputs - k->nparams ? gsize : gpsize) += shape_size(k->g->node[k->input[i]].shape);
+    }
+}
+
+/* The gradient (a VJP with a random seed for tensor values) by the inputs
+ * `list` names equals the same entries of the full gradient, the
+ * interpreter on the --wrt kernel, and central differences of the value. */
+static void check_wrt(const char *text, const char *func, const char *list, unsigned seed)
+{
+    Compiled c;
+    compile(&c, text, func);            /* the full gradient */
+    uint8_t *mask = wrt_mask(c.f, list);
+    Kernel *k = opt_kernel_wrt(c.p, c.f, mask);
+    Loaded code;
+    uint32_t gsize, gpsize, n = c.in_size + c.params_size, m = c.out_size;
+    load_kernel(k, &code, &gsize, &gpsize);
+    cr_assert_lt(gsize + gpsize, n, "%s --wrt %s: the gradient should be smaller", func, list);
+    double *x = calloc(n, sizeof *x), *v = calloc(m, sizeof *v), *out = calloc(m, sizeof *out);
+    double *full = calloc(n, sizeof *full), *sub = calloc(n, sizeof *sub);
+    double *hi = calloc(m, sizeof *hi), *lo = calloc(m, sizeof *lo);
+    for (uint32_t i = 0; i < n; i++)
+        x[i] = 0.25 + 1.5 * urand(&seed);
+    for (uint32_t i = 0; i < m; i++)
+        v[i] = urand(&seed) - 0.5;
+    rt_call(&c.code, x, x + c.in_size, v, out, full, full + c.in_size);
+    rt_call(&code, x, x + c.in_size, v, out, sub, sub + gsize);
+
+    /* The interpreter on the --wrt kernel: value, then one root per entry. */
+    NodeId inputs[16], roots[16];
+    double vals[4096], ref[8192];
+    cr_assert(k->ninputs + 1 < 16 && n + m < 4096);
+    for (uint32_t i = 0; i < k->ninputs; i++)
+        inputs[i] = k->input[i];
+    memcpy(vals, x, n * sizeof *vals);
+    if (k->seed) {
+        inputs[k->ninputs] = k->seed;
+        memcpy(vals + n, v, m * sizeof *vals);
+    }
+    roots[0] = k->value;
+    for (uint32_t j = 0; j < k->nwrt; j++)
+        roots[1 + j] = k->grad[k->wrt[j]];
+    interp_eval(k->g, inputs, vals, k->ninputs + (k->seed ? 1 : 0), roots, 1 + k->nwrt, ref);
+
+    uint32_t nin = c.f->ninputs - c.f->nparams, checked = 0;
+    for (uint32_t i = 0, off = 0, goff = 0, poff = 0, gpoff = 0; i < c.f->ninputs; i++) {
+        uint32_t size = shape_size(c.p->g->node[c.f->input[i]].shape);
+        uint32_t at = i < nin ? off : c.in_size + poff;         /* in x and full */
+        uint32_t sat = i < nin ? goff : gsize + gpoff;          /* in sub */
+        *(i < nin ? &off : &poff) += size;
+        if (!mask[i]) {
+            cr_assert_eq(k->grad[i], NODE_NONE, "%s: '%s' is not in --wrt %s", func,
+                         c.f->input_name[i], list);
+            continue;
+        }
+        *(i < nin ? &goff : &gpoff) += size;
+        for (uint32_t e = 0; e < size; e++, checked++) {
+            const char *name = c.f->input_name[i];
+            double g = sub[sat + e];
+            cr_assert(close_to(g, full[at + e], 1e-13, 1e-300),
+                      "%s --wrt %s: d/d%s[%u] %.17g, full gradient %.17g", func, list, name, e, g,
+                      full[at + e]);
+            cr_assert(close_to(g, ref[m + sat + e], 1e-12, 1e-300),
+                      "%s --wrt %s: d/d%s[%u] %.17g, interpreter %.17g", func, list, name, e, g,
+                      ref[m + sat + e]);
+            double h = 1e-6 * fmax(1.0, fabs(x[at + e])), keep = x[at + e], fhi = 0, flo = 0;
+            x[at + e] = keep + h;
+            rt_call(&code, x, x + c.in_size, NULL, hi, NULL, NULL);
+            x[at + e] = keep - h;
+            rt_call(&code, x, x + c.in_size, NULL, lo, NULL, NULL);
+            x[at + e] = keep;
+            for (uint32_t r = 0; r < m; r++) {
+                fhi += (m > 1 ? v[r] : 1.0) * hi[r];
+                flo += (m > 1 ? v[r] : 1.0) * lo[r];
+            }
+            double fd = (fhi - flo) / (2 * h);
+            cr_assert(close_to(g, fd, 1e-5, 1e-6), "%s --wrt %s: d/d%s[%u] = %.10g, finite "
+                      "differences %.10g", func, list, name, e, g, fd);
+        }
+    }
+    cr_assert_eq(checked, gsize + gpsize);
+    free(x); free(v); free(out); free(full); free(sub); free(hi); free(lo);
+    free(mask);
+    rt_unload(&code);
+    kernel_free(k);
+    release(&c);
+}
+
+Test(wrt, scalar_inputs)
+{
+    const char *text = "f(w0, x0, w1, x1, w2) = 1/(1+exp(-(w0*x0+w1*x1+w2)))\n";
+    check_wrt(text, "f", "w0,w1,w2", 1);
+    check_wrt(text, "f", "x1", 2);
+    check_wrt(text, "f", "w2,x0", 3);       /* given out of order: declaration order */
+    check_wrt("g(x, y, z) = x * y + sin(z)\n", "g", "y", 4);
+}
+
+Test(wrt, vector_and_matrix_inputs)
+{
+    const char *text = "f(W[2,3], x[3], b[2]) = sum(tanh(W @ x + b)^2)\n"
+                       "v(W[2,3], x[3], b[2]) = softmax(W @ x + b)\n";
+    check_wrt(text, "f", "W", 5);
+    check_wrt(text, "f", "x", 6);
+    check_wrt(text, "f", "W,b", 7);
+    check_wrt(text, "v", "x", 8);            /* a tensor value: the VJP */
+    check_wrt(text, "v", "W,b", 9);
+}
+
+Test(wrt, networks)
+{
+    const char *text =
+        "network net(x[4]) { dense(5, relu)  dense(3, softmax) }\n"
+        "loss(x[4], p[43]) = cross_entropy(net(x, p), 1)\n"
+        "lossb(X[6,4], p[43]) = cross_entropy(net(X, p), 2)\n";
+    check_wrt(text, "loss", "p", 10);
+    check_wrt(text, "loss", "x", 11);
+    check_wrt(text, "lossb", "p", 12);
+    check_wrt(text, "net", "params", 13);    /* the network itself: grad_params */
+    check_wrt(text, "net", "x", 14);
+}
+
+/* Nodes of the kernel (other than inputs) with shape s. */
+static uint32_t count_shape(const Kernel *k, Shape s)
+{
+    uint32_t n = 0;
+    for (NodeId i = 1; i < k->g->n; i++)
+        n += k->g->node[i].op != OP_INPUT && shape_eq(k->g->node[i].shape, s);
+    return n;
+}
+
+/* W5's loss by the weights only: no adjoint of the sample (W1ᵀ·delta, the
+ * one [784] vector the full gradient computes) and less code. */
+Test(wrt, mlp_loss_by_the_weights_has_no_input_adjoint)
+{
+    const char *text =
+        "network mlp(x[784]) { dense(128, relu)  dense(10, softmax) }\n"
+        "loss(x[784], p[101770]) = cross_entropy(mlp(x, p), 3)\n";
+    Diag d;
+    Program *p = parse(text, 0, &d);
+    cr_assert(p);
+    Func *f = program_find(p, "loss");
+    Kernel *full = opt_kernel(p, f, 1);
+    uint8_t *mask = wrt_mask(f, "p");
+    Kernel *k = opt_kernel_wrt(p, f, mask);
+    cr_assert_eq(count_shape(full, shape_vec(784)), 1, "the full gradient has d loss/dx");
+    cr_assert_eq(count_shape(k, shape_vec(784)), 0, "--wrt p computes nothing of x's shape");
+    cr_assert_lt(k->g->n, full->g->n);
+    cr_assert_eq(k->nwrt, 1);
+    cr_assert_eq(k->grad[0], NODE_NONE);
+    Buf cf = {0}, ck = {0};
+    EmitOptions o = {0};
+    cr_assert_eq(emit_c_source(full, &o, &cf, &d), 0);
+    cr_assert_eq(emit_c_source(k, &o, &ck, &d), 0);
+    cr_assert_lt(ck.len, cf.len);
+    cr_assert(strstr(ck.data, " * grad[101770]: p[101770] at 0 (--wrt"), "%.400s", ck.data);
+    buf_free(&cf);
+    buf_free(&ck);
+    free(mask);
+    kernel_free(k);
+    kernel_free(full);
+    program_free(p);
+    diag_free(&d);
+}
+
+/* NAME_jacobian with --wrt: the columns of the listed inputs only. */
+Test(wrt, jacobian_columns)
+{
+    const char *text = "sm(x[3], y) = softmax(x * y)\n";
+    Diag d;
+    Program *p = parse(text, 0, &d);
+    cr_assert(p);
+    Func *f = p->func[0];
+    uint8_t *mask = wrt_mask(f, "y");
+    Kernel *full = opt_kernel(p, f, 1), *k = opt_kernel_wrt(p, f, mask);
+    cr_assert_eq(k->njac, 1);
+    Buf cf = {0}, ck = {0};
+    EmitOptions of = {.name = "full"}, ok = {.name = "sub"};
+    cr_assert_eq(emit_c_source(full, &of, &cf, &d), 0);
+    cr_assert_eq(emit_c_source(k, &ok, &ck, &d), 0);
+    buf_puts(&cf, ck.data);
+    gradc_options opt = {.no_cache = 1};
+    char *err = NULL;
+    gradc_so *so = gradc_so_compile(cf.data, &opt, &err);
+    cr_assert_not_null(so, "%s", err ? err : "");
+    void (*jf)(const double *, double *) = (void (*)(const double *, double *))gradc_so_symbol(so, "full_jacobian");
+    void (*js)(const double *, double *) = (void (*)(const double *, double *))gradc_so_symbol(so, "sub_jacobian");
+    cr_assert(jf && js);
+    double in[4] = {0.5, -1, 2, 0.75}, J[12], Jy[3];
+    jf(in, J);
+    js(in, Jy);
+    for (int i = 0; i < 3; i++)     /* column 3 of the 3x4 Jacobian, d sm_i / dy */
+        cr_assert(close_to(Jy[i], J[i * 4 + 3], 1e-14, 1e-300), "row %d: %.17g vs %.17g", i, Jy[i], J[i * 4 + 3]);
+    /* By hand: d sm_i/dy = sm_i (x_i - sum_j sm_j x_j). */
+    double e[3], s = 0, mean = 0;
+    for (int i = 0; i < 3; i++)
+        s += e[i] = exp(in[i] * in[3]);
+    for (int i = 0; i < 3; i++)
+        mean += e[i] / s * in[i];
+    for (int i = 0; i < 3; i++)
+        cr_assert(close_to(Jy[i], e[i] / s * (in[i] - mean), 1e-12, 1e-15));
+    gradc_so_close(so);
+    buf_free(&cf);
+    buf_free(&ck);
+    free(mask);
+    kernel_free(k);
+    kernel_free(full);
+    program_free(p);
+    diag_free(&d);
+}
+
+/* Errors of front_wrt, with locations in the list. */
+Test(wrt, list_errors)
+{
+    Diag d;
+    Program *p = parse("f(x, yy, W[2,2]) = x * yy + sum(W)\n", 0, &d);
+    cr_assert(p);
+    diag_free(&d);
+    uint8_t wrt[4];
+    struct { const char *list, *err; } cases[] = {
+        {"y", "<wrt>:1:1: error: 'y' is not an input of f (its inputs: x, yy, W)\n"
+              "    1 | y\n      | ^\n"
+              "<wrt>:1:1: note: did you mean 'yy'?\n    1 | y\n      | ^\n"},
+        {"w", "<wrt>:1:1: error: 'w' is not an input of f (its inputs: x, yy, W)\n"
+              "    1 | w\n      | ^\n"
+              "<wrt>:1:1: note: did you mean 'W'?\n    1 | w\n      | ^\n"},
+        {"q", "<wrt>:1:1: error: 'q' is not an input of f (its inputs: x, yy, W)\n"
+              "    1 | q\n      | ^\n"},
+        {"x, x", "<wrt>:1:4: error: 'x' is listed twice\n    1 | x, x\n      |    ^\n"},
+        {"x,", "<wrt>:1:3: error: expected an input name\n    1 | x,\n      |   ^\n"},
+        {"", "<wrt>:1:1: error: expected input names, e.g. x,p\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Source src = {"<wrt>", cases[i].list, strlen(cases[i].list)};
+        diag_init(&d);
+        cr_expect_eq(front_wrt(p->func[0], &src, wrt, &d), -1, "'%s'", cases[i].list);
+        cr_expect_str_eq(d.out.data ? d.out.data : "", cases[i].err);
+        diag_free(&d);
+    }
+    Source ok = {"<wrt>", " W , x", 6};
+    diag_init(&d);
+    cr_assert_eq(front_wrt(p->func[0], &ok, wrt, &d), 0);
+    cr_assert(wrt[0] && !wrt[1] && wrt[2]);
+    diag_free(&d);
+    program_free(p);
+}
