@@ -58,6 +58,14 @@ static double gradc_grad(const double *in, int n, double *J)
     CAT(GRADC_SYM, _jacobian)(in, J);
     return J[0];
 }
+#elif defined GRADC_GRAD_SIZE
+/* A gradient by some inputs only (gradc emit --wrt; the header's
+ * NAME_GRAD_SIZE): both contenders write that many entries, and the
+ * hand-written side says how many it writes in hand_ngrad. */
+#define GRAD_SIZE(n) (GRADC_GRAD_SIZE)
+extern const int hand_ngrad;
+double hand_value(const double *in, int n);
+double hand_grad(const double *in, int n, double *grad);
 #else
 #define GRAD_SIZE(n) (n)
 double hand_value(const double *in, int n);
@@ -193,6 +201,13 @@ int main(int argc, char **argv)
                 n, hand_ninputs, GRADC_NINPUTS);
         return 2;
     }
+#if defined GRADC_GRAD_SIZE && !defined GRADC_JACOBIAN
+    if (hand_ngrad != GRADC_GRAD_SIZE) {
+        fprintf(stderr, "harness: the hand-written gradient has %d entries, gradc's %d\n",
+                hand_ngrad, GRADC_GRAD_SIZE);
+        return 2;
+    }
+#endif
     static Contender table[] = {
         {"gradc", gradc_value, gradc_grad},
         {"hand", hand_value, hand_grad},

@@ -74,7 +74,8 @@ def mlp_inputs(batch):
 
 def workloads(quick):
     """Every workload with the scalar-valued contract (value; value and
-    gradient of all inputs). `peer` names it for ADOL-C and PyTorch."""
+    gradient of all inputs, or of those `--wrt` in emit_flags names).
+    `peer` names it for ADOL-C and PyTorch."""
     ws = [
         {"id": "W1", "title": "sigmoid neuron 1/(1+exp(-(w0*x0+w1*x1+w2)))",
          "expr": "1/(1+exp(-(w0*x0+w1*x1+w2)))", "hand": "w1.c", "peer": "W1",
@@ -101,11 +102,13 @@ def workloads(quick):
         ws.append({"id": "W4s n=%d" % n, "title": "chained Rosenbrock, n=%d, as one scalar "
                    "formula of n named inputs" % n, "source": rosen_source(n), "func": "rosen",
                    "hand": "w4.c", "peer": "W4", "inputs": rosen_start(n)})
-    ws.append({"id": "W5", "title": "MLP 784-128-10, cross-entropy, gradient w.r.t. input "
-               "and all 101,770 weights, one sample",
+    # W5 as issue 6 states it: the loss gradient with respect to all
+    # weights (`--wrt p`); the sample is an input but gets no gradient.
+    ws.append({"id": "W5", "title": "MLP 784-128-10, cross-entropy, gradient w.r.t. all "
+               "101,770 weights (--wrt p), one sample",
                "source": MLP + "loss(x[784], p[%d]) = cross_entropy(mlp(x, p), 3)\n" % MLP_PARAMS,
                "func": "loss", "hand": "w5.c", "hand_defs": ["-DBATCH=1"], "peer": "W5",
-               "inputs": mlp_inputs(1)})
+               "emit_flags": ["--wrt", "p"], "inputs": mlp_inputs(1)})
     if not quick:
         ws.append({"id": "W5 b=64", "title": "MLP as W5, loss summed over a batch of 64",
                    # A network applied to a matrix runs the batch as one
@@ -113,7 +116,7 @@ def workloads(quick):
                    "source": MLP + "lossb(X[64,784], p[%d]) = cross_entropy(mlp(X, p), 3)\n"
                    % MLP_PARAMS,
                    "func": "lossb", "hand": "w5.c", "hand_defs": ["-DBATCH=64"],
-                   "peer": "W5b", "inputs": mlp_inputs(64)})
+                   "peer": "W5b", "emit_flags": ["--wrt", "p"], "inputs": mlp_inputs(64)})
         # The same through `gradc emit --blas` (cblas_dgemm, one thread),
         # when a CBLAS is installed; the hand-written C stays as it is.
         blas = subprocess.run(["pkg-config", "--cflags", "--libs", "openblas"],
@@ -121,7 +124,8 @@ def workloads(quick):
         if blas.returncode == 0:
             w = dict(ws[-1])
             w.update({"id": "W5 b=64 blas", "title": "MLP batch of 64 as W5 b=64, "
-                      "gradc emit --blas (OpenBLAS, 1 thread)", "emit_flags": ["--blas"],
+                      "gradc emit --blas (OpenBLAS, 1 thread)",
+                      "emit_flags": ["--wrt", "p", "--blas"],
                       "link": blas.stdout.split()})
             ws.append(w)
     return ws
@@ -241,6 +245,8 @@ class Suite:
         with open(h) as f:
             header = f.read()
         work = re.search(r"#define (\w+)_WORK_SIZE (\d+)", header)
+        # --wrt: the gradient holds only some inputs (NAME_GRAD_SIZE).
+        grad_size = re.search(r"#define (\w+_GRAD_SIZE) ", header)
         jac = re.search(r"#define (\w+_OUT_SIZE) ", header) if w.get("jacobian") else None
         ninputs = (re.search(r"#define (\w+_IN_SIZE) ", header) or
                    re.search(r"#define (\w+_NUM_INPUTS) ", header)).group(1)
@@ -250,7 +256,8 @@ class Suite:
             '-DGRADC_HEADER="%s"' % os.path.basename(h), "-DGRADC_SYM=" + sym,
             "-DGRADC_NINPUTS=" + ninputs,
             "-DGRADC_WORK=%s" % (work.group(2) if work else "0")] + (
-            ["-DGRADC_JACOBIAN=" + jac.group(1)] if jac else []) + [
+            ["-DGRADC_JACOBIAN=" + jac.group(1)] if jac else []) + (
+            ["-DGRADC_GRAD_SIZE=" + grad_size.group(1)] if grad_size else []) + [
             os.path.join(HERE, "harness.c")] + w.get("hand_defs", []) + [
             os.path.join(HERE, "hand", w["hand"]),
             c, "-o", exe] + w.get("link", []) + ["-lm"]

@@ -64,12 +64,13 @@ def w5(v):
 
 def leaves(name, xs):
     """Scalar workloads take one 0-d leaf per input, vector ones one vector
-    leaf; W5 two (the samples and the parameter vector)."""
+    leaf; W5 two: the samples (data, no gradient) and the parameter vector,
+    the one leaf the gradient is taken for."""
     if name in ("W3", "W3b", "W4"):
         return [torch.tensor(xs, requires_grad=True)]
     if name in ("W5", "W5b"):
         nx = len(xs) - (NH * NI + NH + NO * NH + NO)
-        return [torch.tensor(xs[:nx], requires_grad=True),
+        return [torch.tensor(xs[:nx]),
                 torch.tensor(xs[nx:], requires_grad=True)]
     return [torch.tensor(v, requires_grad=True) for v in xs]
 
@@ -128,7 +129,7 @@ def bench(name, path, reps, min_ns, threads):
         y = value()[0]
     else:
         y = grad()
-        g = torch.cat([leaf.grad.reshape(-1) for leaf in ls])
+        g = torch.cat([leaf.grad.reshape(-1) for leaf in ls if leaf.requires_grad])
     out = {"value": y.item(), "grad_sum": g.sum().item(),
            "grad_abs_sum": g.abs().sum().item(),
            "torch": torch.__version__,

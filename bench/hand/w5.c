@@ -1,11 +1,13 @@
 /* w5.c — hand-written W5: an MLP 784 -> 128 (ReLU) -> 10 (softmax) with
  * cross-entropy for class 3, and the gradient of the loss with respect to
- * the input and every weight. Compiled with -DBATCH=1 (one sample) or
- * -DBATCH=64 (the loss summed over 64 samples).
+ * every weight (not the input: the samples are data, as in training).
+ * Compiled with -DBATCH=1 (one sample) or -DBATCH=64 (the loss summed over
+ * 64 samples).
  *
- * in (and grad) = [x (BATCH x 784, row-major) | W1 (128 x 784) | b1 (128) |
- *                  W2 (10 x 128) | b2 (10)],
- * the layout of `loss(x[784], p[101770])` in gradc (docs/tensors.md).
+ * in = [x (BATCH x 784, row-major) | W1 (128 x 784) | b1 (128) |
+ *       W2 (10 x 128) | b2 (10)],
+ * the layout of `loss(x[784], p[101770])` in gradc (docs/tensors.md), and
+ * grad = [W1 | b1 | W2 | b2], what `gradc emit --wrt p` writes.
  *
  * Every sum runs over its index in increasing order, as the naive loops
  * would, so the result rounds like a straightforward implementation; the
@@ -28,6 +30,7 @@ enum {
     TOTAL = B2OFF + NO,
 };
 const int hand_ninputs = TOTAL;
+const int hand_ngrad = TOTAL - W1OFF;   /* the gradient by p only */
 
 /* Softmax cross-entropy of one logit vector; p receives softmax(z). */
 static double xent(const double *z, double *p)
@@ -89,13 +92,14 @@ double hand_value(const double *restrict in, int n)
 double hand_grad(const double *restrict in, int n, double *restrict g)
 {
     (void)n;
-    const double *x = in, *W1 = in + W1OFF, *W2 = in + W2OFF;
+    const double *x = in, *W2 = in + W2OFF;
     double h[NH], z[NO], dz[NO], dh[NH];
-    hidden(x, W1, in + B1OFF, h);
+    hidden(x, in + W1OFF, in + B1OFF, h);
     logits(h, W2, in + B2OFF, z);
     double loss = xent(z, dz);
     dz[K] -= 1.0;
-    double *gx = g, *gW1 = g + W1OFF, *gb1 = g + B1OFF, *gW2 = g + W2OFF, *gb2 = g + B2OFF;
+    double *gW1 = g, *gb1 = g + (B1OFF - W1OFF), *gW2 = g + (W2OFF - W1OFF);
+    double *gb2 = g + (B2OFF - W1OFF);
     for (int o = 0; o < NO; o++) {
         gb2[o] = dz[o];
         for (int j = 0; j < NH; j++)
@@ -106,8 +110,6 @@ double hand_grad(const double *restrict in, int n, double *restrict g)
     for (int o = 0; o < NO; o++)            /* dh = W2^T dz, axpy form */
         for (int j = 0; j < NH; j++)
             dh[j] += dz[o] * W2[o * NH + j];
-    for (int k = 0; k < NI; k++)
-        gx[k] = 0.0;
     for (int j = 0; j < NH; j++) {
         double d = h[j] > 0.0 ? dh[j] : 0.0;  /* ReLU: 1 where its input was > 0 */
         gb1[j] = d;
@@ -118,8 +120,6 @@ double hand_grad(const double *restrict in, int n, double *restrict g)
         }
         for (int k = 0; k < NI; k++)
             row[k] = d * x[k];
-        for (int k = 0; k < NI; k++)        /* gx = W1^T dh, axpy form */
-            gx[k] += d * W1[j * NI + k];
     }
     return loss;
 }
@@ -180,8 +180,9 @@ double hand_value(const double *restrict in, int n)
 double hand_grad(const double *restrict in, int n, double *restrict g)
 {
     (void)n;
-    const double *X = in, *W1 = in + W1OFF, *W2 = in + W2OFF;
-    double *gX = g, *gW1 = g + W1OFF, *gb1 = g + B1OFF, *gW2 = g + W2OFF, *gb2 = g + B2OFF;
+    const double *X = in, *W2 = in + W2OFF;
+    double *gW1 = g, *gb1 = g + (B1OFF - W1OFF), *gW2 = g + (W2OFF - W1OFF);
+    double *gb2 = g + (B2OFF - W1OFF);
     double loss = forward(in);
     double dZt[NO][NS];
     for (int s = 0; s < NS; s++)
@@ -223,18 +224,6 @@ double hand_grad(const double *restrict in, int n, double *restrict g)
                 continue;
             for (int k = 0; k < NI; k++)
                 row[k] += d * X[s * NI + k];
-        }
-    }
-    for (int s = 0; s < NS; s++) {          /* gX = dH W1, axpy rows */
-        double *row = gX + s * NI;
-        for (int k = 0; k < NI; k++)
-            row[k] = 0.0;
-        for (int j = 0; j < NH; j++) {
-            double d = dHt[j][s];
-            if (d == 0.0)
-                continue;
-            for (int k = 0; k < NI; k++)
-                row[k] += d * W1[j * NI + k];
         }
     }
     return loss;
