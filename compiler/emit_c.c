@@ -69,6 +69,8 @@ typedef struct Plan {
     struct LoopWrite *writes;
     uint32_t nwrites, *wfirst, *wlast;
     const char *dst;            /* the output array they write */
+    uint32_t *out_at;           /* 1 + where in dst an array is computed
+                                   in place (plan_in_place); 0: its own */
     uint32_t zero[MAX_ZERO][2];
     uint32_t nzero;
 } Plan;
@@ -596,6 +598,8 @@ static void plan(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p
     p->early = p->early_next = NULL;
     p->writes = NULL;
     p->nwrites = p->nzero = 0;
+    p->out_at = xmalloc(g->n * sizeof *p->out_at);
+    memset(p->out_at, 0, g->n * sizeof *p->out_at);
     p->wfirst = xmalloc(g->n * sizeof *p->wfirst);
     p->wlast = xmalloc(g->n * sizeof *p->wlast);
     memset(p->wfirst, 0, g->n * sizeof *p->wfirst);
@@ -667,6 +671,7 @@ static void plan_free(Plan *p)
     free(p->roots);
     free(p->writes);
     free(p->wfirst);
+    free(p->out_at);
     free(p->wlast);
 }
 
@@ -730,7 +735,10 @@ static void declare(const Emitter *e, const Plan *p, NodeId id, Buf *out)
     char d[320];
     switch (p->store[id]) {
     case S_ARRAY:
-        buf_printf(out, "    double a%u[%u];\n", id, size_of(e, id));
+        if (p->out_at[id])
+            buf_printf(out, "    double *const a%u = %s + %u;\n", id, p->dst, p->out_at[id] - 1);
+        else
+            buf_printf(out, "    double a%u[%u];\n", id, size_of(e, id));
         break;
     case S_WORK:
         buf_printf(out, "    double *const a%u = work + %u;\n", id, p->num[id]);
@@ -1232,27 +1240,68 @@ static void store_result(const Emitter *e, const Plan *p, NodeId root,
                size_of(e, root), dst, off, v);
 }
 
+/* A piece that is a whole tensor term (unview_pieces), not a block. */
+static int whole_piece(const Emitter *e, NodeId piece)
+{
+    Op op = (Op)node(e, piece)->op;
+    return op != OP_UNVIEW && op != OP_PAD && op != OP_TCONST;
+}
+
+/* What a piece writes: a block's operand, or the whole term itself. */
+static NodeId piece_value(const Emitter *e, NodeId piece)
+{
+    return whole_piece(e, piece) || node(e, piece)->op == OP_TCONST ? piece : node(e, piece)->arg[0];
+}
+
+/* The one element that is not +0 of a constant tensor, or UINT32_MAX. */
+static uint32_t one_hot(const Emitter *e, NodeId id)
+{
+    if (node(e, id)->op != OP_TCONST)
+        return UINT32_MAX;
+    const double *v = ir_tconst_data(e->k->g, id);
+    uint32_t at = UINT32_MAX;
+    for (uint32_t i = 0; i < size_of(e, id); i++)
+        if (v[i] != 0.0 || signbit(v[i])) {
+            if (at != UINT32_MAX)
+                return UINT32_MAX;
+            at = i;
+        }
+    return at;
+}
+
 /* A gradient that is a sum of UNVIEWs (a network's parameter adjoint: one
  * block per weight matrix and bias) is written block by block into the
- * output instead of adding full-length vectors. Returns the number of
- * blocks, or 0 when root has another form. */
+ * output instead of adding full-length vectors. Besides blocks, one term
+ * may be a whole tensor, written first, and one-hot constants add their
+ * element (W3b: softmax(x) - e_3 is the softmax, then 1 subtracted from
+ * element 3). Returns the number of blocks, or 0 when root has another
+ * form. */
 static uint32_t unview_pieces(const Emitter *e, NodeId root, NodeId *pieces, uint32_t max)
 {
     NodeId stack[64];
-    uint32_t sp = 0, n = 0;
+    uint32_t sp = 0, n = 0, whole = 0, blocks = 0;
     stack[sp++] = root;
     while (sp > 0) {
         NodeId id = stack[--sp];
         const Node *nd = node(e, id);
-        if ((nd->op == OP_UNVIEW || nd->op == OP_PAD) && n < max)
+        if ((nd->op == OP_UNVIEW || nd->op == OP_PAD || one_hot(e, id) != UINT32_MAX) && n < max) {
             pieces[n++] = id;
-        else if (nd->op == OP_ADD && sp + 2 <= 64 &&
+            blocks++;
+        } else if (nd->op == OP_ADD && sp + 2 <= 64 &&
                  shape_eq(node(e, nd->arg[0])->shape, node(e, root)->shape) &&
                  shape_eq(node(e, nd->arg[1])->shape, node(e, root)->shape)) {
             stack[sp++] = nd->arg[0];
             stack[sp++] = nd->arg[1];
+        } else if (id != root && nd->op != OP_TCONST && !whole++ && n < max) {
+            pieces[n++] = id;
         } else
             return 0;
+    }
+    if (whole && (n != 2 || !blocks))
+        return 0;               /* a + b of whole tensors is one loop */
+    if (whole && !whole_piece(e, pieces[0])) {
+        NodeId t = pieces[0];   /* two terms: a + b is b + a */
+        pieces[0] = pieces[1], pieces[1] = t;
     }
     return n;
 }
@@ -1269,6 +1318,12 @@ static int outer_piece(const Emitter *e, NodeId piece)
 static int block_of(const Emitter *e, NodeId piece, uint32_t *at, uint32_t *len)
 {
     const Node *u = node(e, piece);
+    if (whole_piece(e, piece)) {
+        *at = 0, *len = size_of(e, piece);
+        return 1;
+    }
+    if (u->op == OP_TCONST)
+        return 0;
     Shape s0 = node(e, u->arg[0])->shape;
     uint32_t r = row_size(u->shape);
     if (u->op == OP_UNVIEW || ((uint32_t)u->num == 1 && s0.rank == u->shape.rank)) {
@@ -1336,7 +1391,7 @@ static int plan_loop_writes(const Emitter *e, Plan *p, NodeId root, const NodeId
             block_of(e, pieces[1], &at[1], &len[1]);
         }
         for (uint32_t k = 0; k < n; k++)
-            vals[k] = node(e, pieces[k])->arg[0];
+            vals[k] = piece_value(e, pieces[k]);
     }
     int tile = n == 1 ? len[0] == size : blocks_tile(e, root, pieces, n);
     NodeId run = p->run[vals[0]];
@@ -1375,6 +1430,27 @@ static int plan_loop_writes(const Emitter *e, Plan *p, NodeId root, const NodeId
     return 1;
 }
 
+/* An output array that is its own output, or the first block that
+ * store_pieces assigns, is computed in place in dst (a softmax straight
+ * into grad): no copy. Only when nothing else stores it, and never for
+ * grad_params (it may be null). Returns 1 when the root needs no store. */
+static int plan_in_place(const Emitter *e, Plan *p, NodeId root, const NodeId *pieces,
+                         uint32_t n, uint32_t off)
+{
+    uint32_t at = 0, len = size_of(e, root);
+    NodeId v = root;
+    if (n > 0) {
+        if (blocks_tile(e, root, pieces, n) || outer_piece(e, pieces[0]) ||
+            !block_of(e, pieces[0], &at, &len))
+            return 0;
+        v = piece_value(e, pieces[0]);
+    }
+    if (p->store[v] != S_ARRAY || p->roots[v] != 1 || p->out_at[v] || size_of(e, v) != len)
+        return 0;
+    p->out_at[v] = 1 + off + at;
+    return n == 0;
+}
+
 /* Values that are now only written inside their loop need no array. */
 static void localise_written(Plan *p)
 {
@@ -1410,7 +1486,7 @@ static void store_pieces(const Emitter *e, const Plan *p, NodeId root, const Nod
     for (uint32_t k = 0; k < n; k++) {
         const Node *u = node(e, pieces[k]);
         op = tile || (first && k == 0) ? "=" : "+=";
-        Shape s0 = node(e, u->arg[0])->shape;
+        Shape s0 = node(e, piece_value(e, pieces[k]))->shape;
         uint32_t r = row_size(u->shape), stride = (uint32_t)u->num, at, len;
         if (outer_piece(e, pieces[k])) {
             const Node *o = node(e, u->arg[0]);
@@ -1424,8 +1500,18 @@ static void store_pieces(const Emitter *e, const Plan *p, NodeId root, const Nod
                        o->shape.dim[1], op, b);
             continue;
         }
+        if (u->op == OP_TCONST) {      /* one-hot: its one element */
+            char ix[16];
+            at = one_hot(e, pieces[k]);
+            snprintf(ix, sizeof ix, "%u", at);
+            elem(e, p, pieces[k], ix, v);
+            buf_printf(out, "    %s[%u] %s %s;\n", dst, off + at, op, v);
+            continue;
+        }
         if (block_of(e, pieces[k], &at, &len)) {
-            elem(e, p, u->arg[0], "i", v);
+            if (k == 0 && p->out_at && p->out_at[piece_value(e, pieces[k])])
+                continue;               /* computed in place */
+            elem(e, p, piece_value(e, pieces[k]), "i", v);
             buf_printf(out, "    for (long i = 0; i < %u; i++)\n        %s[%u + i] %s %s;\n",
                        len, dst, off + at, op, v);
             continue;
@@ -1502,7 +1588,7 @@ static uint32_t entry_roots(const Emitter *e, Entry entry, NodeId **rootsp,
             continue;
         npieces[i] = unview_pieces(e, k->grad[i], pieces + i * MAXP, MAXP);
         for (uint32_t j = 0; j < npieces[i]; j++) {
-            NodeId piece = pieces[i * MAXP + j], v = node(e, piece)->arg[0];
+            NodeId piece = pieces[i * MAXP + j], v = piece_value(e, piece);
             if (outer_piece(e, piece)) {        /* written from its factors */
                 roots[nroots++] = node(e, v)->arg[0];
                 roots[nroots++] = node(e, v)->arg[1];
@@ -1554,15 +1640,19 @@ static void entry_function(const Emitter *e, Entry entry, int work, Buf *out)
     int value_done = 0;
     if (entry == E_VALUE && tensor) {
         p->dst = "out";
-        value_done = plan_loop_writes(e, p, k->value, NULL, 0, 0);
+        value_done = plan_loop_writes(e, p, k->value, NULL, 0, 0) ||
+                     plan_in_place(e, p, k->value, NULL, 0, 0);
         localise_written(p);
     }
     if (entry == E_GRAD) {
         p->dst = "grad";
-        for (uint32_t i = 0; i < k->ninputs - k->nparams; i++)
+        for (uint32_t i = 0; i < k->ninputs - k->nparams; i++) {
+            NodeId *pc = pieces + i * MAXP;
             if (!early[i] && k->grad[i] != NODE_NONE && !is_scalar(e, k->grad[i]) &&
-                plan_loop_writes(e, p, k->grad[i], pieces + i * MAXP, npieces[i], e->grad_off[i]))
+                (plan_loop_writes(e, p, k->grad[i], pc, npieces[i], e->grad_off[i]) ||
+                 plan_in_place(e, p, k->grad[i], pc, npieces[i], e->grad_off[i])))
                 early[i] = 1;
+        }
         localise_written(p);
     }
     body(e, p, out);
@@ -1664,8 +1754,10 @@ static void jacobian_function(const Emitter *e, int work, int proto, Buf *out)
         uint8_t *done = xmalloc(n);
         for (uint32_t i = 0; i < n; i++)
             done[i] = !is_scalar(e, k->jac[i]) &&
-                      plan_loop_writes(e, &p, k->jac[i], NULL, 0,
-                                       (i / nj) * e->grad_size + e->grad_off[k->wrt[i % nj]]);
+                      (plan_loop_writes(e, &p, k->jac[i], NULL, 0,
+                                        (i / nj) * e->grad_size + e->grad_off[k->wrt[i % nj]]) ||
+                       plan_in_place(e, &p, k->jac[i], NULL, 0,
+                                     (i / nj) * e->grad_size + e->grad_off[k->wrt[i % nj]]));
         localise_written(&p);
         buf_puts(out, "{\n");
         if (!uses(&p, e, 0))
