@@ -1783,24 +1783,35 @@ static void jacobian_function(const Emitter *e, int work, int proto, Buf *out)
                work ? ", work" : "");
 }
 
+/* The definition names its parameters gradc_*: the body calls the value
+ * function by the user's name, which a parameter named n, in, out, params
+ * or work would hide (a function called n is a fair name). The prototype
+ * keeps the short names the documentation uses. */
 static void batch_function(const Emitter *e, int work, int proto, Buf *out)
 {
     int tensor = !is_scalar(e, e->k->value);
-    buf_printf(out, "void %s_batch%s(unsigned long n, const double *%sin%s, double *%sout%s)%s",
-               e->sym, work ? "_work" : "", proto ? "" : "restrict ",
-               e->k->nparams ? (proto ? ", const double *params" : ", const double *restrict params") : "",
-               proto ? "" : "restrict ", work ? ", double *work" : "", proto ? ";\n" : "\n");
+    const char *p = proto ? "" : "gradc_";
+    const char *restr = proto ? "" : "restrict ";
+    buf_printf(out, "void %s_batch%s(unsigned long %sn, const double *%s%sin", e->sym,
+               work ? "_work" : "", p, restr, p);
+    if (e->k->nparams)
+        buf_printf(out, ", const double *%s%sparams", restr, p);
+    buf_printf(out, ", double *%s%sout", restr, p);
+    if (work)
+        buf_printf(out, ", double *%swork", p);
+    buf_printf(out, ")%s", proto ? ";\n" : "\n");
     if (proto)
         return;
-    const char *prm = e->k->nparams ? "params, " : "";
-    buf_printf(out, "{\n    for (unsigned long gradc_s = 0; gradc_s < n; gradc_s++)\n");
+    const char *prm = e->k->nparams ? "gradc_params, " : "";
+    const char *wrk = work ? ", gradc_work" : "";
+    buf_printf(out, "{\n    for (unsigned long gradc_s = 0; gradc_s < gradc_n; gradc_s++)\n");
     if (tensor)
-        buf_printf(out, "        %s%s(in + gradc_s * %u, %sout + gradc_s * %u%s);\n}\n", e->sym,
-                   work ? "_work" : "", e->in_size, prm, e->out_size, work ? ", work" : "");
+        buf_printf(out, "        %s%s(gradc_in + gradc_s * %u, %sgradc_out + gradc_s * %u%s);\n}\n",
+                   e->sym, work ? "_work" : "", e->in_size, prm, e->out_size, wrk);
     else
-        buf_printf(out, "        out[gradc_s] = %s%s(in + gradc_s * %u%s%s%s);\n}\n", e->sym,
-                   work ? "_work" : "", e->in_size, e->k->nparams ? ", params" : "",
-                   work ? ", work" : "", "");
+        buf_printf(out, "        gradc_out[gradc_s] = %s%s(gradc_in + gradc_s * %u%s%s);\n}\n",
+                   e->sym, work ? "_work" : "", e->in_size, e->k->nparams ? ", gradc_params" : "",
+                   wrk);
 }
 
 static void init_function(const Emitter *e, const Network *net, int proto, Buf *out)

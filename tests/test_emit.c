@@ -246,3 +246,48 @@ Test(emit, only_math_h_and_no_globals)
     free(src);
     free_big(&b);
 }
+
+/* NAME_batch calls NAME by the user's name: parameters called n, out or
+ * params must not hide it (a network called n once produced C that did not
+ * compile). Values by hand: n(x, y) = x*y - y; the network with weights 1
+ * and biases 0 is relu(x0 + x1 + x2). */
+Test(emit, batch_parameters_never_hide_the_function)
+{
+    const char *texts[] = {
+        "n(x, y) = x*y - y\n",
+        "network n(x[3]) { dense(1, relu, weights = 1, bias = 0) }\nf(x[3]) = n(x)\n",
+    };
+    for (int t = 0; t < 2; t++) {
+        Source src = {"n.grad", texts[t], strlen(texts[t])};
+        Diag d;
+        diag_init(&d);
+        Program *p = front_parse(&src, 0, &d);
+        cr_assert_not_null(p, "%s", d.out.data ? d.out.data : "");
+        Kernel *k = opt_kernel(p, program_find(p, "n"), 1);
+        EmitOptions o = {0};
+        char *c = emit(k, &o, 0);
+        gradc_so *so = load(c);
+        double y[3];
+        if (t == 0) {
+            void (*batch)(unsigned long, const double *, double *) =
+                (void (*)(unsigned long, const double *, double *))gradc_so_symbol(so, "n_batch");
+            cr_assert_not_null(batch);
+            const double in[6] = {2, 3, -1, 4, 0.5, 2};
+            batch(3, in, y);
+            cr_assert(y[0] == 3 && y[1] == -8 && y[2] == -1, "%g %g %g", y[0], y[1], y[2]);
+        } else {
+            void (*batch)(unsigned long, const double *, const double *, double *) =
+                (void (*)(unsigned long, const double *, const double *, double *))
+                    gradc_so_symbol(so, "n_batch");
+            cr_assert_not_null(batch);
+            const double in[6] = {1, 2, 3, -4, 1, 1}, params[4] = {1, 1, 1, 0};
+            batch(2, in, params, y);
+            cr_assert(y[0] == 6 && y[1] == 0, "%g %g", y[0], y[1]);
+        }
+        gradc_so_close(so);
+        free(c);
+        kernel_free(k);
+        program_free(p);
+        diag_free(&d);
+    }
+}
