@@ -1101,3 +1101,66 @@ Test(wrt, list_errors)
     diag_free(&d);
     program_free(p);
 }
+
+/* ---- matrix products of awkward shapes ---- */
+
+/* The generated value and VJP of func against the interpreter, for inputs
+ * of any size (check_jacobian's finite differences would be too slow). The
+ * VJP of a product is itself products with the other transposes, so one
+ * function checks several loop nests. */
+static void check_vjp_against_interpreter(const char *text, const char *func, unsigned seed)
+{
+    Compiled c;
+    compile(&c, text, func);
+    const Kernel *k = c.k;
+    uint32_t n = c.in_size + c.params_size, m = c.out_size, nin = k->ninputs;
+    double *x = malloc((n + m) * sizeof *x), *out = malloc(m * sizeof *out);
+    double *g = malloc(n * sizeof *g), *ref = malloc((m + n) * sizeof *ref);
+    for (uint32_t i = 0; i < n + m; i++)       /* inputs, then the seed v */
+        x[i] = 2 * urand(&seed) - 1;
+    rt_call(&c.code, x, x + c.in_size, x + n, out, g, g + c.in_size);
+    NodeId inputs[16], roots[16];
+    cr_assert(nin + 1 < 16 && k->seed);
+    roots[0] = k->value;
+    for (uint32_t i = 0; i < nin; i++) {
+        inputs[i] = k->input[i];
+        roots[1 + i] = k->grad[i];
+    }
+    inputs[nin] = k->seed;
+    interp_eval(k->g, inputs, x, nin + 1, roots, nin + 1, ref);
+    for (uint32_t i = 0; i < m; i++)
+        cr_assert(close_to(out[i], ref[i], 1e-12, 1e-12), "%s: value[%u] %.17g vs interpreter %.17g",
+                  func, i, out[i], ref[i]);
+    for (uint32_t j = 0; j < n; j++)
+        cr_assert(close_to(g[j], ref[m + j], 1e-12, 1e-12), "%s: vjp[%u] %.17g vs interpreter %.17g",
+                  func, j, g[j], ref[m + j]);
+    free(x); free(out); free(g); free(ref);
+    release(&c);
+}
+
+/* The emitter blocks products into 4 x 8 tiles of C; sizes that are not
+ * multiples of either (1, 3, 5, 17, 63, 65) leave rows, columns or both
+ * to narrower tiles. Every transpose combination and both vector forms,
+ * each with its VJP (which multiplies by the other operand transposed). */
+Test(tensor, products_of_awkward_shapes_match_interpreter)
+{
+    static const unsigned shapes[][3] = {   /* m, k, n */
+        {1, 1, 1}, {3, 5, 17}, {17, 3, 5}, {65, 63, 9}, {8, 3, 65}, {1, 65, 63},
+    };
+    unsigned seed = 99;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        unsigned m = shapes[s][0], k = shapes[s][1], n = shapes[s][2];
+        char text[1024];
+        snprintf(text, sizeof text,
+                 "ab(A[%u,%u], B[%u,%u]) = A @ B\n"
+                 "atb(A[%u,%u], B[%u,%u]) = transpose(A) @ B\n"
+                 "abt(A[%u,%u], B[%u,%u]) = A @ transpose(B)\n"
+                 "atbt(A[%u,%u], B[%u,%u]) = transpose(A) @ transpose(B)\n"
+                 "ax(A[%u,%u], x[%u]) = A @ x\n"
+                 "xa(x[%u], A[%u,%u]) = x @ A\n",
+                 m, k, k, n, k, m, k, n, m, k, n, k, k, m, n, k, m, k, k, k, k, n);
+        const char *funcs[] = {"ab", "atb", "abt", "atbt", "ax", "xa"};
+        for (size_t f = 0; f < sizeof funcs / sizeof funcs[0]; f++)
+            check_vjp_against_interpreter(text, funcs[f], seed++);
+    }
+}
