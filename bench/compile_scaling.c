@@ -4,8 +4,9 @@
  * process: parse -> IR (front_parse), differentiate + extract (opt_kernel),
  * C emission (emit_c_source). The C compiler is not involved.
  *
- * usage: bench_compile random N [SEED] | rosen N
- * prints one JSON object; every time is the median of a few runs. */
+ * usage: bench_compile random N [SEED] | rosen N, then optionally --runs R
+ * prints one JSON object; every time is the median of a few runs (R: that
+ * many, for profiling under valgrind or perf). */
 #include "gradc.h"
 
 #include <stdlib.h>
@@ -107,8 +108,13 @@ static int cmp(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3 || (strcmp(argv[1], "random") && strcmp(argv[1], "rosen"))) {
-        fprintf(stderr, "usage: bench_compile random N [SEED] | rosen N\n");
+    int runs = 0;
+    if (argc >= 5 && !strcmp(argv[argc - 2], "--runs")) {
+        runs = atoi(argv[argc - 1]);
+        argc -= 2;
+    }
+    if (argc < 3 || (strcmp(argv[1], "random") && strcmp(argv[1], "rosen")) || runs < 0) {
+        fprintf(stderr, "usage: bench_compile random N [SEED] | rosen N  [--runs R]\n");
         return 2;
     }
     uint32_t n = (uint32_t)strtoul(argv[2], NULL, 10);
@@ -121,7 +127,8 @@ int main(int argc, char **argv)
         rosen(&text, n);
     enum { MAXRUNS = 5 };
     /* Fewer repetitions for big inputs: the spread is small there. */
-    int runs = n >= 500000 ? 1 : n >= 50000 ? 3 : MAXRUNS;
+    if (runs == 0 || runs > MAXRUNS)
+        runs = n >= 500000 ? 1 : n >= 50000 ? 3 : MAXRUNS;
     Run r[MAXRUNS];
     double total[MAXRUNS], sorted[MAXRUNS];
     for (int i = 0; i < runs; i++) {

@@ -16,6 +16,16 @@ typedef struct Frame {
     int next;                   /* next operand to visit */
 } Frame;
 
+/* State of the scheduled copy (copy_scheduled). */
+typedef struct Sched {
+    const Graph *src;
+    Graph *dst;
+    NodeId *map;                /* src id -> dst id; 0: not copied yet */
+    const uint32_t *need;       /* Sethi-Ullman labels of src */
+    uint8_t *seen;
+    Frame *stack;
+} Sched;
+
 /* Sethi-Ullman labels: about how many values evaluating each node's
  * subtree keeps live at once (the DAG read as a tree). Operands come
  * before their users, so one forward loop computes them. */
@@ -32,66 +42,87 @@ static uint32_t *need_labels(const Graph *g)
     return need;
 }
 
-/* Appends to order[] the nodes reachable from root not yet seen, in
- * depth-first post-order, visiting first the operand that needs more live
- * values (so a long sum is added up term by term instead of computing
- * every term first). Iterative: deep graphs cannot overflow the C stack. */
-static void postorder(const Graph *src, NodeId root, const uint32_t *need,
-                      uint8_t *seen, Frame *stack, NodeId *order, uint32_t *norder)
+/* Appends node id of src to dst; its operands are there already. src is
+ * hash-consed and folded, and map is one-to-one, so every node is new in
+ * dst: appended without a lookup (a cache miss per node in the table of a
+ * big graph). */
+static void copy_node(Sched *s, NodeId id)
 {
-    if (seen[root])
+    const Node *n = &s->src->node[id];
+    if (n->op == OP_TCONST)
+        s->map[id] = ir_tconst(s->dst, n->shape, ir_tconst_data(s->src, id));
+    else
+        s->map[id] = ir_append(s->dst, n, s->map[n->arg[0]],
+                               op_info[n->op].arity > 1 ? s->map[n->arg[1]] : 0);
+}
+
+/* Visits the nodes reachable from root not yet seen, in depth-first
+ * post-order, first the operand that needs more live values (so a long
+ * sum is added up term by term instead of computing every term first).
+ * Each node is appended to order[] or, when order is NULL, copied at once
+ * (while it is still in the cache). Iterative: deep graphs cannot
+ * overflow the C stack. */
+static void postorder(Sched *s, NodeId root, NodeId *order, uint32_t *norder)
+{
+    if (s->seen[root])
         return;
     uint32_t sp = 0;
-    stack[sp++] = (Frame){root, 0};
-    seen[root] = 1;
+    s->stack[sp++] = (Frame){root, 0};
+    s->seen[root] = 1;
     while (sp > 0) {
-        Frame *f = &stack[sp - 1];
-        const Node *n = &src->node[f->id];
+        Frame *f = &s->stack[sp - 1];
+        const Node *n = &s->src->node[f->id];
         int arity = op_info[n->op].arity;
         if (f->next < arity) {
             int k = f->next++;
-            if (arity == 2 && need[n->arg[1]] > need[n->arg[0]])
+            if (arity == 2 && s->need[n->arg[1]] > s->need[n->arg[0]])
                 k = 1 - k;
             NodeId a = n->arg[k];
-            if (!seen[a]) {
-                seen[a] = 1;
-                stack[sp++] = (Frame){a, 0};
+            if (!s->seen[a]) {
+                s->seen[a] = 1;
+                s->stack[sp++] = (Frame){a, 0};
             }
             continue;
         }
-        order[(*norder)++] = f->id;
+        if (order)
+            order[(*norder)++] = f->id;
+        else
+            copy_node(s, f->id);
         sp--;
     }
 }
 
-/* The order in which to copy what the roots reach. The value (roots[0]) is
+/* Copies the subgraph of src reachable from roots into dst, in an order
+ * that keeps few values live; map[] (src->n entries, 0 = not yet copied:
+ * the inputs are already) receives the new ids. The value (roots[0]) is
  * scheduled first; each gradient root is then placed right after the last
  * value node it depends on, so a term's backward part follows its forward
  * part and temporaries die early (in a sum every term's adjoint is 1, so a
  * gradient entry needs only its own terms). Only the graph's structure
  * decides the order, so the kernel's numbering stays canonical. */
-static NodeId *schedule(const Graph *src, const NodeId *roots, uint32_t nroots,
-                        const NodeId *map, uint32_t *norder)
+static void copy_scheduled(const Graph *src, Graph *dst, const NodeId *roots,
+                           uint32_t nroots, NodeId *map)
 {
-    uint32_t *need = need_labels(src);
-    uint8_t *seen = xmalloc(src->n);
-    Frame *stack = xmalloc(src->n * sizeof *stack);
+    Sched s = {src, dst, map, need_labels(src), xmalloc(src->n),
+               xmalloc(src->n * sizeof *s.stack)};
     NodeId *fwd = xmalloc(src->n * sizeof *fwd);
-    NodeId *order = xmalloc(src->n * sizeof *order);
     uint32_t *ready = xmalloc(src->n * sizeof *ready);
     for (NodeId i = 0; i < src->n; i++)
-        seen[i] = map[i] != 0;          /* inputs: already in the kernel */
+        s.seen[i] = map[i] != 0;        /* inputs: already in the kernel */
     uint32_t nfwd = 0;
-    postorder(src, roots[0], need, seen, stack, fwd, &nfwd);
+    postorder(&s, roots[0], fwd, &nfwd);
 
     /* ready[i]: 1 + the position in fwd of the last value node i needs. */
     memset(ready, 0, src->n * sizeof *ready);
     for (uint32_t j = 0; j < nfwd; j++)
         ready[fwd[j]] = j + 1;
-    for (NodeId i = 0; i < src->n; i++)
+    uint32_t nodes = nfwd;
+    for (NodeId i = 0; i < src->n; i++) {
         for (int k = 0; k < op_info[src->node[i].op].arity; k++)
-            if (ready[src->node[i].arg[k]] > ready[i] && !seen[i])
+            if (ready[src->node[i].arg[k]] > ready[i] && !s.seen[i])
                 ready[i] = ready[src->node[i].arg[k]];
+        nodes += !s.seen[i];            /* an upper bound for the reserve */
+    }
 
     /* Gradient roots bucketed by readiness (a counting sort, stable). */
     uint32_t *start = xmalloc((nfwd + 2) * sizeof *start);
@@ -105,46 +136,21 @@ static NodeId *schedule(const Graph *src, const NodeId *roots, uint32_t nroots,
         bucket[start[ready[roots[r]]]++] = roots[r];
     /* start[j] is now the end of bucket j. */
 
-    uint32_t n = 0, b = 0;
+    ir_reserve(dst, dst->n + nodes);
+    uint32_t b = 0;
     for (uint32_t j = 0; j <= nfwd; j++) {
         if (j > 0)
-            order[n++] = fwd[j - 1];
+            copy_node(&s, fwd[j - 1]);
         for (; b < start[j]; b++)
-            postorder(src, bucket[b], need, seen, stack, order, &n);
+            postorder(&s, bucket[b], NULL, NULL);
     }
-    free(need);
-    free(seen);
-    free(stack);
+    free((void *)s.need);
+    free(s.seen);
+    free(s.stack);
     free(fwd);
     free(ready);
     free(start);
     free(bucket);
-    *norder = n;
-    return order;
-}
-
-/* Copies the subgraph of src reachable from roots into dst, in the order
- * schedule() chooses; map[] (src->n entries, 0 = not yet copied) receives
- * the new ids. */
-static void copy_scheduled(const Graph *src, Graph *dst, const NodeId *roots,
-                           uint32_t nroots, NodeId *map)
-{
-    uint32_t norder;
-    NodeId *order = schedule(src, roots, nroots, map, &norder);
-    ir_reserve(dst, dst->n + norder);
-    /* src is hash-consed and folded, and map is one-to-one, so every node
-     * is new in dst: appended without a lookup (a cache miss per node in
-     * the table of a big graph). */
-    for (uint32_t j = 0; j < norder; j++) {
-        NodeId id = order[j];
-        const Node *n = &src->node[id];
-        if (n->op == OP_TCONST)
-            map[id] = ir_tconst(dst, n->shape, ir_tconst_data(src, id));
-        else
-            map[id] = ir_append(dst, n, map[n->arg[0]],
-                                op_info[n->op].arity > 1 ? map[n->arg[1]] : 0);
-    }
-    free(order);
 }
 
 /* Lowering for emission: a product with a transposed matrix operand,
