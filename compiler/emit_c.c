@@ -360,10 +360,15 @@ static uint32_t assign_slots(const Emitter *e, Plan *p, const uint8_t *mark,
 static void chain_sums(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots)
 {
     const Graph *g = e->k->g;
-    uint32_t *uses = xmalloc(g->n * sizeof *uses);
-    memset(uses, 0, g->n * sizeof *uses);
     p->acc = xmalloc(g->n);
     memset(p->acc, 0, g->n);
+    NodeId temps = 1;
+    while (temps < g->n && p->store[temps] != S_TEMP)
+        temps++;
+    if (temps == g->n)          /* all scalars in slots: no sums to chain */
+        return;
+    uint32_t *uses = xmalloc(g->n * sizeof *uses);
+    memset(uses, 0, g->n * sizeof *uses);
     for (NodeId i = 1; i < g->n; i++)
         if (p->store[i] != S_NONE)
             for (int k = 0; k < op_info[g->node[i].op].arity; k++)
@@ -636,10 +641,12 @@ static void plan(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p
     p->slots_in_work = 0;
     if (tensors + scalars > budget) {
         /* Tensors go to the work array, scalars to slots if still too many. */
+        uint32_t nwork = 0;
         for (NodeId i = 1; i < g->n; i++)
             if (p->store[i] == S_ARRAY)
-                p->store[i] = S_WORK;
-        assign_work(e, p, roots, nroots);
+                p->store[i] = S_WORK, nwork++;
+        if (nwork)      /* a big scalar kernel has none: skip the sweeps */
+            assign_work(e, p, roots, nroots);
         if (scalars > budget) {
             for (NodeId i = 1; i < g->n; i++)
                 if (p->store[i] == S_TEMP)

@@ -21,15 +21,21 @@ typedef struct Sched {
     const Graph *src;
     Graph *dst;
     NodeId *map;                /* src id -> dst id; 0: not copied yet */
-    const uint32_t *need;       /* Sethi-Ullman labels of src */
-    uint8_t *seen;
+    uint8_t *flag;              /* per src node: SEEN, SWAP */
     Frame *stack;
 } Sched;
 
+enum {
+    SEEN = 1,                   /* visited by the walk (or an input) */
+    SWAP = 2,                   /* visit operand 1 first */
+};
+
 /* Sethi-Ullman labels: about how many values evaluating each node's
  * subtree keeps live at once (the DAG read as a tree). Operands come
- * before their users, so one forward loop computes them. */
-static uint32_t *need_labels(const Graph *g)
+ * before their users, so one forward loop computes them. The walk visits
+ * the operand with the larger label first: marked SWAP in flags, so that
+ * the walk reads nothing but the node and its own flags. */
+static void need_labels(const Graph *g, uint8_t *flags)
 {
     uint32_t *need = xmalloc(g->n * sizeof *need);
     for (NodeId i = 0; i < g->n; i++) {
@@ -38,8 +44,10 @@ static uint32_t *need_labels(const Graph *g)
         uint32_t a = arity > 0 ? need[n->arg[0]] : 0;
         uint32_t b = arity > 1 ? need[n->arg[1]] : 0;
         need[i] = arity == 0 ? 0 : a == b ? a + 1 : a > b ? a : b;
+        if (arity == 2 && b > a)
+            flags[i] |= SWAP;
     }
-    return need;
+    free(need);
 }
 
 /* Appends node id of src to dst; its operands are there already. src is
@@ -64,22 +72,22 @@ static void copy_node(Sched *s, NodeId id)
  * overflow the C stack. */
 static void postorder(Sched *s, NodeId root, NodeId *order, uint32_t *norder)
 {
-    if (s->seen[root])
+    if (s->flag[root] & SEEN)
         return;
     uint32_t sp = 0;
     s->stack[sp++] = (Frame){root, 0};
-    s->seen[root] = 1;
+    s->flag[root] |= SEEN;
     while (sp > 0) {
         Frame *f = &s->stack[sp - 1];
         const Node *n = &s->src->node[f->id];
         int arity = op_info[n->op].arity;
         if (f->next < arity) {
             int k = f->next++;
-            if (arity == 2 && s->need[n->arg[1]] > s->need[n->arg[0]])
+            if (s->flag[f->id] & SWAP)
                 k = 1 - k;
             NodeId a = n->arg[k];
-            if (!s->seen[a]) {
-                s->seen[a] = 1;
+            if (!(s->flag[a] & SEEN)) {
+                s->flag[a] |= SEEN;
                 s->stack[sp++] = (Frame){a, 0};
             }
             continue;
@@ -103,12 +111,12 @@ static void postorder(Sched *s, NodeId root, NodeId *order, uint32_t *norder)
 static void copy_scheduled(const Graph *src, Graph *dst, const NodeId *roots,
                            uint32_t nroots, NodeId *map)
 {
-    Sched s = {src, dst, map, need_labels(src), xmalloc(src->n),
-               xmalloc(src->n * sizeof *s.stack)};
+    Sched s = {src, dst, map, xmalloc(src->n), xmalloc(src->n * sizeof *s.stack)};
     NodeId *fwd = xmalloc(src->n * sizeof *fwd);
     uint32_t *ready = xmalloc(src->n * sizeof *ready);
     for (NodeId i = 0; i < src->n; i++)
-        s.seen[i] = map[i] != 0;        /* inputs: already in the kernel */
+        s.flag[i] = map[i] != 0 ? SEEN : 0;     /* inputs: already in the kernel */
+    need_labels(src, s.flag);
     uint32_t nfwd = 0;
     postorder(&s, roots[0], fwd, &nfwd);
 
@@ -119,9 +127,9 @@ static void copy_scheduled(const Graph *src, Graph *dst, const NodeId *roots,
     uint32_t nodes = nfwd;
     for (NodeId i = 0; i < src->n; i++) {
         for (int k = 0; k < op_info[src->node[i].op].arity; k++)
-            if (ready[src->node[i].arg[k]] > ready[i] && !s.seen[i])
+            if (ready[src->node[i].arg[k]] > ready[i] && !(s.flag[i] & SEEN))
                 ready[i] = ready[src->node[i].arg[k]];
-        nodes += !s.seen[i];            /* an upper bound for the reserve */
+        nodes += !(s.flag[i] & SEEN);            /* an upper bound for the reserve */
     }
 
     /* Gradient roots bucketed by readiness (a counting sort, stable). */
@@ -144,8 +152,7 @@ static void copy_scheduled(const Graph *src, Graph *dst, const NodeId *roots,
         for (; b < start[j]; b++)
             postorder(&s, bucket[b], NULL, NULL);
     }
-    free((void *)s.need);
-    free(s.seen);
+    free(s.flag);
     free(s.stack);
     free(fwd);
     free(ready);
