@@ -962,14 +962,20 @@ static void softmax_lse(const Emitter *e, const Plan *p, NodeId id, Buf *out)
     }
     if (p->pair[id])                    /* the partner is computed here too */
         declare(e, p, p->pair[id], out);
+    /* The maximum, or NaN when an element is NaN (kernels.c): the NaN test
+     * apart, so that the maximum is a branch-free chain (maxsd). */
     buf_printf(out, "    for (long r = 0; r < %u; r++) {\n        double m = -INFINITY, s = 0.0;\n"
-                    "        for (long i = 0; i < %u; i++)\n"
-                    "            if (%s[i] > m || %s[i] != %s[i])\n                m = %s[i];\n",
+                    "        int has_nan = 0;\n"
+                    "        for (long i = 0; i < %u; i++) {\n"
+                    "            m = %s[i] > m ? %s[i] : m;\n"
+                    "            has_nan |= %s[i] != %s[i];\n        }\n"
+                    "        if (has_nan)\n            m = NAN;\n",
                rows, len, x, x, x, x);
     if (sm)
         buf_printf(out, "        for (long i = 0; i < %u; i++) {\n"
                         "            %s[i] = exp(%s[i] - m);\n            s += %s[i];\n        }\n"
-                        "        for (long i = 0; i < %u; i++)\n            %s[i] /= s;\n",
+                        "        const double q = 1.0 / s;   /* as kernels.c */\n"
+                        "        for (long i = 0; i < %u; i++)\n            %s[i] *= q;\n",
                    len, t, x, t, len, t);
     if (sm && lse)
         buf_printf(out, "        %s = isinf(m) ? m : m + log(s);\n", res);

@@ -45,6 +45,10 @@ static uint32_t row_size(Shape s)
     return s.rank == 2 ? s.dim[1] : 1;
 }
 
+/* exp(x - max) times 1/sum: one more rounding than dividing (below the
+ * error of exp and of the sum), but a multiplication per element instead
+ * of a division (W3b: 7.1 -> 8.7 us with divisions; emit_c.c agrees). The
+ * sum is 1 or more, so 1/s neither overflows nor underflows. */
 static void softmax(const double *x, uint32_t n, double *out)
 {
     double m = -INFINITY, s = 0;
@@ -53,8 +57,9 @@ static void softmax(const double *x, uint32_t n, double *out)
             m = x[i];
     for (uint32_t i = 0; i < n; i++)
         s += out[i] = exp(x[i] - m);
+    double q = 1.0 / s;
     for (uint32_t i = 0; i < n; i++)
-        out[i] /= s;
+        out[i] *= q;
 }
 
 static double logsumexp(const double *x, uint32_t n)
