@@ -91,6 +91,15 @@ static uint64_t structural_hash(const Graph *g, const Node *n)
     return h * 0xc4ceb9fe1a85ec53ull;
 }
 
+/* Whether one more node would fill the table beyond 3/4. Linear probing
+ * stays short at that load since the hashes in the slots spare most node
+ * reads; a fuller table is a smaller one, and a big graph's lookups are
+ * cache misses in it. */
+static int table_full(const Graph *g)
+{
+    return 4 * ((uint64_t)g->n + 1) > 3 * (uint64_t)g->tcap;
+}
+
 /* Inserts node id, whose hash is `hash`, into the table (not there yet). */
 static void table_put(Graph *g, uint32_t hash, NodeId id)
 {
@@ -104,7 +113,7 @@ static void table_put(Graph *g, uint32_t hash, NodeId id)
  * each other and from the rest (ir_append's contract), which is checked. */
 static void index_appended(Graph *g)
 {
-    while (2 * (g->n + 1) > g->tcap)
+    while (table_full(g))
         table_grow(g);
     for (NodeId i = g->nindexed; i < g->n; i++) {
         uint32_t hash = (uint32_t)node_hash(&g->node[i]);
@@ -116,6 +125,7 @@ static void index_appended(Graph *g)
     g->nindexed = g->n;
 }
 
+/* Appends *n as it is (its structural hash included). */
 static NodeId append(Graph *g, const Node *n)
 {
     if (g->n == g->cap) {
@@ -123,7 +133,6 @@ static NodeId append(Graph *g, const Node *n)
         g->node = xrealloc(g->node, g->cap * sizeof *g->node);
     }
     g->node[g->n] = *n;
-    g->node[g->n].sh = structural_hash(g, n);
     return g->n++;
 }
 
@@ -132,7 +141,7 @@ static NodeId intern(Graph *g, const Node *n)
 {
     if (g->nindexed < g->n)
         index_appended(g);
-    if (2 * (g->n + 1) > g->tcap)
+    if (table_full(g))
         table_grow(g);
     uint32_t hash = (uint32_t)node_hash(n), h = hash & (g->tcap - 1);
     for (; g->table[h]; h = (h + 1) & (g->tcap - 1)) {
@@ -142,7 +151,9 @@ static NodeId intern(Graph *g, const Node *n)
     }
     g->table[h] = (uint64_t)hash << 32 | g->n;
     g->nindexed = g->n + 1;
-    return append(g, n);
+    Node c = *n;
+    c.sh = structural_hash(g, n);
+    return append(g, &c);
 }
 
 NodeId ir_append(Graph *g, const Node *n, NodeId a, NodeId b)
@@ -151,7 +162,8 @@ NodeId ir_append(Graph *g, const Node *n, NodeId a, NodeId b)
     c.arg[0] = a;
     c.arg[1] = b;
     /* Commutative operands in ir_op's order (it may differ from the
-     * source graph's only where the structural hashes tie). */
+     * source graph's only where the structural hashes tie). The hashes
+     * are computed again: an input's slot may differ between the graphs. */
     if (op_info[c.op].flags & OPF_COMM) {
         uint64_t sha = g->node[a].sh, shb = g->node[b].sh;
         if (sha > shb || (sha == shb && a > b)) {
@@ -159,6 +171,7 @@ NodeId ir_append(Graph *g, const Node *n, NodeId a, NodeId b)
             c.arg[1] = a;
         }
     }
+    c.sh = structural_hash(g, &c);
     return append(g, &c);
 }
 
