@@ -221,6 +221,59 @@ Test(tensor, vector_workload_paths_match_interpreter_and_differences)
         check_jacobian(vector_formulas, funcs[i], 40 + (unsigned)i);
 }
 
+/* The same paths when tensors live in the caller's work array and scalars
+ * in reused slots (small max_locals): the _rt entry point against the
+ * interpreter, value and every VJP row. */
+Test(tensor, vector_workload_paths_with_work_arrays_and_slots)
+{
+    const char *funcs[] = {"chain3", "back", "rosen", "two", "xent", "both", "rboth",
+                           "pick", "soft7", "offset"};
+    const int budgets[] = {1, 8, 60};
+    for (size_t f = 0; f < sizeof funcs / sizeof funcs[0]; f++)
+        for (int b = 0; b < 3; b++) {
+            Compiled c;
+            compile(&c, vector_formulas, funcs[f]);
+            EmitOptions o = {.prefix = "wk_", .max_locals = budgets[b], .runtime_entry = 1};
+            Diag d;
+            diag_init(&d);
+            Buf src = {0};
+            cr_assert_eq(emit_c_source(c.k, &o, &src, &d), 0);
+            uint32_t nwork = emit_work_size(c.k, &o);
+            gradc_options opt = {.no_cache = 1};
+            char *err = NULL;
+            gradc_so *so = gradc_so_compile(src.data, &opt, &err);
+            cr_assert(so, "%s: %s", funcs[f], err ? err : "");
+            char sym[64];
+            snprintf(sym, sizeof sym, "wk_%s_rt", funcs[f]);
+            void (*rt)(const double *, const double *, const double *, double *, double *, double *,
+                       double *) = (void (*)(const double *, const double *, const double *, double *,
+                                             double *, double *, double *))gradc_so_symbol(so, sym);
+            cr_assert(rt, "%s", sym);
+            double x[64], v[64], out[64], ref[64], g[64], gi[64], *work = calloc(nwork + 1, sizeof *work);
+            unsigned seed = 11 + (unsigned)f;
+            cr_assert(c.in_size < 64 && c.out_size < 64);
+            for (uint32_t i = 0; i < c.in_size; i++)
+                x[i] = 0.25 + 1.5 * urand(&seed);
+            for (uint32_t row = 0; row < c.out_size; row++) {
+                memset(v, 0, sizeof v);
+                v[row] = 1;
+                rt(x, NULL, v, out, g, NULL, work);
+                interp(&c, x, v, ref, gi);
+                for (uint32_t i = 0; i < c.out_size; i++)
+                    cr_assert(close_to(out[i], ref[i], 1e-12, 1e-300), "%s budget %d: value[%u] %.17g vs %.17g",
+                              funcs[f], budgets[b], i, out[i], ref[i]);
+                for (uint32_t j = 0; j < c.in_size; j++)
+                    cr_assert(close_to(g[j], gi[j], 1e-12, 1e-300), "%s budget %d: d%u/d%u %.17g vs %.17g",
+                              funcs[f], budgets[b], row, j, g[j], gi[j]);
+            }
+            free(work);
+            gradc_so_close(so);
+            buf_free(&src);
+            diag_free(&d);
+            release(&c);
+        }
+}
+
 static int same_number(double a, double b)
 {
     return (isnan(a) && isnan(b)) || a == b || close_to(a, b, 1e-12, 1e-300);
