@@ -170,6 +170,12 @@ static void lower_products(Graph *g, NodeId *roots, uint32_t nroots)
     for (uint32_t r = 0; r < nroots; r++)
         if (roots[r] > top)
             top = roots[r];
+    /* Without such a product nothing changes: skip the sweeps. */
+    NodeId first = 1;
+    while (first <= top && !(g->node[first].op == OP_MATMUL && (g->node[first].aux & 2)))
+        first++;
+    if (first > top)
+        return;
     uint8_t *mark = xmalloc(g->n);
     ir_mark_reachable(g, roots, nroots, mark);
     NodeId *map = xmalloc(((size_t)top + 1) * sizeof *map);
