@@ -11,31 +11,41 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__GNUC__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
+
 typedef struct Frame {
     NodeId id;
     int next;                   /* next operand to visit */
 } Frame;
+
+/* What the walk needs of a src node, 12 bytes instead of a whole Node:
+ * the walk's random reads are cache misses in a big graph, and one read
+ * of the operand's entry (to test seen) also brings in its operands. */
+typedef struct Walk {
+    NodeId arg[2];              /* the operands (at most 2, ops.h), in visiting order */
+    uint8_t arity;
+    uint8_t seen;               /* visited by the walk (or an input) */
+} Walk;
 
 /* State of the scheduled copy (copy_scheduled). */
 typedef struct Sched {
     const Graph *src;
     Graph *dst;
     NodeId *map;                /* src id -> dst id; 0: not copied yet */
-    uint8_t *flag;              /* per src node: SEEN, SWAP */
+    Walk *w;                    /* per src node */
     Frame *stack;
 } Sched;
 
-enum {
-    SEEN = 1,                   /* visited by the walk (or an input) */
-    SWAP = 2,                   /* visit operand 1 first */
-};
-
-/* Sethi-Ullman labels: about how many values evaluating each node's
- * subtree keeps live at once (the DAG read as a tree). Operands come
- * before their users, so one forward loop computes them. The walk visits
- * the operand with the larger label first: marked SWAP in flags, so that
- * the walk reads nothing but the node and its own flags. */
-static void need_labels(const Graph *g, uint8_t *flags)
+/* Fills w[] from src. Sethi-Ullman labels: about how many values
+ * evaluating each node's subtree keeps live at once (the DAG read as a
+ * tree). Operands come before their users, so one forward loop computes
+ * them. The walk visits the operand with the larger label first: w[]
+ * lists it first. Inputs (map[i] != 0) are already in the kernel. */
+static void walk_init(const Graph *g, const NodeId *map, Walk *w)
 {
     uint32_t *need = xmalloc(g->n * sizeof *need);
     for (NodeId i = 0; i < g->n; i++) {
@@ -44,8 +54,8 @@ static void need_labels(const Graph *g, uint8_t *flags)
         uint32_t a = arity > 0 ? need[n->arg[0]] : 0;
         uint32_t b = arity > 1 ? need[n->arg[1]] : 0;
         need[i] = arity == 0 ? 0 : a == b ? a + 1 : a > b ? a : b;
-        if (arity == 2 && b > a)
-            flags[i] |= SWAP;
+        int swap = arity == 2 && b > a;
+        w[i] = (Walk){{n->arg[swap], n->arg[!swap]}, (uint8_t)arity, map[i] != 0};
     }
     free(need);
 }
@@ -72,22 +82,26 @@ static void copy_node(Sched *s, NodeId id)
  * overflow the C stack. */
 static void postorder(Sched *s, NodeId root, NodeId *order, uint32_t *norder)
 {
-    if (s->flag[root] & SEEN)
+    if (s->w[root].seen)
         return;
     uint32_t sp = 0;
     s->stack[sp++] = (Frame){root, 0};
-    s->flag[root] |= SEEN;
+    s->w[root].seen = 1;
     while (sp > 0) {
         Frame *f = &s->stack[sp - 1];
-        const Node *n = &s->src->node[f->id];
-        int arity = op_info[n->op].arity;
-        if (f->next < arity) {
-            int k = f->next++;
-            if (s->flag[f->id] & SWAP)
-                k = 1 - k;
-            NodeId a = n->arg[k];
-            if (!(s->flag[a] & SEEN)) {
-                s->flag[a] |= SEEN;
+        const Walk *n = &s->w[f->id];
+        if (f->next < n->arity) {
+            if (f->next == 0) {
+                /* Both operands' entries and the node itself will be
+                 * read: start the cache misses together. */
+                PREFETCH(&s->w[n->arg[n->arity - 1]]);
+                PREFETCH(&s->src->node[f->id]);
+                PREFETCH(&s->map[n->arg[0]]);
+                PREFETCH(&s->map[n->arg[n->arity - 1]]);
+            }
+            NodeId a = n->arg[f->next++];
+            if (!s->w[a].seen) {
+                s->w[a].seen = 1;
                 s->stack[sp++] = (Frame){a, 0};
             }
             continue;
@@ -111,12 +125,10 @@ static void postorder(Sched *s, NodeId root, NodeId *order, uint32_t *norder)
 static void copy_scheduled(const Graph *src, Graph *dst, const NodeId *roots,
                            uint32_t nroots, NodeId *map)
 {
-    Sched s = {src, dst, map, xmalloc(src->n), xmalloc(src->n * sizeof *s.stack)};
+    Sched s = {src, dst, map, xmalloc(src->n * sizeof *s.w), xmalloc(src->n * sizeof *s.stack)};
     NodeId *fwd = xmalloc(src->n * sizeof *fwd);
     uint32_t *ready = xmalloc(src->n * sizeof *ready);
-    for (NodeId i = 0; i < src->n; i++)
-        s.flag[i] = map[i] != 0 ? SEEN : 0;     /* inputs: already in the kernel */
-    need_labels(src, s.flag);
+    walk_init(src, map, s.w);
     uint32_t nfwd = 0;
     postorder(&s, roots[0], fwd, &nfwd);
 
@@ -126,10 +138,11 @@ static void copy_scheduled(const Graph *src, Graph *dst, const NodeId *roots,
         ready[fwd[j]] = j + 1;
     uint32_t nodes = nfwd;
     for (NodeId i = 0; i < src->n; i++) {
-        for (int k = 0; k < op_info[src->node[i].op].arity; k++)
-            if (ready[src->node[i].arg[k]] > ready[i] && !(s.flag[i] & SEEN))
-                ready[i] = ready[src->node[i].arg[k]];
-        nodes += !(s.flag[i] & SEEN);            /* an upper bound for the reserve */
+        const Walk *w = &s.w[i];
+        for (int k = 0; k < w->arity; k++)
+            if (ready[w->arg[k]] > ready[i] && !w->seen)
+                ready[i] = ready[w->arg[k]];
+        nodes += !w->seen;                      /* an upper bound for the reserve */
     }
 
     /* Gradient roots bucketed by readiness (a counting sort, stable). */
@@ -147,12 +160,14 @@ static void copy_scheduled(const Graph *src, Graph *dst, const NodeId *roots,
     ir_reserve(dst, dst->n + nodes);
     uint32_t b = 0;
     for (uint32_t j = 0; j <= nfwd; j++) {
+        if (j + 8 < nfwd)
+            PREFETCH(&src->node[fwd[j + 8]]);     /* random reads: start early */
         if (j > 0)
             copy_node(&s, fwd[j - 1]);
         for (; b < start[j]; b++)
             postorder(&s, bucket[b], NULL, NULL);
     }
-    free(s.flag);
+    free(s.w);
     free(s.stack);
     free(fwd);
     free(ready);
