@@ -1,0 +1,157 @@
+/* emit.h — the C emitter's internal data: where each value of a kernel
+ * lives in the generated function (the Plan) and the emitter's state.
+ * emit_plan.c decides the plan, emit_product.c prints matrix products,
+ * emit_c.c prints everything else and owns the entry points. */
+#ifndef GRADC_EMIT_H
+#define GRADC_EMIT_H
+
+#include "gradc.h"
+
+typedef enum Store {
+    S_NONE,                     /* not needed by this function */
+    S_LITERAL,                  /* scalar constant, printed inline */
+    S_INPUT,                    /* in/params/v + offset */
+    S_TCONST,                   /* static const array SYM_kN */
+    S_TEMP,                     /* const double tN */
+    S_SLOT,                     /* w[N]: scalar in a reused slot */
+    S_ARRAY,                    /* double tN[size] on the stack */
+    S_WORK,                     /* double *const tN = work + offset */
+    S_ALIAS,                    /* const double *const tN = base + offset */
+    S_FUSED,                    /* element i in the loop of its group: eN */
+    S_LOCAL,                    /* element i, a local of the one loop that
+                                   computes and reads it: eN */
+} Store;
+
+enum { MAX_ZERO = 64, MAXP = 64 };
+
+typedef struct Plan {
+    Store *store;
+    uint32_t *num;              /* temp number, slot, or work offset */
+    uint8_t *acc;               /* S_TEMP: 1 declared non-const, 2 updated in place */
+    uint32_t nslots;            /* scalar slots */
+    uint32_t work;              /* doubles of work array needed */
+    int slots_in_work;          /* scalar slots live in the work array */
+    int slots;                  /* scalars are in slots (decided first) */
+    /* Loop fusion: elementwise nodes computed inside the loop of the node
+     * that uses them (their group's head), never stored as arrays. */
+    NodeId *first, *next;       /* per head: its members, in index order */
+    /* Scalar gradient entries stored as soon as they are computed: per
+     * node, 1 + the first input whose gradient it is (0: none); per input,
+     * 1 + the next input with the same gradient node. NULL: none. */
+    uint32_t *early, *early_next;
+    /* A softmax and a logsumexp of the same operand share one pass of
+     * exp(x - max): pair[i] is the other one (0: none), and the later of
+     * the two is computed with the earlier (its storage is its own). */
+    NodeId *pair;
+    /* Loop runs (loop_run): run[i] is the first node of the run that
+     * computes node i (0: none); outside[i]: a node outside that run
+     * reads node i; roots[i]: how often i is a root still stored after
+     * the body. Outputs written inside the loops (plan_loop_writes): a
+     * list per run's first node, and ranges zeroed before the body. */
+    NodeId *run;
+    uint8_t *outside;
+    uint32_t *roots;
+    struct LoopWrite *writes;
+    uint32_t nwrites, *wfirst, *wlast;
+    const char *dst;            /* the output array they write */
+    uint32_t *out_at;           /* 1 + where in dst an array is computed
+                                   in place (plan_in_place); 0: its own */
+    uint32_t zero[MAX_ZERO][2];
+    uint32_t nzero;
+} Plan;
+
+/* What an entry point computes (entry_roots) and its plan. */
+typedef struct EntryPlan {
+    NodeId *roots, *pieces;
+    uint32_t *npieces, nroots;
+    Plan p;
+} EntryPlan;
+
+/* In the loop of a run: dst[at + i] = element i of v (or +=). */
+typedef struct LoopWrite {
+    NodeId v;
+    uint32_t at;
+    int add;
+    NodeId carry;               /* nonzero: dst[at + i] = carry + v, then
+                                   carry = this node's element i; after
+                                   the loop dst[at + size] = carry */
+    uint32_t next;              /* 1 + the run's next write; 0: none */
+} LoopWrite;
+
+typedef struct Emitter {
+    const Kernel *k;
+    const EmitOptions *o;
+    char sym[256];
+    Buf *out;
+    uint32_t *input_off;        /* per input: offset in its array */
+    uint32_t *lit_at;           /* per node: 1 + its literal's offset in lits */
+    Buf *lits;                  /* literals of scalar constants, NUL-separated */
+    struct EntryPlan *plans;    /* per Entry: see entry_plan */
+    uint32_t *grad_off;         /* per input with a gradient: its offset in
+                                   grad (or grad_params) */
+    uint32_t in_size, params_size, out_size;
+    uint32_t grad_size, grad_params_size;   /* = in_size, params_size
+                                   unless the gradient is for a subset */
+    uint32_t nwrt_in;           /* inputs with a gradient that are not
+                                   parameters (the first of k->wrt) */
+} Emitter;
+
+typedef enum Entry { E_VALUE, E_GRAD } Entry;
+
+static inline const Node *node(const Emitter *e, NodeId id)
+{
+    return &e->k->g->node[id];
+}
+
+static inline int is_scalar(const Emitter *e, NodeId id)
+{
+    return node(e, id)->shape.rank == 0;
+}
+
+static inline uint32_t size_of(const Emitter *e, NodeId id)
+{
+    return shape_size(node(e, id)->shape);
+}
+
+/* The array an input lives in: in, params (networks) or v (the seed). */
+static inline const char *input_array(const Emitter *e, NodeId id)
+{
+    int32_t slot = node(e, id)->aux;
+    if ((uint32_t)slot >= e->k->ninputs)
+        return "v";
+    return (uint32_t)slot >= e->k->ninputs - e->k->nparams ? "params" : "in";
+}
+
+static inline uint32_t row_size(Shape s)
+{
+    return s.rank == 2 ? s.dim[1] : 1;
+}
+
+/* emit_c.c */
+void emit_literal(double v, char out[48]);
+void emit_base(const Emitter *e, const Plan *p, NodeId id, char out[320]);
+
+/* emit_plan.c */
+void plan_make(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p);
+void plan_free(Plan *p);
+uint32_t plan_loop_size(const Emitter *e, const Plan *p, NodeId i);
+int plan_emitted(const Plan *p, NodeId i);
+NodeId plan_run_end(const Emitter *e, const Plan *p, NodeId first);
+uint8_t *plan_early_stores(const Emitter *e, Plan *p, const uint32_t *npieces);
+NodeId plan_piece_value(const Emitter *e, NodeId piece);
+uint32_t plan_one_hot(const Emitter *e, NodeId id);
+uint32_t plan_unview_pieces(const Emitter *e, NodeId root, NodeId *pieces, uint32_t max);
+int plan_outer_piece(const Emitter *e, NodeId piece);
+int plan_block_of(const Emitter *e, NodeId piece, uint32_t *at, uint32_t *len);
+int plan_blocks_tile(const Emitter *e, NodeId root, const NodeId *pieces, uint32_t n);
+int plan_loop_writes(const Emitter *e, Plan *p, NodeId root, const NodeId *pieces_in,
+                     uint32_t n, uint32_t off);
+int plan_in_place(const Emitter *e, Plan *p, NodeId root, const NodeId *pieces,
+                  uint32_t n, uint32_t off);
+void plan_localise_written(Plan *p);
+
+/* emit_product.c */
+void product_matmul(const Emitter *e, const Plan *p, NodeId id, Buf *out);
+void product_transpose(const char *A, uint32_t r, uint32_t c, const char *T, Buf *out);
+
+#endif

@@ -1,0 +1,683 @@
+/* emit_plan.c — where each value of a kernel lives in the generated
+ * function: literal, input, temporary, reused slot, stack array, work
+ * array, alias, or an element computed inside a loop (fusion, loop runs,
+ * loop locals); and where outputs are written (as soon as computed,
+ * inside the loop that computes them, in place). emit_c.c prints what
+ * this decides. */
+#include "emit.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int is_alias(const Emitter *e, NodeId id)
+{
+    const Node *n = node(e, id);
+    if (n->shape.rank == 0)
+        return 0;
+    return n->op == OP_VIEW || n->op == OP_INDEX ||
+           (n->op == OP_SLICE && (uint32_t)n->num == 1);
+}
+
+/* Scalars reuse slots after their last use (linear scan). */
+static uint32_t assign_slots(const Emitter *e, Plan *p, const uint8_t *mark,
+                             const NodeId *roots, uint32_t nroots)
+{
+    const Graph *g = e->k->g;
+    uint32_t *last = xmalloc(g->n * sizeof *last);
+    uint32_t *free_slots = xmalloc(g->n * sizeof *free_slots);
+    uint32_t nfree = 0, nslots = 0;
+    memset(last, 0, g->n * sizeof *last);
+    for (NodeId i = 1; i < g->n; i++)
+        if (mark[i])
+            for (int k = 0; k < op_info[g->node[i].op].arity; k++)
+                last[g->node[i].arg[k]] = i;
+    for (uint32_t r = 0; r < nroots; r++)
+        last[roots[r]] = UINT32_MAX;
+    for (NodeId i = 1; i < g->n; i++) {
+        if (p->store[i] != S_SLOT)
+            continue;
+        const Node *n = &g->node[i];
+        for (int k = 0; k < op_info[n->op].arity; k++) {
+            NodeId a = n->arg[k];
+            if (last[a] == i && p->store[a] == S_SLOT) {
+                free_slots[nfree++] = p->num[a];
+                last[a] = 0;    /* released once, even for x*x */
+            }
+        }
+        p->num[i] = nfree ? free_slots[--nfree] : nslots++;
+    }
+    free(last);
+    free(free_slots);
+    return nslots;
+}
+
+/* A scalar sum whose operand is a sum used nowhere else takes over that
+ * operand's variable: `t3 = t3 + t9`. Besides saving names, this keeps
+ * gcc from substituting the whole single-use chain of a long sum into its
+ * last use (its TER pass), which would move every term's computation to
+ * the end of the function and keep all their inputs live until then. */
+static void chain_sums(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots)
+{
+    const Graph *g = e->k->g;
+    p->acc = xmalloc(g->n);
+    memset(p->acc, 0, g->n);
+    NodeId temps = 1;
+    while (temps < g->n && p->store[temps] != S_TEMP)
+        temps++;
+    if (temps == g->n)          /* all scalars in slots: no sums to chain */
+        return;
+    uint32_t *uses = xmalloc(g->n * sizeof *uses);
+    memset(uses, 0, g->n * sizeof *uses);
+    for (NodeId i = 1; i < g->n; i++)
+        if (p->store[i] != S_NONE)
+            for (int k = 0; k < op_info[g->node[i].op].arity; k++)
+                uses[g->node[i].arg[k]]++;
+    for (uint32_t r = 0; r < nroots; r++)
+        uses[roots[r]]++;
+    for (NodeId i = 1; i < g->n; i++) {
+        const Node *n = &g->node[i];
+        if (p->store[i] != S_TEMP || (n->op != OP_ADD && n->op != OP_SUB))
+            continue;
+        /* Prefer extending a chain to starting one. */
+        for (int k = 0; k < 4 && (n->op == OP_ADD || k % 2 == 0); k++) {
+            NodeId a = n->arg[k % 2];
+            Op op = (Op)g->node[a].op;
+            if (p->store[a] == S_TEMP && uses[a] == 1 && (op == OP_ADD || op == OP_SUB)
+                && (k >= 2 || p->acc[a])) {
+                p->num[i] = p->num[a];
+                if (!p->acc[a])
+                    p->acc[a] = 1;
+                p->acc[i] = 2;
+                break;
+            }
+        }
+    }
+    free(uses);
+}
+
+/* Groups elementwise tensor nodes into the loops of their users: a node
+ * joins when all its users are elementwise nodes of its shape (or sums of
+ * it) in one group. Deciding users before operands (a reverse sweep) makes
+ * whole expression trees one loop: sum(100*(y - x^2)^2 + (1 - x)^2) is a
+ * single pass with no arrays. Returns the doubles of arrays saved. */
+static uint32_t fuse(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots)
+{
+    const Graph *g = e->k->g;
+    NodeId *head = xmalloc(g->n * sizeof *head);   /* the group its users offer */
+    NodeId *grp = xmalloc(g->n * sizeof *grp);
+    uint8_t *bad = xmalloc(g->n);                  /* users disagree, or a root */
+    memset(head, 0, g->n * sizeof *head);
+    memset(grp, 0, g->n * sizeof *grp);
+    memset(bad, 0, g->n);
+    p->first = xmalloc(g->n * sizeof *p->first);
+    p->next = xmalloc(g->n * sizeof *p->next);
+    memset(p->first, 0, g->n * sizeof *p->first);
+    memset(p->next, 0, g->n * sizeof *p->next);
+    for (uint32_t r = 0; r < nroots; r++)
+        bad[roots[r]] = 1;
+    uint32_t saved = 0;
+    for (NodeId i = g->n - 1; i > 0; i--) {
+        const Node *n = &g->node[i];
+        if (p->store[i] == S_NONE)
+            continue;
+        int elementwise = (op_info[n->op].flags & OPF_ELEM) && p->store[i] == S_ARRAY;
+        NodeId h = 0;
+        if (elementwise && !bad[i] && head[i]) {
+            p->store[i] = S_FUSED;
+            grp[i] = h = head[i];
+            saved += shape_size(n->shape);
+        } else if (elementwise || (n->op == OP_SUM && p->store[i] == S_TEMP)) {
+            h = i;
+        }
+        for (int k = 0; k < op_info[n->op].arity; k++) {
+            NodeId a = n->arg[k];
+            int fits = h && (n->op == OP_SUM || shape_eq(g->node[a].shape, n->shape));
+            if (!fits || (head[a] && head[a] != h))
+                bad[a] = 1;
+            else
+                head[a] = h;
+        }
+    }
+    NodeId *tail = head;                /* reused: the last member of each head */
+    memset(tail, 0, g->n * sizeof *tail);
+    for (NodeId i = 1; i < g->n; i++) {
+        if (p->store[i] != S_FUSED)
+            continue;
+        NodeId h = grp[i];
+        if (!p->first[h])
+            p->first[h] = i;
+        else
+            p->next[tail[h]] = i;
+        tail[h] = i;
+    }
+    free(head);
+    free(grp);
+    free(bad);
+    return saved;
+}
+
+/* Blocks of the work array for tensors, reused once a tensor is dead: a
+ * value is dead after the last node that reads it (a fused reader reads at
+ * its group's head; a view extends the life of what it views). A block is
+ * taken before the operands' blocks are given back, so no loop ever writes
+ * over what it is still reading. */
+static void assign_work(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots)
+{
+    const Graph *g = e->k->g;
+    uint32_t *pos = xmalloc(g->n * sizeof *pos), *last = xmalloc(g->n * sizeof *last);
+    NodeId *release = xmalloc(g->n * sizeof *release), *rnext = xmalloc(g->n * sizeof *rnext);
+    memset(last, 0, g->n * sizeof *last);
+    memset(release, 0, g->n * sizeof *release);
+    for (NodeId i = 0; i < g->n; i++)
+        pos[i] = i;
+    for (NodeId h = 1; h < g->n; h++)
+        for (NodeId m = p->first[h]; m; m = p->next[m])
+            pos[m] = h;
+    for (NodeId i = 1; i < g->n; i++)
+        if (p->store[i] != S_NONE)
+            for (int k = 0; k < op_info[g->node[i].op].arity; k++)
+                if (last[g->node[i].arg[k]] < pos[i])
+                    last[g->node[i].arg[k]] = pos[i];
+    for (uint32_t r = 0; r < nroots; r++)
+        last[roots[r]] = UINT32_MAX;
+    for (NodeId i = g->n - 1; i > 0; i--)
+        if (p->store[i] == S_ALIAS && last[g->node[i].arg[0]] < last[i])
+            last[g->node[i].arg[0]] = last[i];
+    for (NodeId i = 1; i < g->n; i++)
+        if (p->store[i] == S_WORK && last[i] != UINT32_MAX) {
+            NodeId at = last[i] > i ? last[i] : i;
+            rnext[i] = release[at];
+            release[at] = i;
+        }
+    uint32_t *foff = xmalloc(g->n * sizeof *foff), *fsize = xmalloc(g->n * sizeof *fsize), nfree = 0;
+    p->work = 0;
+    for (NodeId i = 1; i < g->n; i++) {
+        if (p->store[i] == S_WORK) {
+            uint32_t need = shape_size(g->node[i].shape), best = nfree;
+            for (uint32_t f = 0; f < nfree && f < 4096; f++)
+                if (fsize[f] >= need && (best == nfree || fsize[f] < fsize[best]))
+                    best = f;
+            if (best < nfree) {
+                p->num[i] = foff[best];
+                foff[best] += need;
+                fsize[best] -= need;
+                if (fsize[best] == 0) {
+                    foff[best] = foff[nfree - 1];
+                    fsize[best] = fsize[--nfree];
+                }
+            } else {
+                p->num[i] = p->work;
+                p->work += need;
+            }
+        }
+        for (NodeId b = release[i]; b; b = rnext[b]) {
+            foff[nfree] = p->num[b];
+            fsize[nfree++] = shape_size(g->node[b].shape);
+        }
+    }
+    free(pos);
+    free(last);
+    free(release);
+    free(rnext);
+    free(foff);
+    free(fsize);
+}
+
+/* Pairs each emitted softmax with an emitted logsumexp of the same
+ * operand: logsumexp is then m + log(s) with the softmax's own maximum m
+ * and sum s, the same numbers its own loop would add up. The later node
+ * must own its storage (a temporary or an array, not a reused slot or
+ * work block), since it is computed at the earlier one's place. */
+static void pair_softmax(const Emitter *e, Plan *p)
+{
+    const Graph *g = e->k->g;
+    p->pair = xmalloc(g->n * sizeof *p->pair);
+    memset(p->pair, 0, g->n * sizeof *p->pair);
+    NodeId *sm = xmalloc(g->n * sizeof *sm);     /* per operand: its softmax */
+    memset(sm, 0, g->n * sizeof *sm);
+    for (NodeId i = 1; i < g->n; i++)
+        if (g->node[i].op == OP_SOFTMAX && p->store[i] != S_NONE)
+            sm[g->node[i].arg[0]] = i;
+    for (NodeId i = 1; i < g->n; i++) {
+        NodeId j = g->node[i].op == OP_LOGSUMEXP && p->store[i] != S_NONE ? sm[g->node[i].arg[0]] : 0;
+        Store later = j ? p->store[i > j ? i : j] : S_NONE;
+        if (later == S_TEMP || later == S_ARRAY) {
+            p->pair[i] = j;
+            p->pair[j] = i;
+        }
+    }
+    free(sm);
+}
+
+/* Arrays that only the loop run computing them reads, at element i,
+ * become locals of that loop: in W4, x[i+1] - x[i]^2 feeds the value's
+ * term and the gradient's, two loops that loop_run joins into one, and
+ * need not be stored. Returns the doubles saved. */
+static uint32_t localise(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots)
+{
+    const Graph *g = e->k->g;
+    NodeId *run = p->run = xmalloc(g->n * sizeof *run);
+    uint8_t *outside = p->outside = xmalloc(g->n);
+    p->roots = xmalloc(g->n * sizeof *p->roots);
+    memset(run, 0, g->n * sizeof *run);
+    memset(outside, 0, g->n);
+    memset(p->roots, 0, g->n * sizeof *p->roots);
+    for (NodeId i = 1, next; i < g->n; i = next) {
+        next = i + 1;
+        if (!plan_emitted(p, i) || !plan_loop_size(e, p, i))
+            continue;
+        next = plan_run_end(e, p, i);
+        for (NodeId m = i; m < next; m++)
+            run[m] = i;
+    }
+    for (NodeId h = 1; h < g->n; h++)           /* a fused member runs with its head */
+        for (NodeId m = p->first[h]; m; m = p->next[m])
+            run[m] = run[h];
+    for (uint32_t r = 0; r < nroots; r++)
+        p->roots[roots[r]]++;
+    for (NodeId u = 1; u < g->n; u++)
+        if (p->store[u] != S_NONE)
+            for (int k = 0; k < op_info[g->node[u].op].arity; k++)
+                if (!run[u] || run[u] != run[g->node[u].arg[k]])
+                    outside[g->node[u].arg[k]] = 1;
+    uint32_t saved = 0;
+    for (NodeId i = 1; i < g->n; i++)
+        if (p->store[i] == S_ARRAY && run[i] && !outside[i] && !p->roots[i]) {
+            p->store[i] = S_LOCAL;
+            saved += shape_size(g->node[i].shape);
+        }
+    return saved;
+}
+
+void plan_make(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p)
+{
+    const Graph *g = e->k->g;
+    uint32_t budget = e->o && e->o->max_locals > 0 ? (uint32_t)e->o->max_locals
+                                                   : EMIT_DEFAULT_MAX_LOCALS;
+    uint8_t *mark = xmalloc(g->n);
+    p->early = p->early_next = NULL;
+    p->writes = NULL;
+    p->nwrites = p->nzero = 0;
+    p->out_at = xmalloc(g->n * sizeof *p->out_at);
+    memset(p->out_at, 0, g->n * sizeof *p->out_at);
+    p->wfirst = xmalloc(g->n * sizeof *p->wfirst);
+    p->wlast = xmalloc(g->n * sizeof *p->wlast);
+    memset(p->wfirst, 0, g->n * sizeof *p->wfirst);
+    memset(p->wlast, 0, g->n * sizeof *p->wlast);
+    p->store = xmalloc(g->n * sizeof *p->store);
+    p->num = xmalloc(g->n * sizeof *p->num);
+    memset(p->num, 0, g->n * sizeof *p->num);
+    ir_mark_reachable(g, roots, nroots, mark);
+    uint32_t scalars = 0, tensors = 0;
+    for (NodeId i = 1; i < g->n; i++) {
+        const Node *n = &g->node[i];
+        Store s = S_NONE;
+        if (!mark[i])
+            s = S_NONE;
+        else if (n->op == OP_CONST)
+            s = S_LITERAL;
+        else if (n->op == OP_INPUT)
+            s = S_INPUT;
+        else if (n->op == OP_TCONST)
+            s = S_TCONST;
+        else if (is_alias(e, i))
+            s = S_ALIAS;
+        else if (n->shape.rank == 0)
+            s = S_TEMP, p->num[i] = scalars++;
+        else
+            s = S_ARRAY, tensors += shape_size(n->shape);
+        p->store[i] = s;
+    }
+    p->slots = scalars > budget;
+    tensors -= fuse(e, p, roots, nroots);
+    tensors -= localise(e, p, roots, nroots);
+    p->work = 0;
+    p->nslots = 0;
+    p->slots_in_work = 0;
+    if (tensors + scalars > budget) {
+        /* Tensors go to the work array, scalars to slots if still too many. */
+        uint32_t nwork = 0;
+        for (NodeId i = 1; i < g->n; i++)
+            if (p->store[i] == S_ARRAY)
+                p->store[i] = S_WORK, nwork++;
+        if (nwork)      /* a big scalar kernel has none: skip the sweeps */
+            assign_work(e, p, roots, nroots);
+        if (scalars > budget) {
+            for (NodeId i = 1; i < g->n; i++)
+                if (p->store[i] == S_TEMP)
+                    p->store[i] = S_SLOT;
+            p->nslots = assign_slots(e, p, mark, roots, nroots);
+            if (p->nslots > budget) {
+                p->slots_in_work = 1;
+                p->work += p->nslots;
+            }
+        }
+    }
+    free(mark);
+    chain_sums(e, p, roots, nroots);
+    pair_softmax(e, p);
+}
+
+void plan_free(Plan *p)
+{
+    free(p->first);
+    free(p->next);
+    free(p->store);
+    free(p->num);
+    free(p->acc);
+    free(p->early);
+    free(p->early_next);
+    free(p->pair);
+    free(p->run);
+    free(p->outside);
+    free(p->roots);
+    free(p->writes);
+    free(p->wfirst);
+    free(p->out_at);
+    free(p->wlast);
+}
+
+/* The trip count of node i's loop when it is an elementwise or fused loop
+ * that reads and writes element i only, else 0. */
+uint32_t plan_loop_size(const Emitter *e, const Plan *p, NodeId i)
+{
+    const Node *n = node(e, i);
+    if (p->first[i])
+        return n->op == OP_SUM ? size_of(e, n->arg[0]) : size_of(e, i);
+    if ((op_info[n->op].flags & OPF_ELEM) && n->shape.rank > 0)
+        return size_of(e, i);
+    return 0;
+}
+
+int plan_emitted(const Plan *p, NodeId i)
+{
+    Store s = p->store[i];
+    return !(s == S_NONE || s == S_LITERAL || s == S_INPUT || s == S_TCONST || s == S_FUSED);
+}
+
+/* Consecutive loops of one trip count become one loop (declarations
+ * first): each reads only element i of what the earlier ones wrote, so one
+ * pass computes them all, with values in registers instead of re-read
+ * arrays. A sum ends the run: later loops may read its total. Returns
+ * the node after the run. */
+/* A scalar between two loops of a run that reads nothing the run computes
+ * is computed before the run instead of splitting it (W3's Jacobian: the
+ * s[k] of each row). Not with reused slots: a slot may still hold a value
+ * that the loop reads. */
+static int hoistable(const Emitter *e, const Plan *p, NodeId i, NodeId first)
+{
+    const Node *n = node(e, i);
+    if (n->shape.rank != 0 || p->slots || n->op == OP_LOGSUMEXP || n->op == OP_SUM)
+        return 0;
+    for (int k = 0; k < op_info[n->op].arity; k++)
+        if (n->arg[k] >= first && node(e, n->arg[k])->shape.rank)
+            return 0;
+    return 1;
+}
+
+/* The end of the run of loops that starts at node first (see loop_run). */
+NodeId plan_run_end(const Emitter *e, const Plan *p, NodeId first)
+{
+    const Graph *g = e->k->g;
+    uint32_t size = plan_loop_size(e, p, first);
+    NodeId end = first;
+    for (NodeId i = first; i < g->n; i++) {
+        if (!plan_emitted(p, i) || (!plan_loop_size(e, p, i) && hoistable(e, p, i, first)))
+            continue;
+        if (plan_loop_size(e, p, i) != size)
+            break;
+        end = i + 1;
+        if (g->node[i].op == OP_SUM)
+            break;
+    }
+    return end;
+}
+
+/* Marks the scalar gradient entries that body() can store right after
+ * computing them. Storing them at the end instead lets gcc (its TER pass)
+ * sink each entry's last operation to the store, keeping its operands live
+ * across the whole function. Returns per input: stored early. */
+uint8_t *plan_early_stores(const Emitter *e, Plan *p, const uint32_t *npieces)
+{
+    const Kernel *k = e->k;
+    uint32_t nin = k->ninputs - k->nparams;
+    uint8_t *done = xmalloc(k->ninputs + 1);
+    memset(done, 0, k->ninputs + 1);
+    p->early = xmalloc(k->g->n * sizeof *p->early);
+    p->early_next = xmalloc((k->ninputs + 1) * sizeof *p->early_next);
+    memset(p->early, 0, k->g->n * sizeof *p->early);
+    for (uint32_t i = nin; i-- > 0;) {
+        NodeId r = k->grad[i];
+        if (r == NODE_NONE)
+            continue;
+        Store s = p->store[r];
+        if (npieces[i] || !is_scalar(e, r) || (s != S_TEMP && s != S_SLOT))
+            continue;
+        p->early_next[i] = p->early[r];
+        p->early[r] = i + 1;
+        done[i] = 1;
+    }
+    return done;
+}
+
+/* A piece that is a whole tensor term (unview_pieces), not a block. */
+static int whole_piece(const Emitter *e, NodeId piece)
+{
+    Op op = (Op)node(e, piece)->op;
+    return op != OP_UNVIEW && op != OP_PAD && op != OP_TCONST;
+}
+
+/* What a piece writes: a block's operand, or the whole term itself. */
+NodeId plan_piece_value(const Emitter *e, NodeId piece)
+{
+    return whole_piece(e, piece) || node(e, piece)->op == OP_TCONST ? piece : node(e, piece)->arg[0];
+}
+
+/* The one element that is not +0 of a constant tensor, or UINT32_MAX. */
+uint32_t plan_one_hot(const Emitter *e, NodeId id)
+{
+    if (node(e, id)->op != OP_TCONST)
+        return UINT32_MAX;
+    const double *v = ir_tconst_data(e->k->g, id);
+    uint32_t at = UINT32_MAX;
+    for (uint32_t i = 0; i < size_of(e, id); i++)
+        if (v[i] != 0.0 || signbit(v[i])) {
+            if (at != UINT32_MAX)
+                return UINT32_MAX;
+            at = i;
+        }
+    return at;
+}
+
+/* A gradient that is a sum of UNVIEWs (a network's parameter adjoint: one
+ * block per weight matrix and bias) is written block by block into the
+ * output instead of adding full-length vectors. Besides blocks, one term
+ * may be a whole tensor, written first, and one-hot constants add their
+ * element (W3b: softmax(x) - e_3 is the softmax, then 1 subtracted from
+ * element 3). Returns the number of blocks, or 0 when root has another
+ * form. */
+uint32_t plan_unview_pieces(const Emitter *e, NodeId root, NodeId *pieces, uint32_t max)
+{
+    NodeId stack[64];
+    uint32_t sp = 0, n = 0, whole = 0, blocks = 0;
+    stack[sp++] = root;
+    while (sp > 0) {
+        NodeId id = stack[--sp];
+        const Node *nd = node(e, id);
+        if ((nd->op == OP_UNVIEW || nd->op == OP_PAD || plan_one_hot(e, id) != UINT32_MAX) && n < max) {
+            pieces[n++] = id;
+            blocks++;
+        } else if (nd->op == OP_ADD && sp + 2 <= 64 &&
+                 shape_eq(node(e, nd->arg[0])->shape, node(e, root)->shape) &&
+                 shape_eq(node(e, nd->arg[1])->shape, node(e, root)->shape)) {
+            stack[sp++] = nd->arg[0];
+            stack[sp++] = nd->arg[1];
+        } else if (id != root && nd->op != OP_TCONST && !whole++ && n < max) {
+            pieces[n++] = id;
+        } else
+            return 0;
+    }
+    if (whole && (n != 2 || !blocks))
+        return 0;               /* a + b of whole tensors is one loop */
+    if (whole && !whole_piece(e, pieces[0])) {
+        NodeId t = pieces[0];   /* two terms: a + b is b + a */
+        pieces[0] = pieces[1], pieces[1] = t;
+    }
+    return n;
+}
+
+/* A block that is an outer product a b^T is written straight from a and
+ * b (a network's weight gradient), never stored on its own. */
+int plan_outer_piece(const Emitter *e, NodeId piece)
+{
+    const Node *u = node(e, piece);
+    return u->op == OP_UNVIEW && node(e, u->arg[0])->op == OP_OUTER;
+}
+
+/* Contiguous blocks (views, unit-stride slices) and where they start. */
+int plan_block_of(const Emitter *e, NodeId piece, uint32_t *at, uint32_t *len)
+{
+    const Node *u = node(e, piece);
+    if (whole_piece(e, piece)) {
+        *at = 0, *len = size_of(e, piece);
+        return 1;
+    }
+    if (u->op == OP_TCONST)
+        return 0;
+    Shape s0 = node(e, u->arg[0])->shape;
+    uint32_t r = row_size(u->shape);
+    if (u->op == OP_UNVIEW || ((uint32_t)u->num == 1 && s0.rank == u->shape.rank)) {
+        *at = (uint32_t)u->aux * (u->op == OP_PAD ? r : 1);
+        *len = shape_size(s0);
+        return 1;
+    }
+    return 0;
+}
+
+/* The blocks tile the whole output without overlap: assign, don't add. */
+int plan_blocks_tile(const Emitter *e, NodeId root, const NodeId *pieces, uint32_t n)
+{
+    uint32_t total = size_of(e, root), covered = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t at, len;
+        if (!plan_block_of(e, pieces[k], &at, &len))
+            return 0;
+        for (uint32_t q = 0; q < k; q++) {
+            uint32_t at2, len2;
+            plan_block_of(e, pieces[q], &at2, &len2);
+            if (at < at2 + len2 && at2 < at + len)
+                return 0;
+        }
+        covered += len;
+    }
+    return covered == total;
+}
+
+static void add_write(Plan *p, NodeId v, uint32_t at, int add)
+{
+    NodeId r = p->run[v];
+    p->writes = xrealloc(p->writes, (p->nwrites + 1) * sizeof *p->writes);
+    p->writes[p->nwrites++] = (LoopWrite){v, at, add, 0, 0};
+    if (p->wlast[r])
+        p->writes[p->wlast[r] - 1].next = p->nwrites;
+    else
+        p->wfirst[r] = p->nwrites;
+    p->wlast[r] = p->nwrites;
+}
+
+/* Writes an output (a root, or its blocks as store_pieces would) into
+ * dst[off..] inside the loop that computes it, instead of storing it in an
+ * array and copying after the body: W4's gradient of x, two overlapping
+ * slices, is written by the main loop. Each element must receive its
+ * terms in store_pieces' order: block k's element j comes at iteration
+ * j - start_k, so the starts must not increase (two blocks may be
+ * swapped: a + b is b + a). Returns 1 when arranged. */
+int plan_loop_writes(const Emitter *e, Plan *p, NodeId root, const NodeId *pieces_in,
+                     uint32_t n, uint32_t off)
+{
+    NodeId pieces[MAXP], vals[MAXP];
+    uint32_t at[MAXP], len[MAXP], size = size_of(e, root);
+    if (n == 0) {
+        vals[0] = root, at[0] = 0, len[0] = size, n = 1;
+    } else {
+        memcpy(pieces, pieces_in, n * sizeof *pieces);
+        for (uint32_t k = 0; k < n; k++)
+            if (plan_outer_piece(e, pieces[k]) || !plan_block_of(e, pieces[k], &at[k], &len[k]))
+                return 0;
+        if (n == 2 && at[1] > at[0]) {
+            NodeId t = pieces[0];
+            pieces[0] = pieces[1], pieces[1] = t;
+            plan_block_of(e, pieces[0], &at[0], &len[0]);
+            plan_block_of(e, pieces[1], &at[1], &len[1]);
+        }
+        for (uint32_t k = 0; k < n; k++)
+            vals[k] = plan_piece_value(e, pieces[k]);
+    }
+    int tile = n == 1 ? len[0] == size : plan_blocks_tile(e, root, pieces, n);
+    NodeId run = p->run[vals[0]];
+    for (uint32_t k = 0; k < n; k++) {
+        Store st = p->store[vals[k]];
+        if (!run || p->run[vals[k]] != run || plan_loop_size(e, p, run) != len[k] ||
+            !(st == S_ARRAY || st == S_WORK) || (!tile && k > 0 && at[k] > at[k - 1]))
+            return 0;
+    }
+    if (!tile && p->nzero + 2 > MAX_ZERO)
+        return 0;
+    if (n == 2 && !tile && at[0] == at[1] + 1 && len[0] == len[1]) {
+        /* Block 0 one element after block 1 (W4: x[i+1] and x[i]): element
+         * j is block 0's j-1 plus block 1's j, so block 0's value is
+         * carried to the next iteration in a register instead of being
+         * stored and re-read; the first element is 0.0 + block 1's, as
+         * after zeroing. */
+        if (at[1] > 0)
+            p->zero[p->nzero][0] = off, p->zero[p->nzero++][1] = off + at[1];
+        if (at[0] + len[0] < size)
+            p->zero[p->nzero][0] = off + at[0] + len[0], p->zero[p->nzero++][1] = off + size;
+        add_write(p, vals[1], off + at[1], 1);
+        p->writes[p->nwrites - 1].carry = vals[0];
+        p->roots[vals[0]]--;
+        p->roots[vals[1]]--;
+        return 1;
+    }
+    if (!tile && at[0] > 0)
+        p->zero[p->nzero][0] = off, p->zero[p->nzero++][1] = off + at[0];
+    if (!tile && at[0] + len[0] < size)
+        p->zero[p->nzero][0] = off + at[0] + len[0], p->zero[p->nzero++][1] = off + size;
+    for (uint32_t k = 0; k < n; k++) {
+        add_write(p, vals[k], off + at[k], !tile && k > 0);
+        p->roots[vals[k]]--;
+    }
+    return 1;
+}
+
+/* An output array that is its own output, or the first block that
+ * store_pieces assigns, is computed in place in dst (a softmax straight
+ * into grad): no copy. Only when nothing else stores it, and never for
+ * grad_params (it may be null). Returns 1 when the root needs no store. */
+int plan_in_place(const Emitter *e, Plan *p, NodeId root, const NodeId *pieces,
+                  uint32_t n, uint32_t off)
+{
+    uint32_t at = 0, len = size_of(e, root);
+    NodeId v = root;
+    if (n > 0) {
+        if (plan_blocks_tile(e, root, pieces, n) || plan_outer_piece(e, pieces[0]) ||
+            !plan_block_of(e, pieces[0], &at, &len))
+            return 0;
+        v = plan_piece_value(e, pieces[0]);
+    }
+    if (p->store[v] != S_ARRAY || p->roots[v] != 1 || p->out_at[v] || size_of(e, v) != len)
+        return 0;
+    p->out_at[v] = 1 + off + at;
+    return n == 0;
+}
+
+/* Values that are now only written inside their loop need no array. */
+void plan_localise_written(Plan *p)
+{
+    for (uint32_t w = 0; w < 2 * p->nwrites; w++) {
+        NodeId v = w % 2 ? p->writes[w / 2].carry : p->writes[w / 2].v;
+        if (v && !p->roots[v] && !p->outside[v] && (p->store[v] == S_ARRAY || p->store[v] == S_WORK))
+            p->store[v] = S_LOCAL;
+    }
+}
