@@ -40,6 +40,16 @@ void *xmalloc(size_t n)
     return p;
 }
 
+void *xcalloc(size_t count, size_t size)
+{
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p) {
+        fputs("gradc: error: out of memory\n", stderr);
+        exit(1);
+    }
+    return p;
+}
+
 void *xrealloc(void *p, size_t n)
 {
     p = realloc(p, n ? n : 1);

@@ -32,6 +32,9 @@ typedef struct Plan {
     uint32_t work;              /* doubles of work array needed */
     int slots_in_work;          /* scalar slots live in the work array */
     int slots;                  /* scalars are in slots (decided first) */
+    /* Emitted nodes with a tensor value, and softmaxes: a big scalar
+     * kernel has neither, and the passes for them are skipped. */
+    uint32_t tensors, softmaxes;
     /* Loop fusion: elementwise nodes computed inside the loop of the node
      * that uses them (their group's head), never stored as arrays. */
     NodeId *first, *next;       /* per head: its members, in index order */

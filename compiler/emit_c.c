@@ -993,8 +993,7 @@ static int setup(Emitter *e, const Kernel *k, const EmitOptions *o, Buf *out, Di
         return -1;
     }
     e->input_off = xmalloc((k->ninputs + 1) * sizeof *e->input_off);
-    e->lit_at = xmalloc(k->g->n * sizeof *e->lit_at);
-    memset(e->lit_at, 0, k->g->n * sizeof *e->lit_at);
+    e->lit_at = xcalloc(k->g->n, sizeof *e->lit_at);
     e->lits = xmalloc(sizeof *e->lits);
     memset(e->lits, 0, sizeof *e->lits);
     e->plans = xmalloc(2 * sizeof *e->plans);

@@ -24,10 +24,9 @@ static uint32_t assign_slots(const Emitter *e, Plan *p, const uint8_t *mark,
                              const NodeId *roots, uint32_t nroots)
 {
     const Graph *g = e->k->g;
-    uint32_t *last = xmalloc(g->n * sizeof *last);
+    uint32_t *last = xcalloc(g->n, sizeof *last);
     uint32_t *free_slots = xmalloc(g->n * sizeof *free_slots);
     uint32_t nfree = 0, nslots = 0;
-    memset(last, 0, g->n * sizeof *last);
     for (NodeId i = 1; i < g->n; i++)
         if (mark[i])
             for (int k = 0; k < op_info[g->node[i].op].arity; k++)
@@ -60,15 +59,13 @@ static uint32_t assign_slots(const Emitter *e, Plan *p, const uint8_t *mark,
 static void chain_sums(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots)
 {
     const Graph *g = e->k->g;
-    p->acc = xmalloc(g->n);
-    memset(p->acc, 0, g->n);
+    p->acc = xcalloc(g->n, 1);
     NodeId temps = 1;
     while (temps < g->n && p->store[temps] != S_TEMP)
         temps++;
     if (temps == g->n)          /* all scalars in slots: no sums to chain */
         return;
-    uint32_t *uses = xmalloc(g->n * sizeof *uses);
-    memset(uses, 0, g->n * sizeof *uses);
+    uint32_t *uses = xcalloc(g->n, sizeof *uses);
     for (NodeId i = 1; i < g->n; i++)
         if (p->store[i] != S_NONE)
             for (int k = 0; k < op_info[g->node[i].op].arity; k++)
@@ -104,16 +101,13 @@ static void chain_sums(const Emitter *e, Plan *p, const NodeId *roots, uint32_t 
 static uint32_t fuse(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots)
 {
     const Graph *g = e->k->g;
-    NodeId *head = xmalloc(g->n * sizeof *head);   /* the group its users offer */
-    NodeId *grp = xmalloc(g->n * sizeof *grp);
-    uint8_t *bad = xmalloc(g->n);                  /* users disagree, or a root */
-    memset(head, 0, g->n * sizeof *head);
-    memset(grp, 0, g->n * sizeof *grp);
-    memset(bad, 0, g->n);
-    p->first = xmalloc(g->n * sizeof *p->first);
-    p->next = xmalloc(g->n * sizeof *p->next);
-    memset(p->first, 0, g->n * sizeof *p->first);
-    memset(p->next, 0, g->n * sizeof *p->next);
+    p->first = xcalloc(g->n, sizeof *p->first);
+    p->next = xcalloc(g->n, sizeof *p->next);
+    if (!p->tensors)            /* only scalars: no elementwise tensor, no sum */
+        return 0;
+    NodeId *head = xcalloc(g->n, sizeof *head);    /* the group its users offer */
+    NodeId *grp = xcalloc(g->n, sizeof *grp);
+    uint8_t *bad = xcalloc(g->n, 1);               /* users disagree, or a root */
     for (uint32_t r = 0; r < nroots; r++)
         bad[roots[r]] = 1;
     uint32_t saved = 0;
@@ -165,10 +159,8 @@ static uint32_t fuse(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nr
 static void assign_work(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots)
 {
     const Graph *g = e->k->g;
-    uint32_t *pos = xmalloc(g->n * sizeof *pos), *last = xmalloc(g->n * sizeof *last);
-    NodeId *release = xmalloc(g->n * sizeof *release), *rnext = xmalloc(g->n * sizeof *rnext);
-    memset(last, 0, g->n * sizeof *last);
-    memset(release, 0, g->n * sizeof *release);
+    uint32_t *pos = xmalloc(g->n * sizeof *pos), *last = xcalloc(g->n, sizeof *last);
+    NodeId *release = xcalloc(g->n, sizeof *release), *rnext = xmalloc(g->n * sizeof *rnext);
     for (NodeId i = 0; i < g->n; i++)
         pos[i] = i;
     for (NodeId h = 1; h < g->n; h++)
@@ -232,10 +224,10 @@ static void assign_work(const Emitter *e, Plan *p, const NodeId *roots, uint32_t
 static void pair_softmax(const Emitter *e, Plan *p)
 {
     const Graph *g = e->k->g;
-    p->pair = xmalloc(g->n * sizeof *p->pair);
-    memset(p->pair, 0, g->n * sizeof *p->pair);
-    NodeId *sm = xmalloc(g->n * sizeof *sm);     /* per operand: its softmax */
-    memset(sm, 0, g->n * sizeof *sm);
+    p->pair = xcalloc(g->n, sizeof *p->pair);
+    if (!p->softmaxes)
+        return;
+    NodeId *sm = xcalloc(g->n, sizeof *sm);      /* per operand: its softmax */
     for (NodeId i = 1; i < g->n; i++)
         if (g->node[i].op == OP_SOFTMAX && p->store[i] != S_NONE)
             sm[g->node[i].arg[0]] = i;
@@ -257,12 +249,15 @@ static void pair_softmax(const Emitter *e, Plan *p)
 static uint32_t localise(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots)
 {
     const Graph *g = e->k->g;
-    NodeId *run = p->run = xmalloc(g->n * sizeof *run);
-    uint8_t *outside = p->outside = xmalloc(g->n);
-    p->roots = xmalloc(g->n * sizeof *p->roots);
-    memset(run, 0, g->n * sizeof *run);
-    memset(outside, 0, g->n);
-    memset(p->roots, 0, g->n * sizeof *p->roots);
+    NodeId *run = p->run = xcalloc(g->n, sizeof *run);
+    uint8_t *outside = p->outside = xcalloc(g->n, 1);
+    p->roots = xcalloc(g->n, sizeof *p->roots);
+    for (uint32_t r = 0; r < nroots; r++)
+        p->roots[roots[r]]++;
+    /* Only scalars: no loop runs, so nothing is read inside one (outside
+     * is consulted only for values that a run computes). */
+    if (!p->tensors)
+        return 0;
     for (NodeId i = 1, next; i < g->n; i = next) {
         next = i + 1;
         if (!plan_emitted(p, i) || !plan_loop_size(e, p, i))
@@ -274,8 +269,6 @@ static uint32_t localise(const Emitter *e, Plan *p, const NodeId *roots, uint32_
     for (NodeId h = 1; h < g->n; h++)           /* a fused member runs with its head */
         for (NodeId m = p->first[h]; m; m = p->next[m])
             run[m] = run[h];
-    for (uint32_t r = 0; r < nroots; r++)
-        p->roots[roots[r]]++;
     for (NodeId u = 1; u < g->n; u++)
         if (p->store[u] != S_NONE)
             for (int k = 0; k < op_info[g->node[u].op].arity; k++)
@@ -299,15 +292,12 @@ void plan_make(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p)
     p->early = p->early_next = NULL;
     p->writes = NULL;
     p->nwrites = p->nzero = 0;
-    p->out_at = xmalloc(g->n * sizeof *p->out_at);
-    memset(p->out_at, 0, g->n * sizeof *p->out_at);
-    p->wfirst = xmalloc(g->n * sizeof *p->wfirst);
-    p->wlast = xmalloc(g->n * sizeof *p->wlast);
-    memset(p->wfirst, 0, g->n * sizeof *p->wfirst);
-    memset(p->wlast, 0, g->n * sizeof *p->wlast);
+    p->out_at = xcalloc(g->n, sizeof *p->out_at);
+    p->wfirst = xcalloc(g->n, sizeof *p->wfirst);
+    p->wlast = xcalloc(g->n, sizeof *p->wlast);
     p->store = xmalloc(g->n * sizeof *p->store);
-    p->num = xmalloc(g->n * sizeof *p->num);
-    memset(p->num, 0, g->n * sizeof *p->num);
+    p->num = xcalloc(g->n, sizeof *p->num);
+    p->tensors = p->softmaxes = 0;
     ir_mark_reachable(g, roots, nroots, mark);
     uint32_t scalars = 0, tensors = 0;
     for (NodeId i = 1; i < g->n; i++) {
@@ -328,6 +318,10 @@ void plan_make(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p)
         else
             s = S_ARRAY, tensors += shape_size(n->shape);
         p->store[i] = s;
+        if (mark[i]) {
+            p->tensors += n->shape.rank > 0;
+            p->softmaxes += n->op == OP_SOFTMAX;
+        }
     }
     p->slots = scalars > budget;
     tensors -= fuse(e, p, roots, nroots);
@@ -444,9 +438,8 @@ uint8_t *plan_early_stores(const Emitter *e, Plan *p, const uint32_t *npieces)
     uint32_t nin = k->ninputs - k->nparams;
     uint8_t *done = xmalloc(k->ninputs + 1);
     memset(done, 0, k->ninputs + 1);
-    p->early = xmalloc(k->g->n * sizeof *p->early);
+    p->early = xcalloc(k->g->n, sizeof *p->early);
     p->early_next = xmalloc((k->ninputs + 1) * sizeof *p->early_next);
-    memset(p->early, 0, k->g->n * sizeof *p->early);
     for (uint32_t i = nin; i-- > 0;) {
         NodeId r = k->grad[i];
         if (r == NODE_NONE)

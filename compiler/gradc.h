@@ -35,6 +35,8 @@ void buf_printf(Buf *b, const char *fmt, ...)
 void buf_free(Buf *b);
 void *xmalloc(size_t n);                         /* aborts cleanly on OOM */
 void *xrealloc(void *p, size_t n);
+/* Zeroed: a big block comes from fresh pages, so nothing is cleared twice. */
+void *xcalloc(size_t count, size_t size);
 char *xstrdup(const char *s);
 /* The same for large arrays read in random order (huge pages where the
  * system offers them); freed with free. old: the bytes to keep. */
