@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdarg.h>
 
 #define GRADC_VERSION "0.1.0"
@@ -28,8 +29,21 @@ typedef struct Buf {
     char *data;
     size_t len, cap;
 } Buf;
-void buf_put(Buf *b, const char *s, size_t n);
-void buf_puts(Buf *b, const char *s);
+void buf_grow(Buf *b, size_t n);                 /* room for n more bytes + NUL */
+/* Inline: a big kernel's C is written in tens of millions of small
+ * pieces, and a literal's strlen is then known at compile time. */
+static inline void buf_put(Buf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap)
+        buf_grow(b, n);
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = 0;
+}
+static inline void buf_puts(Buf *b, const char *s)
+{
+    buf_put(b, s, strlen(s));
+}
 void buf_printf(Buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void buf_free(Buf *b);
