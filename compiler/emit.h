@@ -24,10 +24,17 @@ typedef enum Store {
 
 enum { MAX_ZERO = 64, MAXP = 64 };
 
+/* Where one node's value lives. One record per node, not an array per
+ * field: printing an operand reads where it is and its number together,
+ * one cache miss in a big kernel instead of two. */
+typedef struct Where {
+    uint32_t num;               /* temp number, slot, or work offset */
+    uint8_t store;              /* a Store */
+    uint8_t acc;                /* S_TEMP: 1 declared non-const, 2 updated in place */
+} Where;
+
 typedef struct Plan {
-    Store *store;
-    uint32_t *num;              /* temp number, slot, or work offset */
-    uint8_t *acc;               /* S_TEMP: 1 declared non-const, 2 updated in place */
+    Where *where;               /* per node */
     uint32_t nslots;            /* scalar slots */
     uint32_t work;              /* doubles of work array needed */
     int slots_in_work;          /* scalar slots live in the work array */

@@ -148,7 +148,7 @@ static void elem(const Emitter *e, const Plan *p, NodeId id, const char *ix, cha
     assert(strlen(ix) < 32);    /* the symbol is < 200 characters */
     /* The node itself is read only where needed: in a big kernel it is
      * usually far away in memory (a cache miss), its plan entry is not. */
-    switch (p->store[id]) {
+    switch (p->where[id].store) {
     case S_LITERAL:
         q = put_str(q, literal_of(e, id));
         break;
@@ -166,14 +166,14 @@ static void elem(const Emitter *e, const Plan *p, NodeId id, const char *ix, cha
         q = put_str(put_str(put_str(q, "["), ix), "]");
         break;
     case S_TEMP:
-        q = put_uint(put_str(q, "t"), p->num[id]);
+        q = put_uint(put_str(q, "t"), p->where[id].num);
         break;
     case S_FUSED:
     case S_LOCAL:
         q = put_uint(put_str(q, "e"), id);
         break;
     case S_SLOT:
-        q = put_str(put_uint(put_str(q, "w["), p->num[id]), "]");
+        q = put_str(put_uint(put_str(q, "w["), p->where[id].num), "]");
         break;
     default:
         q = put_uint(put_str(q, "a"), id);
@@ -188,11 +188,11 @@ void emit_base(const Emitter *e, const Plan *p, NodeId id, char out[320])
 {
     const Node *n = node(e, id);
     uint32_t off = (uint32_t)n->aux < e->k->ninputs ? e->input_off[n->aux] : 0;
-    if (p->store[id] == S_INPUT && off == 0)
+    if (p->where[id].store == S_INPUT && off == 0)
         snprintf(out, 320, "%s", input_array(e, id));
-    else if (p->store[id] == S_INPUT)
+    else if (p->where[id].store == S_INPUT)
         snprintf(out, 320, "(%s + %u)", input_array(e, id), off);
-    else if (p->store[id] == S_TCONST)
+    else if (p->where[id].store == S_TCONST)
         snprintf(out, 320, "%s_k%u", e->sym, id);
     else
         snprintf(out, 320, "a%u", id);
@@ -237,8 +237,8 @@ static void elementwise(const Emitter *e, const Plan *p, NodeId id, Buf *out)
         for (int k = 0; k < arity; k++)
             elem(e, p, n->arg[k], "0", a[k]);
         elem(e, p, id, "0", dst);
-        buf_puts(out, p->store[id] != S_TEMP || p->acc[id] == 2 ? "    "
-                      : p->acc[id] ? "    double " : "    const double ");
+        buf_puts(out, p->where[id].store != S_TEMP || p->where[id].acc == 2 ? "    "
+                      : p->where[id].acc ? "    double " : "    const double ");
         buf_puts(out, dst);
         buf_puts(out, " = ");
         expand(template_of(e, n), a, out);
@@ -248,7 +248,7 @@ static void elementwise(const Emitter *e, const Plan *p, NodeId id, Buf *out)
     for (int k = 0; k < arity; k++)
         elem(e, p, n->arg[k], "i", a[k]);
     elem(e, p, id, "i", dst);
-    buf_printf(out, p->store[id] == S_LOCAL ? "        const double %s = " : "        %s = ", dst);
+    buf_printf(out, p->where[id].store == S_LOCAL ? "        const double %s = " : "        %s = ", dst);
     expand(template_of(e, n), a, out);
     buf_puts(out, ";\n");
 }
@@ -258,7 +258,7 @@ static void elementwise(const Emitter *e, const Plan *p, NodeId id, Buf *out)
 static void declare(const Emitter *e, const Plan *p, NodeId id, Buf *out)
 {
     char d[320];
-    switch (p->store[id]) {
+    switch (p->where[id].store) {
     case S_ARRAY:
         if (p->out_at[id])
             buf_printf(out, "    double *const a%u = %s + %u;\n", id, p->dst, p->out_at[id] - 1);
@@ -266,7 +266,7 @@ static void declare(const Emitter *e, const Plan *p, NodeId id, Buf *out)
             buf_printf(out, "    double a%u[%u];\n", id, size_of(e, id));
         break;
     case S_WORK:
-        buf_printf(out, "    double *const a%u = work + %u;\n", id, p->num[id]);
+        buf_printf(out, "    double *const a%u = work + %u;\n", id, p->where[id].num);
         break;
     case S_TEMP:
         elem(e, p, id, "0", d);
@@ -337,7 +337,7 @@ static void structured(const Emitter *e, const Plan *p, NodeId id, Buf *out)
     uint32_t size = size_of(e, id), start = (uint32_t)n->aux, stride = (uint32_t)n->num;
     emit_base(e, p, n->arg[0], A);
     elem(e, p, n->arg[0], "i", a0);
-    if (p->store[id] == S_ALIAS) {
+    if (p->where[id].store == S_ALIAS) {
         uint32_t off = n->op == OP_VIEW ? start : start * row_size(s0);
         if (off)
             buf_printf(out, "    const double *const a%u = %s + %u;\n", id, A, off);
@@ -430,7 +430,7 @@ static void fused_loop(const Emitter *e, const Plan *p, NodeId head, Buf *out)
     for (int k = 0; k < op_info[h->op].arity; k++)
         elem(e, p, h->arg[k], "i", a[k]);
     elem(e, p, head, "i", d);
-    buf_printf(out, p->store[head] == S_LOCAL ? "        const double %s = " : "        %s = ", d);
+    buf_printf(out, p->where[head].store == S_LOCAL ? "        const double %s = " : "        %s = ", d);
     expand(template_of(e, h), a, out);
     buf_puts(out, ";\n");
 }
@@ -451,7 +451,7 @@ static NodeId loop_run(const Emitter *e, const Plan *p, NodeId first, Buf *out)
             continue;
         }
         char d[320];
-        if (p->first[i] || p->store[i] == S_ARRAY || p->store[i] == S_WORK)
+        if (p->first[i] || p->where[i].store == S_ARRAY || p->where[i].store == S_WORK)
             declare(e, p, i, out);
         if (g->node[i].op == OP_SUM) {
             elem(e, p, i, "0", d);
@@ -491,6 +491,7 @@ static NodeId loop_run(const Emitter *e, const Plan *p, NodeId first, Buf *out)
 
 static void body(const Emitter *e, const Plan *p, Buf *out)
 {
+    enum { AHEAD = 8 };
     const Graph *g = e->k->g;
     if (p->nslots && !p->slots_in_work)
         buf_printf(out, "    double w[%u];\n", p->nslots);
@@ -501,6 +502,13 @@ static void body(const Emitter *e, const Plan *p, Buf *out)
                    p->zero[z][0], p->zero[z][1], p->dst);
     for (NodeId i = 1, next; i < g->n; i = next) {
         next = i + 1;
+        /* The operands' entries of a node a few statements ahead: in a big
+         * kernel they are far apart in memory, each a cache miss. */
+        if (i + AHEAD < g->n) {
+            const Node *n = &g->node[i + AHEAD];
+            __builtin_prefetch(&p->where[n->arg[0]]);
+            __builtin_prefetch(&p->where[n->arg[1]]);
+        }
         if (!plan_emitted(p, i))
             continue;
         if (p->pair[i] && p->pair[i] < i)
@@ -636,7 +644,7 @@ static int uses(const Plan *p, const Emitter *e, int params)
 {
     for (uint32_t i = 0; i < e->k->ninputs; i++) {
         int is_param = i >= e->k->ninputs - e->k->nparams;
-        if (is_param == params && p->store[e->k->input[i]] != S_NONE)
+        if (is_param == params && p->where[e->k->input[i]].store != S_NONE)
             return 1;
     }
     return 0;
@@ -706,7 +714,7 @@ static void entry_function(const Emitter *e, Entry entry, int work, Buf *out)
         buf_puts(out, "    (void)params;\n");
     if (work && !p->work)
         buf_puts(out, "    (void)work;\n");
-    if (entry == E_GRAD && tensor && (!k->seed || p->store[k->seed] == S_NONE))
+    if (entry == E_GRAD && tensor && (!k->seed || p->where[k->seed].store == S_NONE))
         buf_puts(out, "    (void)v;\n");
     uint8_t *early = entry == E_GRAD ? plan_early_stores(e, p, npieces) : NULL;
     int value_done = 0;

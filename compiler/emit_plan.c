@@ -34,17 +34,17 @@ static uint32_t assign_slots(const Emitter *e, Plan *p, const uint8_t *mark,
     for (uint32_t r = 0; r < nroots; r++)
         last[roots[r]] = UINT32_MAX;
     for (NodeId i = 1; i < g->n; i++) {
-        if (p->store[i] != S_SLOT)
+        if (p->where[i].store != S_SLOT)
             continue;
         const Node *n = &g->node[i];
         for (int k = 0; k < op_info[n->op].arity; k++) {
             NodeId a = n->arg[k];
-            if (last[a] == i && p->store[a] == S_SLOT) {
-                free_slots[nfree++] = p->num[a];
+            if (last[a] == i && p->where[a].store == S_SLOT) {
+                free_slots[nfree++] = p->where[a].num;
                 last[a] = 0;    /* released once, even for x*x */
             }
         }
-        p->num[i] = nfree ? free_slots[--nfree] : nslots++;
+        p->where[i].num = nfree ? free_slots[--nfree] : nslots++;
     }
     free(last);
     free(free_slots);
@@ -59,33 +59,32 @@ static uint32_t assign_slots(const Emitter *e, Plan *p, const uint8_t *mark,
 static void chain_sums(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots)
 {
     const Graph *g = e->k->g;
-    p->acc = xcalloc(g->n, 1);
     NodeId temps = 1;
-    while (temps < g->n && p->store[temps] != S_TEMP)
+    while (temps < g->n && p->where[temps].store != S_TEMP)
         temps++;
     if (temps == g->n)          /* all scalars in slots: no sums to chain */
         return;
     uint32_t *uses = xcalloc(g->n, sizeof *uses);
     for (NodeId i = 1; i < g->n; i++)
-        if (p->store[i] != S_NONE)
+        if (p->where[i].store != S_NONE)
             for (int k = 0; k < op_info[g->node[i].op].arity; k++)
                 uses[g->node[i].arg[k]]++;
     for (uint32_t r = 0; r < nroots; r++)
         uses[roots[r]]++;
     for (NodeId i = 1; i < g->n; i++) {
         const Node *n = &g->node[i];
-        if (p->store[i] != S_TEMP || (n->op != OP_ADD && n->op != OP_SUB))
+        if (p->where[i].store != S_TEMP || (n->op != OP_ADD && n->op != OP_SUB))
             continue;
         /* Prefer extending a chain to starting one. */
         for (int k = 0; k < 4 && (n->op == OP_ADD || k % 2 == 0); k++) {
             NodeId a = n->arg[k % 2];
             Op op = (Op)g->node[a].op;
-            if (p->store[a] == S_TEMP && uses[a] == 1 && (op == OP_ADD || op == OP_SUB)
-                && (k >= 2 || p->acc[a])) {
-                p->num[i] = p->num[a];
-                if (!p->acc[a])
-                    p->acc[a] = 1;
-                p->acc[i] = 2;
+            if (p->where[a].store == S_TEMP && uses[a] == 1 && (op == OP_ADD || op == OP_SUB)
+                && (k >= 2 || p->where[a].acc)) {
+                p->where[i].num = p->where[a].num;
+                if (!p->where[a].acc)
+                    p->where[a].acc = 1;
+                p->where[i].acc = 2;
                 break;
             }
         }
@@ -113,15 +112,15 @@ static uint32_t fuse(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nr
     uint32_t saved = 0;
     for (NodeId i = g->n - 1; i > 0; i--) {
         const Node *n = &g->node[i];
-        if (p->store[i] == S_NONE)
+        if (p->where[i].store == S_NONE)
             continue;
-        int elementwise = (op_info[n->op].flags & OPF_ELEM) && p->store[i] == S_ARRAY;
+        int elementwise = (op_info[n->op].flags & OPF_ELEM) && p->where[i].store == S_ARRAY;
         NodeId h = 0;
         if (elementwise && !bad[i] && head[i]) {
-            p->store[i] = S_FUSED;
+            p->where[i].store = S_FUSED;
             grp[i] = h = head[i];
             saved += shape_size(n->shape);
-        } else if (elementwise || (n->op == OP_SUM && p->store[i] == S_TEMP)) {
+        } else if (elementwise || (n->op == OP_SUM && p->where[i].store == S_TEMP)) {
             h = i;
         }
         for (int k = 0; k < op_info[n->op].arity; k++) {
@@ -136,7 +135,7 @@ static uint32_t fuse(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nr
     NodeId *tail = head;                /* reused: the last member of each head */
     memset(tail, 0, g->n * sizeof *tail);
     for (NodeId i = 1; i < g->n; i++) {
-        if (p->store[i] != S_FUSED)
+        if (p->where[i].store != S_FUSED)
             continue;
         NodeId h = grp[i];
         if (!p->first[h])
@@ -167,17 +166,17 @@ static void assign_work(const Emitter *e, Plan *p, const NodeId *roots, uint32_t
         for (NodeId m = p->first[h]; m; m = p->next[m])
             pos[m] = h;
     for (NodeId i = 1; i < g->n; i++)
-        if (p->store[i] != S_NONE)
+        if (p->where[i].store != S_NONE)
             for (int k = 0; k < op_info[g->node[i].op].arity; k++)
                 if (last[g->node[i].arg[k]] < pos[i])
                     last[g->node[i].arg[k]] = pos[i];
     for (uint32_t r = 0; r < nroots; r++)
         last[roots[r]] = UINT32_MAX;
     for (NodeId i = g->n - 1; i > 0; i--)
-        if (p->store[i] == S_ALIAS && last[g->node[i].arg[0]] < last[i])
+        if (p->where[i].store == S_ALIAS && last[g->node[i].arg[0]] < last[i])
             last[g->node[i].arg[0]] = last[i];
     for (NodeId i = 1; i < g->n; i++)
-        if (p->store[i] == S_WORK && last[i] != UINT32_MAX) {
+        if (p->where[i].store == S_WORK && last[i] != UINT32_MAX) {
             NodeId at = last[i] > i ? last[i] : i;
             rnext[i] = release[at];
             release[at] = i;
@@ -185,13 +184,13 @@ static void assign_work(const Emitter *e, Plan *p, const NodeId *roots, uint32_t
     uint32_t *foff = xmalloc(g->n * sizeof *foff), *fsize = xmalloc(g->n * sizeof *fsize), nfree = 0;
     p->work = 0;
     for (NodeId i = 1; i < g->n; i++) {
-        if (p->store[i] == S_WORK) {
+        if (p->where[i].store == S_WORK) {
             uint32_t need = shape_size(g->node[i].shape), best = nfree;
             for (uint32_t f = 0; f < nfree && f < 4096; f++)
                 if (fsize[f] >= need && (best == nfree || fsize[f] < fsize[best]))
                     best = f;
             if (best < nfree) {
-                p->num[i] = foff[best];
+                p->where[i].num = foff[best];
                 foff[best] += need;
                 fsize[best] -= need;
                 if (fsize[best] == 0) {
@@ -199,12 +198,12 @@ static void assign_work(const Emitter *e, Plan *p, const NodeId *roots, uint32_t
                     fsize[best] = fsize[--nfree];
                 }
             } else {
-                p->num[i] = p->work;
+                p->where[i].num = p->work;
                 p->work += need;
             }
         }
         for (NodeId b = release[i]; b; b = rnext[b]) {
-            foff[nfree] = p->num[b];
+            foff[nfree] = p->where[b].num;
             fsize[nfree++] = shape_size(g->node[b].shape);
         }
     }
@@ -229,11 +228,11 @@ static void pair_softmax(const Emitter *e, Plan *p)
         return;
     NodeId *sm = xcalloc(g->n, sizeof *sm);      /* per operand: its softmax */
     for (NodeId i = 1; i < g->n; i++)
-        if (g->node[i].op == OP_SOFTMAX && p->store[i] != S_NONE)
+        if (g->node[i].op == OP_SOFTMAX && p->where[i].store != S_NONE)
             sm[g->node[i].arg[0]] = i;
     for (NodeId i = 1; i < g->n; i++) {
-        NodeId j = g->node[i].op == OP_LOGSUMEXP && p->store[i] != S_NONE ? sm[g->node[i].arg[0]] : 0;
-        Store later = j ? p->store[i > j ? i : j] : S_NONE;
+        NodeId j = g->node[i].op == OP_LOGSUMEXP && p->where[i].store != S_NONE ? sm[g->node[i].arg[0]] : 0;
+        Store later = j ? p->where[i > j ? i : j].store : S_NONE;
         if (later == S_TEMP || later == S_ARRAY) {
             p->pair[i] = j;
             p->pair[j] = i;
@@ -270,14 +269,14 @@ static uint32_t localise(const Emitter *e, Plan *p, const NodeId *roots, uint32_
         for (NodeId m = p->first[h]; m; m = p->next[m])
             run[m] = run[h];
     for (NodeId u = 1; u < g->n; u++)
-        if (p->store[u] != S_NONE)
+        if (p->where[u].store != S_NONE)
             for (int k = 0; k < op_info[g->node[u].op].arity; k++)
                 if (!run[u] || run[u] != run[g->node[u].arg[k]])
                     outside[g->node[u].arg[k]] = 1;
     uint32_t saved = 0;
     for (NodeId i = 1; i < g->n; i++)
-        if (p->store[i] == S_ARRAY && run[i] && !outside[i] && !p->roots[i]) {
-            p->store[i] = S_LOCAL;
+        if (p->where[i].store == S_ARRAY && run[i] && !outside[i] && !p->roots[i]) {
+            p->where[i].store = S_LOCAL;
             saved += shape_size(g->node[i].shape);
         }
     return saved;
@@ -295,8 +294,7 @@ void plan_make(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p)
     p->out_at = xcalloc(g->n, sizeof *p->out_at);
     p->wfirst = xcalloc(g->n, sizeof *p->wfirst);
     p->wlast = xcalloc(g->n, sizeof *p->wlast);
-    p->store = xmalloc(g->n * sizeof *p->store);
-    p->num = xcalloc(g->n, sizeof *p->num);
+    p->where = xcalloc(g->n, sizeof *p->where);
     p->tensors = p->softmaxes = 0;
     ir_mark_reachable(g, roots, nroots, mark);
     uint32_t scalars = 0, tensors = 0;
@@ -314,10 +312,10 @@ void plan_make(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p)
         else if (is_alias(e, i))
             s = S_ALIAS;
         else if (n->shape.rank == 0)
-            s = S_TEMP, p->num[i] = scalars++;
+            s = S_TEMP, p->where[i].num = scalars++;
         else
             s = S_ARRAY, tensors += shape_size(n->shape);
-        p->store[i] = s;
+        p->where[i].store = s;
         if (mark[i]) {
             p->tensors += n->shape.rank > 0;
             p->softmaxes += n->op == OP_SOFTMAX;
@@ -333,14 +331,14 @@ void plan_make(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p)
         /* Tensors go to the work array, scalars to slots if still too many. */
         uint32_t nwork = 0;
         for (NodeId i = 1; i < g->n; i++)
-            if (p->store[i] == S_ARRAY)
-                p->store[i] = S_WORK, nwork++;
+            if (p->where[i].store == S_ARRAY)
+                p->where[i].store = S_WORK, nwork++;
         if (nwork)      /* a big scalar kernel has none: skip the sweeps */
             assign_work(e, p, roots, nroots);
         if (scalars > budget) {
             for (NodeId i = 1; i < g->n; i++)
-                if (p->store[i] == S_TEMP)
-                    p->store[i] = S_SLOT;
+                if (p->where[i].store == S_TEMP)
+                    p->where[i].store = S_SLOT;
             p->nslots = assign_slots(e, p, mark, roots, nroots);
             if (p->nslots > budget) {
                 p->slots_in_work = 1;
@@ -357,9 +355,7 @@ void plan_free(Plan *p)
 {
     free(p->first);
     free(p->next);
-    free(p->store);
-    free(p->num);
-    free(p->acc);
+    free(p->where);
     free(p->early);
     free(p->early_next);
     free(p->pair);
@@ -386,7 +382,7 @@ uint32_t plan_loop_size(const Emitter *e, const Plan *p, NodeId i)
 
 int plan_emitted(const Plan *p, NodeId i)
 {
-    Store s = p->store[i];
+    Store s = p->where[i].store;
     return !(s == S_NONE || s == S_LITERAL || s == S_INPUT || s == S_TCONST || s == S_FUSED);
 }
 
@@ -444,7 +440,7 @@ uint8_t *plan_early_stores(const Emitter *e, Plan *p, const uint32_t *npieces)
         NodeId r = k->grad[i];
         if (r == NODE_NONE)
             continue;
-        Store s = p->store[r];
+        Store s = p->where[r].store;
         if (npieces[i] || !is_scalar(e, r) || (s != S_TEMP && s != S_SLOT))
             continue;
         p->early_next[i] = p->early[r];
@@ -610,7 +606,7 @@ int plan_loop_writes(const Emitter *e, Plan *p, NodeId root, const NodeId *piece
     int tile = n == 1 ? len[0] == size : plan_blocks_tile(e, root, pieces, n);
     NodeId run = p->run[vals[0]];
     for (uint32_t k = 0; k < n; k++) {
-        Store st = p->store[vals[k]];
+        Store st = p->where[vals[k]].store;
         if (!run || p->run[vals[k]] != run || plan_loop_size(e, p, run) != len[k] ||
             !(st == S_ARRAY || st == S_WORK) || (!tile && k > 0 && at[k] > at[k - 1]))
             return 0;
@@ -659,7 +655,7 @@ int plan_in_place(const Emitter *e, Plan *p, NodeId root, const NodeId *pieces,
             return 0;
         v = plan_piece_value(e, pieces[0]);
     }
-    if (p->store[v] != S_ARRAY || p->roots[v] != 1 || p->out_at[v] || size_of(e, v) != len)
+    if (p->where[v].store != S_ARRAY || p->roots[v] != 1 || p->out_at[v] || size_of(e, v) != len)
         return 0;
     p->out_at[v] = 1 + off + at;
     return n == 0;
@@ -670,7 +666,7 @@ void plan_localise_written(Plan *p)
 {
     for (uint32_t w = 0; w < 2 * p->nwrites; w++) {
         NodeId v = w % 2 ? p->writes[w / 2].carry : p->writes[w / 2].v;
-        if (v && !p->roots[v] && !p->outside[v] && (p->store[v] == S_ARRAY || p->store[v] == S_WORK))
-            p->store[v] = S_LOCAL;
+        if (v && !p->roots[v] && !p->outside[v] && (p->where[v].store == S_ARRAY || p->where[v].store == S_WORK))
+            p->where[v].store = S_LOCAL;
     }
 }

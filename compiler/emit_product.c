@@ -105,7 +105,7 @@ void product_matmul(const Emitter *e, const Plan *p, NodeId id, Buf *out)
     const char *aik = ta ? "%s[p * %u + i]" : "%s[i * %u + p]";
     char aik_s[400];
     snprintf(aik_s, sizeof aik_s, aik, A, sa.dim[1]);
-    if (sb.rank == 1 && !ta && p->store[n->arg[0]] == S_TCONST && m * k <= 16384) {
+    if (sb.rank == 1 && !ta && p->where[n->arg[0]].store == S_TCONST && m * k <= 16384) {
         /* A constant matrix (--freeze): unrolled, skipping zero weights. */
         const double *c = ir_tconst_data(e->k->g, n->arg[0]);
         for (uint32_t i = 0; i < m; i++) {
