@@ -141,8 +141,9 @@ static const char *literal_of(const Emitter *e, NodeId id)
     return e->lits->data + *at - 1;
 }
 
-/* Scalar value of a node, or element `ix` of a tensor node. */
-static void elem(const Emitter *e, const Plan *p, NodeId id, const char *ix, char out[320])
+/* Scalar value of a node, or element `ix` of a tensor node; returns
+ * its length. */
+static size_t elem(const Emitter *e, const Plan *p, NodeId id, const char *ix, char out[320])
 {
     char *q = out;
     assert(strlen(ix) < 32);    /* the symbol is < 200 characters */
@@ -181,6 +182,7 @@ static void elem(const Emitter *e, const Plan *p, NodeId id, const char *ix, cha
         break;
     }
     *q = 0;
+    return (size_t)(q - out);
 }
 
 /* A pointer expression to the first element of a tensor node. */
@@ -202,8 +204,10 @@ void emit_base(const Emitter *e, const Plan *p, NodeId id, char out[320])
 
 /* ---- statements ---- */
 
-/* Writes the node's C template with the given operand texts. */
-static void expand(const char *t, char a[2][320], Buf *out)
+/* Writes the node's C template with the given operand texts, of
+ * lengths len if the caller knows them (no strlen per operand), else
+ * NULL. */
+static void expand_n(const char *t, char a[2][320], const size_t *len, Buf *out)
 {
     const char *run = t;        /* text not yet written */
     for (;; t++) {
@@ -213,9 +217,15 @@ static void expand(const char *t, char a[2][320], Buf *out)
         buf_put(out, run, (size_t)(t - run));
         if (!*t)
             return;
-        buf_puts(out, a[t[1] - '0']);
+        const char *v = a[t[1] - '0'];
+        buf_put(out, v, len ? len[t[1] - '0'] : strlen(v));
         run = ++t + 1;
     }
+}
+
+static void expand(const char *t, char a[2][320], Buf *out)
+{
+    expand_n(t, a, NULL, out);
 }
 
 static const char *template_of(const Emitter *e, const Node *n)
@@ -234,14 +244,15 @@ static void elementwise(const Emitter *e, const Plan *p, NodeId id, Buf *out)
     char a[2][320], dst[320];
     int arity = op_info[n->op].arity;
     if (n->shape.rank == 0) {
+        size_t len[2] = {0, 0};
         for (int k = 0; k < arity; k++)
-            elem(e, p, n->arg[k], "0", a[k]);
-        elem(e, p, id, "0", dst);
+            len[k] = elem(e, p, n->arg[k], "0", a[k]);
+        size_t dlen = elem(e, p, id, "0", dst);
         buf_puts(out, p->where[id].store != S_TEMP || p->where[id].acc == 2 ? "    "
                       : p->where[id].acc ? "    double " : "    const double ");
-        buf_puts(out, dst);
+        buf_put(out, dst, dlen);
         buf_puts(out, " = ");
-        expand(template_of(e, n), a, out);
+        expand_n(template_of(e, n), a, len, out);
         buf_puts(out, ";\n");
         return;
     }
