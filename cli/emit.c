@@ -22,6 +22,8 @@ static const char emit_help[] =
     "  --no-rewrite      no stability rewrites (docs/language.md)\n"
     "  --freeze          networks' initial parameters become constants in the\n"
     "                    code (no params argument; zero weights skipped)\n"
+    "  --float           single precision: float instead of double everywhere\n"
+    "                    (types, literals, expf, logf, ...; docs/emitted-api.md)\n"
     "  --blas            matrix products call cblas_dgemm/cblas_dgemv (the code\n"
     "                    then includes <cblas.h>; link with -lopenblas)\n"
     "  --wrt NAMES       the gradient only with respect to these inputs\n"
@@ -34,6 +36,7 @@ typedef struct EmitArgs {
     int no_rewrite;
     int freeze;
     int blas;
+    int single;                 /* --float */
 } EmitArgs;
 
 static int parse_args(int argc, char **argv, EmitArgs *a)
@@ -53,6 +56,7 @@ static int parse_args(int argc, char **argv, EmitArgs *a)
         if (opts && !strcmp(s, "--no-rewrite")) { a->no_rewrite = 1; continue; }
         if (opts && !strcmp(s, "--freeze")) { a->freeze = 1; continue; }
         if (opts && !strcmp(s, "--blas")) { a->blas = 1; continue; }
+        if (opts && !strcmp(s, "--float")) { a->single = 1; continue; }
         if (opts && !strcmp(s, "-e")) slot = &a->expr;
         else if (opts && !strcmp(s, "--func")) slot = &a->func;
         else if (opts && !strcmp(s, "--name")) slot = &a->name;
@@ -180,12 +184,19 @@ static int emit_one(Program *p, Func *f, const EmitArgs *a, Buf *c, Buf *h, Diag
     EmitOptions o = {.name = a->name, .prefix = a->prefix, .max_locals = a->max_locals,
                      .net = a->freeze ? NULL : f->net, .blas = a->blas};
     int rc = 0;
+    Buf sc = {0}, sh = {0};     /* --float: double-precision text to convert */
     if (!strcmp(a->what, "ir"))
         kernel_dump(k, c);
     else
-        rc = emit_c_source(k, &o, c, d);
+        rc = emit_c_source(k, &o, a->single ? &sc : c, d);
     if (rc == 0 && a->header)
-        rc = emit_c_header(k, &o, h, d);
+        rc = emit_c_header(k, &o, a->single ? &sh : h, d);
+    if (rc == 0 && a->single) {
+        emit_float(sc.data ? sc.data : "", sc.len, c);
+        emit_float(sh.data ? sh.data : "", sh.len, h);
+    }
+    buf_free(&sc);
+    buf_free(&sh);
     kernel_free(k);
     return rc;
 }

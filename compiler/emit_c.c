@@ -1075,17 +1075,80 @@ uint32_t emit_work_size(const Kernel *k, const EmitOptions *o)
     return size;
 }
 
-static void prototypes(const Emitter *e, const Network *net, int work, Buf *out)
+/* What a header says above each prototype: what the function computes
+ * and the size of every array argument, in the header's own macros. */
+typedef enum Doc { DOC_VALUE, DOC_GRAD, DOC_JACOBIAN, DOC_BATCH, DOC_INIT } Doc;
+
+static void doc_comment(const Emitter *e, Doc what, int work, Buf *out)
 {
+    char in[300], outm[300], prm[300], g[300], w[300];
+    macro_name(e->sym, "_IN_SIZE", in, sizeof in);
+    macro_name(e->sym, "_OUT_SIZE", outm, sizeof outm);
+    macro_name(e->sym, "_NUM_PARAMS", prm, sizeof prm);
+    macro_name(e->sym, e->k->grad && !e->k->wrt_all ? "_GRAD_SIZE" : "_IN_SIZE", g, sizeof g);
+    macro_name(e->sym, "_WORK_SIZE", w, sizeof w);
+    int tensor = !is_scalar(e, e->k->value), np = e->k->nparams != 0;
+    buf_puts(out, "\n/* ");
+    switch (what) {
+    case DOC_VALUE:
+        buf_printf(out, tensor ? "The value into out[%s]." : "Returns the value.", outm);
+        break;
+    case DOC_GRAD:
+        if (tensor)
+            buf_printf(out, "Vector-Jacobian product: grad[%s] = v^T d(value)/d(in) for the\n"
+                            " * seed v[%s]", g, outm);
+        else
+            buf_printf(out, "Returns the value; grad[%s] = its gradient by the inputs", g);
+        if (np)
+            buf_printf(out, ";\n * grad_params[%s] the same by params", prm);
+        buf_puts(out, ".");
+        break;
+    case DOC_JACOBIAN:
+        buf_printf(out, "The Jacobian by the inputs, row-major: J[%s * %s],\n"
+                        " * J[i * %s + j] = d(value[i])/d(in[j]).", outm, g, g);
+        break;
+    case DOC_BATCH:
+        buf_printf(out, "n values: in[n * %s], out[n * %s]; sample s reads\n"
+                        " * in + s * %s and writes out + s * %s", in, outm, in, outm);
+        break;
+    case DOC_INIT:
+        buf_printf(out, "Fills params[%s] with the network's initial parameters\n"
+                        " * (the random ones drawn from seed; docs/tensors.md). */\n", prm);
+        return;
+    }
+    if (what != DOC_BATCH)
+        buf_printf(out, "\n * in[%s]: the inputs, laid out as above", in);
+    if (np)
+        buf_printf(out, "; params[%s]", prm);
+    if (work)
+        buf_printf(out, ";\n * work[%s]: scratch (uninitialised, one per concurrent call)", w);
+    buf_puts(out, ". */\n");
+}
+
+/* The prototypes; with doc, each under a comment on its arguments. */
+static void prototypes(const Emitter *e, const Network *net, int work, int doc, Buf *out)
+{
+    if (doc)
+        doc_comment(e, DOC_VALUE, work, out);
     signature(e, E_VALUE, work, 1, out);
     if (e->k->grad) {
+        if (doc)
+            doc_comment(e, DOC_GRAD, work, out);
         signature(e, E_GRAD, work, 1, out);
-        if (!is_scalar(e, e->k->value))
+        if (!is_scalar(e, e->k->value)) {
+            if (doc)
+                doc_comment(e, DOC_JACOBIAN, work, out);
             jacobian_function(e, work, 1, out);
+        }
     }
+    if (doc)
+        doc_comment(e, DOC_BATCH, work, out);
     batch_function(e, work, 1, out);
-    if (net)
+    if (net) {
+        if (doc)
+            doc_comment(e, DOC_INIT, work, out);
         init_function(e, net, 1, out);
+    }
 }
 
 int emit_c_source(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
@@ -1103,7 +1166,7 @@ int emit_c_source(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
     if (o && o->blas)
         buf_puts(out, "#include <cblas.h>   /* --blas: link with -lopenblas (or any CBLAS) */\n");
     buf_puts(out, "\n");
-    prototypes(&e, net, work != 0, out);
+    prototypes(&e, net, work != 0, 0, out);
     uint32_t nin = k->ninputs - k->nparams;
     buf_printf(out, "extern const char *const %s_input_names[%u];\n\n", e.sym, nin + 1);
     buf_printf(out, "const char *const %s_input_names[%u] = {", e.sym, nin + 1);
@@ -1166,10 +1229,11 @@ int emit_c_header(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
         buf_printf(out, "#define %s %u   /* doubles of `work` the caller provides */\n", m, work);
     }
     macro_name(e.sym, "_NUM_INPUTS", m, sizeof m);
+    buf_puts(out, "\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n");
     buf_printf(out, "\n/* Input names in order, then a null pointer. */\n");
-    buf_printf(out, "extern const char *const %s_input_names[%s + 1];\n\n", e.sym, m);
-    prototypes(&e, net, work != 0, out);
-    buf_printf(out, "\n#endif\n");
+    buf_printf(out, "extern const char *const %s_input_names[%s + 1];\n", e.sym, m);
+    prototypes(&e, net, work != 0, 1, out);
+    buf_printf(out, "\n#ifdef __cplusplus\n}\n#endif\n#endif\n");
     teardown(&e);
     return 0;
 }

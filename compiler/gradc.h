@@ -389,4 +389,9 @@ int emit_c_header(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d);
 uint32_t emit_work_size(const Kernel *k, const EmitOptions *o);
 int emit_valid_c_name(const char *s);
 
+/* ---- emit_float.c: single precision (gradc emit --float) ---- */
+/* Appends the n bytes of emitted C (or header) at c, NUL-terminated, to
+ * out with every double made a float: types, literals, math functions. */
+void emit_float(const char *c, size_t n, Buf *out);
+
 #endif
