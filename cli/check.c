@@ -712,7 +712,7 @@ static void flush_reports(Report *rs, const int *ready, int n, int *next,
             progress(pr, NULL);
         fflush(stdout);
         if (r->err.len)
-            fputs(r->err.data, stderr);
+            cli_eputs(r->err.data);
         fflush(stderr);
         if (!a->json && r->out.len)
             fputs(r->out.data, stdout);

@@ -32,6 +32,9 @@ Func *input_compile(Input *in, Program **prog, Diag *d);
  * parameters are constants and cannot be listed. Returns 0 or -1. */
 int cli_wrt(const Func *f, const char *text, int freeze, uint8_t **wrt, Diag *d);
 
+/* Writes diagnostics text to stderr, its error:/warning:/note: labels in
+ * colour when stderr is a terminal and NO_COLOR is not set. */
+void cli_eputs(const char *text);
 /* Prints the accumulated diagnostics to stderr and returns 1. */
 int report(Diag *d);
 int cli_usage_error(const char *cmd, const char *fmt, ...)

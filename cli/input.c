@@ -6,11 +6,63 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+/* Colour only on a terminal, and never when NO_COLOR is set to anything
+ * non-empty (no-color.org) or the terminal is dumb. */
+static int stderr_colour(void)
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *no = getenv("NO_COLOR"), *term = getenv("TERM");
+        on = isatty(2) && !(no && *no) && !(term && !strcmp(term, "dumb"));
+    }
+    return on;
+}
+
+/* The label of a diagnostic line ("FILE:L:C: error: ..." or "gradc:
+ * warning: ..."): its offset and length, and the colour it gets (gcc's). */
+static const char *label_of(const char *line, size_t n, size_t *at, size_t *len)
+{
+    static const char *const labels[][2] = {
+        {": error:", "\033[1;31m"}, {": warning:", "\033[1;35m"}, {": note:", "\033[1;36m"}};
+    if (n == 0 || line[0] == ' ')       /* a quoted source line or its caret */
+        return NULL;
+    for (int i = 0; i < 3; i++) {
+        const char *hit = strstr(line, labels[i][0]);
+        if (hit && (size_t)(hit - line) < n) {
+            *at = (size_t)(hit - line) + 2;
+            *len = strlen(labels[i][0]) - 2;
+            return labels[i][1];
+        }
+    }
+    return NULL;
+}
+
+void cli_eputs(const char *text)
+{
+    if (!stderr_colour()) {
+        fputs(text, stderr);
+        return;
+    }
+    while (*text) {
+        size_t n = strcspn(text, "\n"), at, len;
+        const char *colour = label_of(text, n, &at, &len);
+        if (colour)
+            fprintf(stderr, "%.*s%s%.*s\033[0m%.*s", (int)at, text, colour, (int)len, text + at,
+                    (int)(n - at - len), text + at + len);
+        else
+            fwrite(text, 1, n, stderr);
+        if (text[n] == '\n')
+            fputc('\n', stderr), n++;
+        text += n;
+    }
+}
 
 int report(Diag *d)
 {
     if (d->out.data)
-        fputs(d->out.data, stderr);
+        cli_eputs(d->out.data);
     return 1;
 }
 
@@ -21,8 +73,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "gradc: error: %s\n", msg);
-    fprintf(stderr, "gradc: note: see 'gradc %s --help'\n", cmd);
+    char text[1200];
+    snprintf(text, sizeof text, "gradc: error: %s\ngradc: note: see 'gradc %s --help'\n", msg, cmd);
+    cli_eputs(text);
     return 1;
 }
 
