@@ -75,6 +75,10 @@ typedef struct EntryPlan {
     NodeId *roots, *pieces;
     uint32_t *npieces, nroots;
     Plan p;
+    uint8_t *early;             /* per input: its gradient is written as it
+                                   is computed (E_GRAD; entry_writes) */
+    int value_done;             /* the tensor value is written into out as
+                                   it is computed (E_VALUE) */
 } EntryPlan;
 
 /* In the loop of a run: dst[at + i] = element i of v (or +=). */
@@ -143,6 +147,9 @@ void emit_base(const Emitter *e, const Plan *p, NodeId id, char out[320]);
 
 /* emit_plan.c */
 void plan_make(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p);
+/* The work array laid out again once entry points write some results
+ * directly (emit_c.c entry_writes): p->work is then what the code uses. */
+void plan_rework(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots);
 void plan_free(Plan *p);
 uint32_t plan_loop_size(const Emitter *e, const Plan *p, NodeId i);
 int plan_emitted(const Plan *p, NodeId i);

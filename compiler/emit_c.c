@@ -696,6 +696,34 @@ static uint32_t entry_roots(const Emitter *e, Entry entry, NodeId **rootsp,
     return nroots;
 }
 
+/* Which results an entry point writes straight into out or grad as they
+ * are computed (inside their loops, or in place) instead of storing them
+ * at the end: decided before printing, because it changes the work array. */
+static void entry_writes(const Emitter *e, Entry entry, EntryPlan *ep)
+{
+    const Kernel *k = e->k;
+    Plan *p = &ep->p;
+    int tensor = !is_scalar(e, k->value);
+    if (entry == E_VALUE && tensor) {
+        p->dst = "out";
+        ep->value_done = plan_loop_writes(e, p, k->value, NULL, 0, 0) ||
+                         plan_in_place(e, p, k->value, NULL, 0, 0);
+        plan_localise_written(p);
+    }
+    if (entry == E_GRAD) {
+        uint8_t *early = ep->early = plan_early_stores(e, p, ep->npieces);
+        p->dst = "grad";
+        for (uint32_t i = 0; i < k->ninputs - k->nparams; i++) {
+            NodeId *pc = ep->pieces + i * MAXP;
+            if (!early[i] && k->grad[i] != NODE_NONE && !is_scalar(e, k->grad[i]) &&
+                (plan_loop_writes(e, p, k->grad[i], pc, ep->npieces[i], e->grad_off[i]) ||
+                 plan_in_place(e, p, k->grad[i], pc, ep->npieces[i], e->grad_off[i])))
+                early[i] = 1;
+        }
+        plan_localise_written(p);
+    }
+}
+
 /* An entry point's roots and plan, made once per emission: the work size
  * needs them before the code is printed (planning a big kernel takes as
  * long as printing it). */
@@ -705,6 +733,11 @@ static EntryPlan *entry_plan(const Emitter *e, Entry entry)
     if (!ep->roots) {
         ep->nroots = entry_roots(e, entry, &ep->roots, &ep->pieces, &ep->npieces);
         plan_make(e, ep->roots, ep->nroots, &ep->p);
+        entry_writes(e, entry, ep);
+        /* Tensors now written straight into out or grad, or computed in
+         * their loops, need no work block: NAME_WORK_SIZE is exactly
+         * what the code uses. */
+        plan_rework(e, &ep->p, ep->roots, ep->nroots);
     }
     return ep;
 }
@@ -727,25 +760,8 @@ static void entry_function(const Emitter *e, Entry entry, int work, Buf *out)
         buf_puts(out, "    (void)work;\n");
     if (entry == E_GRAD && tensor && (!k->seed || p->where[k->seed].store == S_NONE))
         buf_puts(out, "    (void)v;\n");
-    uint8_t *early = entry == E_GRAD ? plan_early_stores(e, p, npieces) : NULL;
-    int value_done = 0;
-    if (entry == E_VALUE && tensor) {
-        p->dst = "out";
-        value_done = plan_loop_writes(e, p, k->value, NULL, 0, 0) ||
-                     plan_in_place(e, p, k->value, NULL, 0, 0);
-        plan_localise_written(p);
-    }
-    if (entry == E_GRAD) {
-        p->dst = "grad";
-        for (uint32_t i = 0; i < k->ninputs - k->nparams; i++) {
-            NodeId *pc = pieces + i * MAXP;
-            if (!early[i] && k->grad[i] != NODE_NONE && !is_scalar(e, k->grad[i]) &&
-                (plan_loop_writes(e, p, k->grad[i], pc, npieces[i], e->grad_off[i]) ||
-                 plan_in_place(e, p, k->grad[i], pc, npieces[i], e->grad_off[i])))
-                early[i] = 1;
-        }
-        plan_localise_written(p);
-    }
+    uint8_t *early = ep->early;
+    int value_done = ep->value_done;
     body(e, p, out);
     char v[320];
     if (entry == E_VALUE && tensor && !value_done)
@@ -777,7 +793,6 @@ static void entry_function(const Emitter *e, Entry entry, int work, Buf *out)
         buf_printf(out, "    return %s;\n", v);
     }
     buf_puts(out, "}\n");
-    free(early);
 }
 
 /* Static const arrays for the tensor constants the kernel uses. */
@@ -799,6 +814,25 @@ static void constants(const Emitter *e, Buf *out)
     }
 }
 
+/* The plan of NAME_jacobian's direct form (k->jac): per element of J,
+ * whether it is written as it is computed (the array returned). */
+static uint8_t *jacobian_plan(const Emitter *e, Plan *p)
+{
+    const Kernel *k = e->k;
+    uint32_t nj = k->njac, n = e->out_size * nj;
+    plan_make(e, k->jac, n, p);
+    p->dst = "J";
+    uint8_t *done = xmalloc(n);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t at = (i / nj) * e->grad_size + e->grad_off[k->wrt[i % nj]];
+        done[i] = !is_scalar(e, k->jac[i]) && (plan_loop_writes(e, p, k->jac[i], NULL, 0, at) ||
+                                               plan_in_place(e, p, k->jac[i], NULL, 0, at));
+    }
+    plan_localise_written(p);
+    plan_rework(e, p, k->jac, n);
+    return done;
+}
+
 static uint32_t work_size(const Emitter *e)
 {
     uint32_t size = 0;
@@ -809,7 +843,7 @@ static uint32_t work_size(const Emitter *e)
     }
     if (e->k->jac) {
         Plan p;
-        plan_make(e, e->k->jac, e->out_size * e->k->njac, &p);
+        free(jacobian_plan(e, &p));
         if (p.work > size)
             size = p.work;
         plan_free(&p);
@@ -840,16 +874,7 @@ static void jacobian_function(const Emitter *e, int work, int proto, Buf *out)
         const Kernel *k = e->k;
         uint32_t nj = k->njac, n = e->out_size * nj;
         Plan p;
-        plan_make(e, k->jac, n, &p);
-        p.dst = "J";
-        uint8_t *done = xmalloc(n);
-        for (uint32_t i = 0; i < n; i++)
-            done[i] = !is_scalar(e, k->jac[i]) &&
-                      (plan_loop_writes(e, &p, k->jac[i], NULL, 0,
-                                        (i / nj) * e->grad_size + e->grad_off[k->wrt[i % nj]]) ||
-                       plan_in_place(e, &p, k->jac[i], NULL, 0,
-                                     (i / nj) * e->grad_size + e->grad_off[k->wrt[i % nj]]));
-        plan_localise_written(&p);
+        uint8_t *done = jacobian_plan(e, &p);
         buf_puts(out, "{\n");
         if (!uses(&p, e, 0))
             buf_puts(out, "    (void)in;\n");
@@ -995,6 +1020,7 @@ static void teardown(Emitter *e)
         free(ep->roots);
         free(ep->pieces);
         free(ep->npieces);
+        free(ep->early);
     }
     free(e->plans);
 }

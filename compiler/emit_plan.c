@@ -351,6 +351,21 @@ void plan_make(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p)
     pair_softmax(e, p);
 }
 
+/* The work array again, after some tensors stopped needing a block
+ * (written straight into out or grad, or computed inside their loops):
+ * blocks for the tensors still in it, then the slots. */
+void plan_rework(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots)
+{
+    int any = 0;
+    for (NodeId i = 1; i < e->k->g->n && !any; i++)
+        any = p->where[i].store == S_WORK;
+    p->work = 0;
+    if (any)
+        assign_work(e, p, roots, nroots);
+    if (p->slots_in_work)
+        p->work += p->nslots;
+}
+
 void plan_free(Plan *p)
 {
     free(p->first);
