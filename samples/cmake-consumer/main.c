@@ -5,6 +5,7 @@
 
 #include "model.h"          /* spring, spring_grad (double) */
 #include "model_float.h"    /* f_spring, f_spring_grad (float, --prefix f_) */
+#include "gate.h"           /* z_gate, z_gate_vjp (FUNC gate, FREEZE, --prefix z_) */
 
 /* |got - want| within tol relative to want (absolute below 1). */
 static int near(const char *what, double got, double want, double tol)
@@ -35,6 +36,15 @@ int main(void)
     ok &= near("f_spring_grad value", f_spring_grad(fin, fg), value, 1e-6);
     for (int i = 0; i < 3; i++)
         ok &= near(names[i], fg[i], grad[i], 1e-6);
+
+    /* gate(1, 0.5) = sigmoid(2 - 1.5 + 0.5) = sigmoid(1); no params argument. */
+    double gin[Z_GATE_IN_SIZE] = {1, 0.5}, gout[Z_GATE_OUT_SIZE], seed[1] = {1}, gg[2];
+    double s = e / (1 + e);
+    z_gate(gin, gout);
+    z_gate_vjp(gin, seed, gg);
+    ok &= near("gate", gout[0], s, 1e-14);
+    ok &= near("gate d/dx0", gg[0], s * (1 - s) * 2, 1e-14);
+    ok &= near("gate d/dx1", gg[1], s * (1 - s) * -3, 1e-14);
 
     if (ok)
         printf("consumer: spring = %.6f, gradient (%.6f, %.6f, %.6f), as by hand\n",
