@@ -19,6 +19,11 @@ static const char emit_help[] =
     "  --header OUT.h    also write a header for callers\n"
     "  --emit c|ir       C source (default) or the optimised IR as text\n"
     "  --max-locals N    stack budget in doubles per function (default 4096)\n"
+    "  --max-block N     statements per generated function: a longer straight-\n"
+    "                    line body is cut into static functions of at most N\n"
+    "                    (default 500; docs/emitted-api.md)\n"
+    "  --report          describe each entry point on standard error: parts,\n"
+    "                    scratch, stack and work sizes, operation count\n"
     "  --no-rewrite      no stability rewrites (docs/language.md)\n"
     "  --freeze          networks' initial parameters become constants in the\n"
     "                    code (no params argument; zero weights skipped)\n"
@@ -32,7 +37,8 @@ static const char emit_help[] =
 
 typedef struct EmitArgs {
     const char *file, *expr, *func, *name, *prefix, *out, *header, *what, *wrt;
-    int max_locals;
+    int max_locals, max_block;
+    int report;
     int no_rewrite;
     int freeze;
     int blas;
@@ -57,6 +63,7 @@ static int parse_args(int argc, char **argv, EmitArgs *a)
         if (opts && !strcmp(s, "--freeze")) { a->freeze = 1; continue; }
         if (opts && !strcmp(s, "--blas")) { a->blas = 1; continue; }
         if (opts && !strcmp(s, "--float")) { a->single = 1; continue; }
+        if (opts && !strcmp(s, "--report")) { a->report = 1; continue; }
         if (opts && !strcmp(s, "-e")) slot = &a->expr;
         else if (opts && !strcmp(s, "--func")) slot = &a->func;
         else if (opts && !strcmp(s, "--name")) slot = &a->name;
@@ -65,12 +72,12 @@ static int parse_args(int argc, char **argv, EmitArgs *a)
         else if (opts && !strcmp(s, "--header")) slot = &a->header;
         else if (opts && !strcmp(s, "--emit")) slot = &a->what;
         else if (opts && !strcmp(s, "--wrt")) slot = &a->wrt;
-        else if (opts && !strcmp(s, "--max-locals")) {
+        else if (opts && (!strcmp(s, "--max-locals") || !strcmp(s, "--max-block"))) {
             char *end;
             long v = next ? strtol(next, &end, 10) : 0;
             if (!next || *end || v <= 0 || v > 1 << 24)
-                return cli_usage_error("emit", "--max-locals needs a positive number");
-            a->max_locals = (int)v;
+                return cli_usage_error("emit", "%s needs a positive number", s);
+            *(s[6] == 'l' ? &a->max_locals : &a->max_block) = (int)v;
             i++;
             continue;
         } else if (opts && s[0] == '-' && s[1])
@@ -126,6 +133,7 @@ static uint32_t names_of(const char *sym, uint32_t func, Name *out)
         "_jacobian_work", "_batch_work", "_input_names", "_init_params", "_rt", NULL};
     static const char *const macro_sfx[] = {
         "_NUM_INPUTS", "_IN_SIZE", "_OUT_SIZE", "_NUM_PARAMS", "_WORK_SIZE", "_GRAD_SIZE",
+        "_SCRATCH_SIZE",
         "_H_GRADC", NULL};
     uint32_t n = 0;
     for (int i = 0; sym_sfx[i]; i++, n++) {
@@ -147,7 +155,7 @@ static uint32_t names_of(const char *sym, uint32_t func, Name *out)
  * that says which two and what to do instead. */
 static int check_names(const Program *p, const EmitArgs *a, Diag *d)
 {
-    Name *all = xmalloc(p->nfunc * 20 * sizeof *all);
+    Name *all = xmalloc(p->nfunc * 24 * sizeof *all);   /* >= names_of() */
     uint32_t n = 0;
     for (uint32_t i = 0; i < p->nfunc; i++) {
         char sym[256];
@@ -182,13 +190,21 @@ static int emit_one(Program *p, Func *f, const EmitArgs *a, Buf *c, Buf *h, Diag
     Kernel *k = opt_kernel_wrt(p, f, wrt);
     free(wrt);
     EmitOptions o = {.name = a->name, .prefix = a->prefix, .max_locals = a->max_locals,
-                     .net = a->freeze ? NULL : f->net, .blas = a->blas};
+                     .max_block = a->max_block, .net = a->freeze ? NULL : f->net,
+                     .blas = a->blas};
     int rc = 0;
     Buf sc = {0}, sh = {0};     /* --float: double-precision text to convert */
     if (!strcmp(a->what, "ir"))
         kernel_dump(k, c);
     else
         rc = emit_c_source(k, &o, a->single ? &sc : c, d);
+    if (rc == 0 && a->report) {
+        Buf r = {0};
+        rc = emit_report(k, &o, &r, d);
+        if (r.len)
+            fwrite(r.data, 1, r.len, stderr);
+        buf_free(&r);
+    }
     if (rc == 0 && a->header)
         rc = emit_c_header(k, &o, a->single ? &sh : h, d);
     if (rc == 0 && a->single) {

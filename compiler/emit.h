@@ -68,6 +68,13 @@ typedef struct Plan {
                                    in place (plan_in_place); 0: its own */
     uint32_t zero[MAX_ZERO][2];
     uint32_t nzero;
+    /* Parts (emit_split.c): a big straight-line body printed as nparts
+     * static functions, part k computing the nodes part_at[k] up to
+     * part_at[k + 1] - 1. Values read outside their part live in the
+     * slots w, the scratch array. nparts 0: one body. */
+    uint32_t nparts;
+    NodeId *part_at;
+    const char *part_tag;       /* "v" or "g": names NAME__v0, NAME__g0 */
 } Plan;
 
 /* What an entry point computes (entry_roots) and its plan. */
@@ -143,6 +150,7 @@ static inline uint32_t row_size(Shape s)
 
 /* emit_c.c */
 void emit_literal(double v, char out[48]);
+void emit_statement(const Emitter *e, const Plan *p, NodeId i, Buf *out);
 void emit_base(const Emitter *e, const Plan *p, NodeId id, char out[320]);
 
 /* emit_plan.c */
@@ -166,6 +174,13 @@ int plan_loop_writes(const Emitter *e, Plan *p, NodeId root, const NodeId *piece
 int plan_in_place(const Emitter *e, Plan *p, NodeId root, const NodeId *pieces,
                   uint32_t n, uint32_t off);
 void plan_localise_written(Plan *p);
+
+/* emit_split.c */
+uint32_t split_max_block(const Emitter *e);
+int split_plan(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots, uint32_t budget);
+void split_parts(const Emitter *e, const Plan *p, Entry entry, Buf *out);
+void split_calls(const Emitter *e, const Plan *p, Buf *out);
+void split_report(const Emitter *e, const Plan *p, const char *fname, Buf *out);
 
 /* emit_product.c */
 void product_matmul(const Emitter *e, const Plan *p, NodeId id, Buf *out);

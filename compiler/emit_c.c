@@ -500,6 +500,27 @@ static NodeId loop_run(const Emitter *e, const Plan *p, NodeId first, Buf *out)
     return end;
 }
 
+/* The gradient entries stored as soon as node m is computed. */
+static void early_stores(const Emitter *e, const Plan *p, NodeId m, Buf *out)
+{
+    for (uint32_t j = p->early ? p->early[m] : 0; j; j = p->early_next[j - 1]) {
+        char v[320];
+        elem(e, p, m, "0", v);
+        buf_printf(out, "    grad[%u] = %s;\n", e->grad_off[j - 1], v);
+    }
+}
+
+/* One statement with a scalar result and its early stores (the parts of
+ * a split body, emit_split.c). */
+void emit_statement(const Emitter *e, const Plan *p, NodeId i, Buf *out)
+{
+    if (op_info[node(e, i)->op].flags & OPF_ELEM)
+        elementwise(e, p, i, out);
+    else
+        structured(e, p, i, out);
+    early_stores(e, p, i, out);
+}
+
 static void body(const Emitter *e, const Plan *p, Buf *out)
 {
     enum { AHEAD = 8 };
@@ -508,6 +529,10 @@ static void body(const Emitter *e, const Plan *p, Buf *out)
         buf_printf(out, "    double w[%u];\n", p->nslots);
     else if (p->nslots)
         buf_printf(out, "    double *const w = work + %u;\n", p->work - p->nslots);
+    if (p->nparts) {
+        split_calls(e, p, out);
+        return;
+    }
     for (uint32_t z = 0; z < p->nzero; z++)
         buf_printf(out, "    for (long i = %u; i < %u; i++)\n        %s[i] = 0.0;\n",
                    p->zero[z][0], p->zero[z][1], p->dst);
@@ -531,11 +556,7 @@ static void body(const Emitter *e, const Plan *p, Buf *out)
         else
             structured(e, p, i, out);
         for (NodeId m = i; m < next; m++)
-            for (uint32_t j = p->early ? p->early[m] : 0; j; j = p->early_next[j - 1]) {
-                char v[320];
-                elem(e, p, m, "0", v);
-                buf_printf(out, "    grad[%u] = %s;\n", e->grad_off[j - 1], v);
-            }
+            early_stores(e, p, m, out);
     }
 }
 
@@ -750,6 +771,11 @@ static void entry_function(const Emitter *e, Entry entry, int work, Buf *out)
     Plan *p = &ep->p;
     NodeId *pieces = ep->pieces;
     uint32_t *npieces = ep->npieces;
+    uint8_t *early = ep->early;
+    if (p->nparts) {
+        p->part_tag = entry == E_GRAD ? "g" : "v";
+        split_parts(e, p, entry, out);
+    }
     signature(e, entry, work, 0, out);
     buf_puts(out, "{\n");
     if (!uses(p, e, 0))
@@ -760,7 +786,6 @@ static void entry_function(const Emitter *e, Entry entry, int work, Buf *out)
         buf_puts(out, "    (void)work;\n");
     if (entry == E_GRAD && tensor && (!k->seed || p->where[k->seed].store == S_NONE))
         buf_puts(out, "    (void)v;\n");
-    uint8_t *early = ep->early;
     int value_done = ep->value_done;
     body(e, p, out);
     char v[320];
@@ -1101,6 +1126,50 @@ uint32_t emit_work_size(const Kernel *k, const EmitOptions *o)
     return size;
 }
 
+/* The most doubles of scratch any entry point's parts share (0: none is
+ * split): NAME_SCRATCH_SIZE in the header. */
+static uint32_t scratch_size(const Emitter *e)
+{
+    uint32_t size = 0;
+    for (int entry = E_VALUE; entry <= (e->k->grad ? E_GRAD : E_VALUE); entry++) {
+        const Plan *p = &entry_plan(e, (Entry)entry)->p;
+        if (p->nparts && p->nslots > size)
+            size = p->nslots;
+    }
+    return size;
+}
+
+int emit_report(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
+{
+    Emitter e;
+    if (setup(&e, k, o, out, d) != 0) {
+        teardown(&e);
+        return -1;
+    }
+    uint32_t work = work_size(&e);
+    int tensor = !is_scalar(&e, k->value);
+    char name[300];
+    for (int entry = E_VALUE; entry <= (k->grad ? E_GRAD : E_VALUE); entry++) {
+        Plan *p = &entry_plan(&e, (Entry)entry)->p;
+        p->part_tag = entry == E_GRAD ? "g" : "v";
+        snprintf(name, sizeof name, "%s%s%s", e.sym,
+                 entry == E_VALUE ? "" : tensor ? "_vjp" : "_grad", work ? "_work" : "");
+        split_report(&e, p, name, out);
+    }
+    if (k->jac) {
+        Plan p;
+        plan_make(&e, k->jac, e.out_size * k->njac, &p);
+        snprintf(name, sizeof name, "%s_jacobian%s", e.sym, work ? "_work" : "");
+        split_report(&e, &p, name, out);
+        plan_free(&p);
+    }
+    buf_printf(out, "%s: work array %u doubles (%s), scratch %u doubles\n", e.sym, work,
+               work ? "NAME_WORK_SIZE; _work entry points" : "none: plain entry points",
+               scratch_size(&e));
+    teardown(&e);
+    return 0;
+}
+
 /* What a header says above each prototype: what the function computes
  * and the size of every array argument, in the header's own macros. */
 typedef enum Doc { DOC_VALUE, DOC_GRAD, DOC_JACOBIAN, DOC_BATCH, DOC_INIT } Doc;
@@ -1249,6 +1318,13 @@ int emit_c_header(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
     if (k->grad && !k->wrt_all) {
         macro_name(e.sym, "_GRAD_SIZE", m, sizeof m);
         buf_printf(out, "#define %s %u   /* doubles in `grad` (--wrt) */\n", m, e.grad_size);
+    }
+    uint32_t scratch = scratch_size(&e);
+    if (scratch) {
+        macro_name(e.sym, "_SCRATCH_SIZE", m, sizeof m);
+        buf_printf(out, "#define %s %u   /* doubles through which the parts of a split "
+                        "function pass values (%s) */\n",
+                   m, scratch, work ? "inside `work`, or on the stack" : "on the stack");
     }
     if (work) {
         macro_name(e.sym, "_WORK_SIZE", m, sizeof m);

@@ -327,7 +327,9 @@ void plan_make(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p)
     p->work = 0;
     p->nslots = 0;
     p->slots_in_work = 0;
-    if (tensors + scalars > budget) {
+    int split = split_plan(e, p, roots, nroots, budget);  /* decides its own slots */
+    p->slots |= split;
+    if (!split && tensors + scalars > budget) {
         /* Tensors go to the work array, scalars to slots if still too many. */
         uint32_t nwork = 0;
         for (NodeId i = 1; i < g->n; i++)
@@ -381,6 +383,7 @@ void plan_free(Plan *p)
     free(p->wfirst);
     free(p->out_at);
     free(p->wlast);
+    free(p->part_at);
 }
 
 /* The trip count of node i's loop when it is an elementwise or fused loop

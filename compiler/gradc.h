@@ -372,6 +372,9 @@ typedef struct EmitOptions {
     const char *prefix;         /* prepended to every external symbol */
     const char *header_name;    /* for the include guard and comments */
     int max_locals;             /* stack budget in doubles (0: default) */
+    int max_block;              /* statements per function before a
+                                   straight-line body is cut into parts
+                                   (emit_split.c; 0: default) */
     const Network *net;         /* emit NAME_init_params for this network */
     int runtime_entry;          /* also emit NAME_rt, the run-time library's
                                    uniform entry point (runtime/rt.h) */
@@ -380,6 +383,7 @@ typedef struct EmitOptions {
 } EmitOptions;
 
 #define EMIT_DEFAULT_MAX_LOCALS 4096  /* 32 KiB of doubles per call */
+#define EMIT_DEFAULT_MAX_BLOCK 500    /* statements per generated function */
 
 /* Returns 0, or -1 with a message in d when a name is not a valid C name. */
 int emit_c_source(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d);
@@ -387,6 +391,9 @@ int emit_c_header(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d);
 /* How the emitted grad function must be called: 0 plain, else the size of
  * the work array of NAME_grad_work (also in the header as a macro). */
 uint32_t emit_work_size(const Kernel *k, const EmitOptions *o);
+/* What each entry point of the emitted C holds: statements, parts,
+ * scratch, stack and work sizes, an operation count (gradc emit --report). */
+int emit_report(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d);
 int emit_valid_c_name(const char *s);
 
 /* ---- emit_float.c: single precision (gradc emit --float) ---- */

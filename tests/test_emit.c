@@ -114,7 +114,8 @@ Test(emit, default_budget_uses_const_temporaries)
 {
     Big b;
     make_big(&b, 100);
-    EmitOptions o = {.name = "big"};
+    /* One body per entry point: the cut into parts is test_split.c's. */
+    EmitOptions o = {.name = "big", .max_block = 1 << 20};
     cr_expect_eq(emit_work_size(b.k, &o), 0u);
     char *src = emit(b.k, &o, 0), *hdr = emit(b.k, &o, 1);
     cr_expect(strstr(src, "const double t"), "temporaries");
@@ -138,7 +139,7 @@ Test(emit, over_budget_scalars_share_slots)
     make_big(&b, 200);
     /* 200 terms are over a thousand scalars; reused slots need far fewer
      * (the gradient keeps every term's forward values, so still hundreds). */
-    EmitOptions o = {.name = "big", .max_locals = 1024};
+    EmitOptions o = {.name = "big", .max_locals = 1024, .max_block = 1 << 20};
     char *src = emit(b.k, &o, 0);
     cr_expect(!strstr(src, "const double t"), "no temporaries beyond the budget");
     /* Each entry point declares one slot array within the budget. */

@@ -1,0 +1,274 @@
+/* emit_split.c — cuts a big straight-line body into parts: a sequence of
+ * static functions of at most max_block statements each, called one after
+ * another by the entry point. C compilers' register allocation and
+ * scheduling grow faster than linearly with the size of one function
+ * (gcc -O2 took 36 s and 630 MB on one 16,000-statement function), so
+ * bounded parts keep compile time linear in the formula.
+ *
+ * Every statement stays as it was, in the same order: a value used only
+ * inside its part is a `const double tN` there; a value read by a later
+ * part (or returned) goes through the slots `w`, the scratch array, whose
+ * slots are reused once their value is dead, so the array is as big as
+ * the most values that cross a cut at once. Storing a double and loading
+ * it back is exact, so the results are bit-for-bit those of one body.
+ * The order is the kernel's schedule (opt.c), which already puts each
+ * gradient entry right after the last value it needs: the backward part
+ * of a term of a sum is in the same part as its forward part, or the
+ * next one. */
+#include "emit.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+uint32_t split_max_block(const Emitter *e)
+{
+    return e->o && e->o->max_block > 0 ? (uint32_t)e->o->max_block : EMIT_DEFAULT_MAX_BLOCK;
+}
+
+/* Only bodies of scalar statements are cut: tensors are loops already,
+ * each one statement of bounded size, and pointers into arrays would
+ * have to be passed along. */
+static uint32_t scalar_statements(const Emitter *e, const Plan *p)
+{
+    const Graph *g = e->k->g;
+    uint32_t count = 0;
+    for (NodeId i = 1; i < g->n; i++) {
+        Store s = p->where[i].store;
+        if (s == S_TEMP)
+            count++;
+        else if (s != S_NONE && s != S_LITERAL && s != S_INPUT && s != S_TCONST)
+            return 0;
+    }
+    return count;
+}
+
+/* Slots for the values that cross a cut, reused after their last use (a
+ * linear scan in statement order, as assign_slots does). */
+static uint32_t scratch_slots(const Emitter *e, Plan *p)
+{
+    const Graph *g = e->k->g;
+    uint32_t *last = xcalloc(g->n, sizeof *last);
+    uint32_t *free_slots = xmalloc(g->n * sizeof *free_slots);
+    uint32_t nfree = 0, nslots = 0;
+    for (NodeId i = 1; i < g->n; i++)
+        if (plan_emitted(p, i))
+            for (int k = 0; k < op_info[g->node[i].op].arity; k++)
+                last[g->node[i].arg[k]] = i;
+    last[e->k->value] = UINT32_MAX;             /* returned at the end */
+    for (NodeId i = 1; i < g->n; i++) {
+        if (!plan_emitted(p, i))
+            continue;
+        const Node *n = &g->node[i];
+        for (int k = 0; k < op_info[n->op].arity; k++) {
+            NodeId a = n->arg[k];
+            if (last[a] == i && p->where[a].store == S_SLOT) {
+                free_slots[nfree++] = p->where[a].num;
+                last[a] = 0;    /* released once, even for x*x */
+            }
+        }
+        if (p->where[i].store == S_SLOT)
+            p->where[i].num = nfree ? free_slots[--nfree] : nslots++;
+    }
+    free(last);
+    free(free_slots);
+    return nslots;
+}
+
+/* Cuts the body into parts when it is all scalar statements and more
+ * than max_block of them: equal parts in schedule order; values read in
+ * another part (and the returned value) move to scratch slots. Gradient
+ * entries are stored right after they are computed (plan_early_stores),
+ * inside their part, so they need no slot. Returns 1 when cut. */
+int split_plan(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots, uint32_t budget)
+{
+    const Graph *g = e->k->g;
+    (void)roots, (void)nroots;
+    p->nparts = 0;
+    p->part_at = NULL;
+    p->part_tag = "v";
+    uint32_t count = scalar_statements(e, p), max = split_max_block(e);
+    if (count <= max)
+        return 0;
+    uint32_t nparts = (count + max - 1) / max, per = (count + nparts - 1) / nparts;
+    uint32_t *part = xmalloc(g->n * sizeof *part), k = 0, c = 0;
+    p->part_at = xmalloc((nparts + 1) * sizeof *p->part_at);
+    p->part_at[0] = 1;
+    for (NodeId i = 1; i < g->n; i++) {
+        if (p->where[i].store != S_TEMP)
+            continue;
+        if (c == per) {
+            p->part_at[++k] = i;
+            c = 0;
+        }
+        part[i] = k;
+        c++;
+        const Node *n = &g->node[i];
+        for (int a = 0; a < op_info[n->op].arity; a++) {
+            NodeId x = n->arg[a];
+            Store s = p->where[x].store;
+            if ((s == S_TEMP || s == S_SLOT) && part[x] != k)
+                p->where[x].store = S_SLOT;
+        }
+    }
+    assert(k + 1 == nparts);
+    p->nparts = nparts;
+    p->part_at[nparts] = g->n;
+    if (p->where[e->k->value].store == S_TEMP)
+        p->where[e->k->value].store = S_SLOT;
+    free(part);
+    p->nslots = scratch_slots(e, p);
+    if (p->nslots > budget) {
+        p->slots_in_work = 1;
+        p->work += p->nslots;
+    }
+    return 1;
+}
+
+static void part_name(const Emitter *e, const Plan *p, uint32_t k, char out[300])
+{
+    snprintf(out, 300, "%s__%s%u", e->sym, p->part_tag, k);
+}
+
+/* What part k reads and writes: inputs, params, scratch, grad. */
+static void part_uses(const Emitter *e, const Plan *p, uint32_t k, int use[4])
+{
+    const Graph *g = e->k->g;
+    uint32_t nin = e->k->ninputs - e->k->nparams;
+    memset(use, 0, 4 * sizeof *use);
+    for (NodeId i = p->part_at[k]; i < p->part_at[k + 1]; i++) {
+        if (!plan_emitted(p, i))
+            continue;
+        const Node *n = &g->node[i];
+        use[2] |= p->where[i].store == S_SLOT;
+        use[3] |= p->early && p->early[i];
+        for (int a = 0; a < op_info[n->op].arity; a++) {
+            NodeId x = n->arg[a];
+            if (p->where[x].store == S_INPUT && (uint32_t)g->node[x].aux < e->k->ninputs)
+                use[(uint32_t)g->node[x].aux >= nin] = 1;
+            use[2] |= p->where[x].store == S_SLOT;
+        }
+    }
+}
+
+/* The static functions of the parts, defined before the entry point
+ * that calls them. */
+void split_parts(const Emitter *e, const Plan *p, Entry entry, Buf *out)
+{
+    static const char *const arg[4] = {"in", "params", "w", "grad"};
+    /* gcc inlines a static function called once into its caller, which
+     * would make one big function again. */
+    buf_puts(out, "#ifndef GRADC_NOINLINE\n#ifdef __GNUC__\n"
+                  "#define GRADC_NOINLINE __attribute__((noinline))\n#else\n"
+                  "#define GRADC_NOINLINE\n#endif\n#endif\n\n");
+    for (uint32_t k = 0; k < p->nparts; k++) {
+        char name[300];
+        int use[4];
+        part_name(e, p, k, name);
+        part_uses(e, p, k, use);
+        buf_printf(out, "GRADC_NOINLINE static void %s(const double *restrict in", name);
+        if (e->k->nparams)
+            buf_puts(out, ", const double *restrict params");
+        if (entry == E_GRAD)
+            buf_puts(out, ", double *restrict grad");
+        buf_puts(out, ", double *restrict w)\n{\n");
+        for (int a = 0; a < 4; a++)
+            if (!use[a] && (a != 1 || e->k->nparams) && (a != 3 || entry == E_GRAD))
+                buf_printf(out, "    (void)%s;\n", arg[a]);
+        for (NodeId i = p->part_at[k]; i < p->part_at[k + 1]; i++)
+            if (plan_emitted(p, i))
+                emit_statement(e, p, i, out);
+        buf_puts(out, "}\n\n");
+    }
+}
+
+/* The entry point's body: the parts in order (the scratch w is declared
+ * by the caller, body()). */
+void split_calls(const Emitter *e, const Plan *p, Buf *out)
+{
+    int grad = p->part_tag[0] == 'g';
+    for (uint32_t k = 0; k < p->nparts; k++) {
+        char name[300];
+        part_name(e, p, k, name);
+        buf_printf(out, "    %s(in%s%s, w);\n", name, e->k->nparams ? ", params" : "",
+                   grad ? ", grad" : "");
+    }
+}
+
+/* ---- gradc emit --report ---- */
+
+/* Arithmetic operations of one node per call (a loop's trip count, a
+ * matrix product's multiply-adds): an estimate of the work, not a cost
+ * model. */
+static uint64_t node_ops(const Emitter *e, NodeId i)
+{
+    const Node *n = node(e, i);
+    uint64_t size = size_of(e, i);
+    switch ((Op)n->op) {
+    case OP_MATMUL: {
+        Shape a = node(e, n->arg[0])->shape;
+        return size * (a.rank == 2 ? a.dim[1] : shape_size(a));
+    }
+    case OP_SUM:
+    case OP_LOGSUMEXP:
+        return size_of(e, n->arg[0]) * (n->op == OP_SUM ? 1 : 3);
+    case OP_SOFTMAX:
+        return 4 * size;
+    case OP_VIEW: case OP_INDEX: case OP_SLICE: case OP_PAD: case OP_UNVIEW:
+    case OP_BCAST: case OP_TRANSPOSE:
+        return 0;               /* copies and views: no arithmetic */
+    default:
+        return size;
+    }
+}
+
+/* One entry point's lines of the report. */
+void split_report(const Emitter *e, const Plan *p, const char *fname, Buf *out)
+{
+    const Graph *g = e->k->g;
+    uint64_t ops = 0, stack = 0;
+    uint32_t stmts = 0, temps = 0;
+    for (NodeId i = 1; i < g->n; i++) {
+        Store s = p->where[i].store;
+        if (s == S_NONE || s == S_LITERAL || s == S_INPUT || s == S_TCONST || s == S_ALIAS)
+            continue;
+        ops += node_ops(e, i);
+        stmts += plan_emitted(p, i);
+        temps += s == S_TEMP;
+        if (s == S_ARRAY && !p->out_at[i])
+            stack += size_of(e, i);
+    }
+    if (!p->slots_in_work)
+        stack += p->nslots;
+    buf_printf(out, "%s: %u statements, about %llu arithmetic operations per call\n", fname,
+               stmts, (unsigned long long)ops);
+    if (!p->nparts) {
+        buf_printf(out, "  one function (max-block %u): %u scalar temporaries, "
+                        "%llu bytes of stack arrays%s\n",
+                   split_max_block(e), temps, (unsigned long long)stack * 8,
+                   p->nslots && !p->slots_in_work ? " (slots w)" : "");
+    } else {
+        buf_printf(out, "  %u parts (max-block %u), scratch w[%u] = %u bytes %s\n",
+                   p->nparts, split_max_block(e), p->nslots,
+                   p->nslots * 8, p->slots_in_work ? "in work" : "on the entry point's stack");
+    }
+    buf_printf(out, "  work array: %u doubles (%u bytes)\n", p->work, p->work * 8);
+    for (uint32_t k = 0; k < p->nparts; k++) {
+        uint32_t n = 0, t = 0, rd = 0, wr = 0;
+        for (NodeId i = p->part_at[k]; i < p->part_at[k + 1]; i++) {
+            if (!plan_emitted(p, i))
+                continue;
+            n++;
+            t += p->where[i].store == S_TEMP;
+            wr += p->where[i].store == S_SLOT;
+            const Node *nd = &g->node[i];
+            for (int a = 0; a < op_info[nd->op].arity; a++)
+                rd += p->where[nd->arg[a]].store == S_SLOT && nd->arg[a] < p->part_at[k];
+        }
+        char name[300];
+        part_name(e, p, k, name);
+        buf_printf(out, "  %s: %u statements, %u temporaries, reads %u and writes %u scratch "
+                        "values\n", name, n, t, rd, wr);
+    }
+}

@@ -1,0 +1,352 @@
+/* test_split.c — big straight-line bodies cut into parts
+ * (compiler/emit_split.c): the parts are bounded static functions passing
+ * values through a scratch array, and the results are the same to the
+ * last bit as those of one body (same operations, same order per value);
+ * both agree with the interpreter and with finite differences. Also the
+ * scratch's size in the header and `gradc emit --report`. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt.h"
+
+typedef struct Formula {
+    Program *p;
+    Kernel *k;
+    char *text;
+} Formula;
+
+static void compile(Formula *f, char *text)
+{
+    f->text = text;
+    Source src = {"split.grad", text, strlen(text)};
+    Diag d;
+    diag_init(&d);
+    f->p = front_parse(&src, 0, &d);
+    cr_assert_not_null(f->p, "%s", d.out.data ? d.out.data : "");
+    diag_free(&d);
+    f->k = opt_kernel(f->p, f->p->func[0], 1);
+}
+
+static void release(Formula *f)
+{
+    kernel_free(f->k);
+    program_free(f->p);
+    free(f->text);
+}
+
+/* Terms over 8 inputs that share subexpressions across the whole sum
+ * (x_j^2 and sin(y) reappear), so that values cross the cuts both ways:
+ * forward values read by later terms and by the reverse sweep. */
+static void make_mixed(Formula *f, int nterms)
+{
+    Buf t = {0};
+    buf_puts(&t, "mixed(x0, x1, x2, x3, x4, x5, x6, y) = sin(y)");
+    for (int i = 0; i < nterms; i++)
+        buf_printf(&t, " + exp(-x%d^2 * %g) * cos(y * %d + x%d) / (1 + x%d^2 + sin(y))", i % 7,
+                   0.1 * (i % 5 + 1), i % 3 + 1, (i + 2) % 7, (i + 4) % 7);
+    buf_puts(&t, "\n");
+    compile(f, t.data);
+}
+
+/* The Gulf research and development function (Moré, Garbow and Hillstrom,
+ * problem 11): 99 terms (exp(-|y_i - b|^c / a) - t_i)^2 with t_i = i/100
+ * and y_i = 25 + (-50 log t_i)^(2/3). */
+static void make_gulf(Formula *f)
+{
+    Buf t = {0};
+    buf_puts(&t, "gulf(a, b, c) = 0");
+    for (int i = 1; i <= 99; i++) {
+        double ti = i / 100.0, yi = 25 + pow(-50 * log(ti), 2.0 / 3.0);
+        buf_printf(&t, " + (exp(-abs(%.17g - b)^c / a) - %.17g)^2", yi, ti);
+    }
+    buf_puts(&t, "\n");
+    compile(f, t.data);
+}
+
+static char *emit(const Kernel *k, const EmitOptions *o, int header)
+{
+    Buf out = {0};
+    Diag d;
+    diag_init(&d);
+    int rc = header ? emit_c_header(k, o, &out, &d) : emit_c_source(k, o, &out, &d);
+    cr_assert_eq(rc, 0, "%s", d.out.data ? d.out.data : "");
+    diag_free(&d);
+    return out.data;
+}
+
+static gradc_so *load(const char *src)
+{
+    gradc_options opt = {.no_cache = 1};
+    char *err = NULL;
+    gradc_so *so = gradc_so_compile(src, &opt, &err);
+    cr_assert_not_null(so, "%s", err ? err : "");
+    return so;
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *s = hay; (s = strstr(s, needle)); s += strlen(needle))
+        n++;
+    return n;
+}
+
+typedef double (*GradFn)(const double *, double *);
+typedef double (*GradWorkFn)(const double *, double *, double *);
+typedef double (*ValueFn)(const double *);
+
+/* The value and gradient entry points of emitted code, loaded. */
+typedef struct Code {
+    gradc_so *so;
+    ValueFn value;
+    GradFn grad;
+    GradWorkFn grad_work;
+    double *work;
+} Code;
+
+static void load_entry(Code *l, const Kernel *k, const EmitOptions *o)
+{
+    char *src = emit(k, o, 0), name[128];
+    uint32_t work = emit_work_size(k, o);
+    l->so = load(src);
+    snprintf(name, sizeof name, "%s%s", o->prefix, work ? "f_work" : "f");
+    l->value = work ? NULL : (ValueFn)gradc_so_symbol(l->so, name);
+    snprintf(name, sizeof name, "%s%s", o->prefix, work ? "f_grad_work" : "f_grad");
+    void *g = gradc_so_symbol(l->so, name);
+    cr_assert_not_null(g, "%s", name);
+    l->grad = work ? NULL : (GradFn)g;
+    l->grad_work = work ? (GradWorkFn)g : NULL;
+    l->work = work ? calloc(work, sizeof *l->work) : NULL;
+    free(src);
+}
+
+static double call_grad(const Code *l, const double *in, double *g)
+{
+    return l->grad ? l->grad(in, g) : l->grad_work(in, g, l->work);
+}
+
+static void unload(Code *l)
+{
+    gradc_so_close(l->so);
+    free(l->work);
+}
+
+/* Cut and uncut code give the same bits, value and gradient, at many
+ * points; returns how many points were compared. */
+static int compare_bits(const Kernel *k, const Code *one, const Code *cut,
+                        double (*point)(int trial, uint32_t i))
+{
+    uint32_t n = k->ninputs;
+    int trials = 200;
+    for (int trial = 0; trial < trials; trial++) {
+        double in[16], g1[16], g2[16];
+        for (uint32_t i = 0; i < n; i++)
+            in[i] = point(trial, i);
+        double v1 = call_grad(one, in, g1), v2 = call_grad(cut, in, g2);
+        cr_assert(!memcmp(&v1, &v2, sizeof v1), "value at trial %d: %.17g vs %.17g", trial, v1, v2);
+        cr_assert(!memcmp(g1, g2, n * sizeof *g1), "gradient at trial %d", trial);
+        if (one->value && cut->value) {
+            double w1 = one->value(in), w2 = cut->value(in);
+            cr_assert(!memcmp(&w1, &w2, sizeof w1), "value-only entry at trial %d", trial);
+            cr_assert(!memcmp(&w1, &v1, sizeof w1), "value entry and grad entry agree");
+        }
+    }
+    return trials;
+}
+
+/* Against the interpreter (1e-12) and central differences (1e-6). */
+static void check_math(const Kernel *k, const Code *l, double (*point)(int, uint32_t))
+{
+    uint32_t n = k->ninputs;
+    NodeId roots[17];
+    roots[0] = k->value;
+    for (uint32_t i = 0; i < n; i++)
+        roots[1 + i] = k->grad[i];
+    for (int trial = 0; trial < 5; trial++) {
+        double in[16], g[16], want[17];
+        for (uint32_t i = 0; i < n; i++)
+            in[i] = point(trial, i);
+        double v = call_grad(l, in, g);
+        interp_eval(k->g, k->input, in, n, roots, n + 1, want);
+        cr_expect(fabs(v - want[0]) <= 1e-12 * fabs(want[0]), "value %.17g vs %.17g", v, want[0]);
+        for (uint32_t i = 0; i < n; i++) {
+            cr_expect(fabs(g[i] - want[1 + i]) <= 1e-12 * fabs(want[1 + i]) + 1e-300,
+                      "d/d%s %.17g vs interpreter %.17g", k->input_name[i], g[i], want[1 + i]);
+            double h = 1e-6 * (fabs(in[i]) + 1), up[16], dn[16], gg[16];
+            memcpy(up, in, sizeof up);
+            memcpy(dn, in, sizeof dn);
+            up[i] += h;
+            dn[i] -= h;
+            double fd = (call_grad(l, up, gg) - call_grad(l, dn, gg)) / (up[i] - dn[i]);
+            cr_expect(fabs(g[i] - fd) <= 1e-6 * (fabs(g[i]) + fabs(v) * 1e-3 + 1e-8),
+                      "d/d%s %.17g vs finite difference %.17g", k->input_name[i], g[i], fd);
+        }
+    }
+}
+
+static double mixed_point(int trial, uint32_t i)
+{
+    return sin(1.3 * trial + 0.7 * i) * (1 + trial % 4);
+}
+
+static double gulf_point(int trial, uint32_t i)
+{
+    static const double start[3] = {5, 2.5, 0.15};     /* the problem's x0 */
+    return start[i] * (1 + 0.1 * sin(trial * 0.9 + i));
+}
+
+Test(split, parts_are_bit_identical_to_one_body)
+{
+    Formula f;
+    make_mixed(&f, 80);
+    EmitOptions one = {.name = "f", .prefix = "one_", .max_block = 1 << 20};
+    EmitOptions cut = {.name = "f", .prefix = "cut_", .max_block = 37};
+    char *src1 = emit(f.k, &one, 0), *src2 = emit(f.k, &cut, 0);
+    cr_expect_eq(count(src1, "GRADC_NOINLINE static void"), 0, "one body per entry point");
+    int parts = count(src2, "GRADC_NOINLINE static void");
+    cr_expect_gt(parts, 20, "cut into parts of at most 37 statements (%d parts)", parts);
+    /* No part is longer than 37 statements: count lines between braces. */
+    for (const char *s = strstr(src2, "GRADC_NOINLINE static void"); s;
+         s = strstr(s + 1, "GRADC_NOINLINE static void")) {
+        const char *open = strstr(s, "\n{\n"), *close = strstr(s, "\n}\n");
+        int lines = 0;
+        for (const char *c = open + 3; c < close; c++)
+            lines += *c == '\n';
+        int voids = 0;
+        for (const char *v = strstr(open, "(void)"); v && v < close; v = strstr(v + 1, "(void)"))
+            voids++;
+        cr_expect_leq(lines - voids, 37 + 20, "statements and early stores of one part");
+    }
+    free(src1);
+    free(src2);
+    Code l1, l2;
+    load_entry(&l1, f.k, &one);
+    load_entry(&l2, f.k, &cut);
+    compare_bits(f.k, &l1, &l2, mixed_point);
+    check_math(f.k, &l2, mixed_point);
+    unload(&l1);
+    unload(&l2);
+    release(&f);
+}
+
+Test(split, gulf_function)
+{
+    Formula f;
+    make_gulf(&f);
+    EmitOptions one = {.name = "f", .prefix = "one_", .max_block = 1 << 20};
+    EmitOptions cut = {.name = "f", .prefix = "cut_", .max_block = 50};
+    Code l1, l2;
+    load_entry(&l1, f.k, &one);
+    load_entry(&l2, f.k, &cut);
+    compare_bits(f.k, &l1, &l2, gulf_point);
+    check_math(f.k, &l2, gulf_point);
+    /* At the solution (50, 25, 1.5) every term is 0: the value and the
+     * gradient vanish (up to rounding). */
+    double sol[3] = {50, 25, 1.5}, g[3];
+    double v = call_grad(&l2, sol, g);
+    cr_expect(fabs(v) < 1e-20, "f(solution) = %g", v);
+    for (int i = 0; i < 3; i++)
+        cr_expect(fabs(g[i]) < 1e-9, "gradient %d at the solution: %g", i, g[i]);
+    unload(&l1);
+    unload(&l2);
+    release(&f);
+}
+
+/* The scratch is declared with the size the header states, and with a
+ * budget smaller than it, moves into the work array (the _work entry
+ * points), still bit-identical. */
+Test(split, scratch_size_in_header_and_work)
+{
+    Formula f;
+    make_mixed(&f, 60);
+    EmitOptions cut = {.name = "f", .prefix = "s_", .max_block = 40};
+    char *src = emit(f.k, &cut, 0), *hdr = emit(f.k, &cut, 1);
+    const char *m = strstr(hdr, "#define S_F_SCRATCH_SIZE ");
+    cr_assert_not_null(m, "%s", hdr);
+    int size = atoi(m + strlen("#define S_F_SCRATCH_SIZE "));
+    int most = 0;
+    for (const char *s = strstr(src, "double w["); s; s = strstr(s + 1, "double w[")) {
+        int n = atoi(s + strlen("double w["));
+        most = n > most ? n : most;
+    }
+    cr_expect_eq(size, most, "header %d, largest declaration %d", size, most);
+    cr_expect(!strstr(hdr, "WORK_SIZE"), "the scratch fits the default stack budget");
+    free(src);
+    free(hdr);
+
+    EmitOptions small = {.name = "f", .prefix = "t_", .max_block = 40, .max_locals = 2};
+    uint32_t work = emit_work_size(f.k, &small);
+    cr_expect_geq(work, (uint32_t)size, "the scratch is part of the work array");
+    src = emit(f.k, &small, 0);
+    cr_expect(strstr(src, "double *const w = work + "), "scratch in work");
+    cr_expect(!strstr(src, "double w["), "no scratch on the stack");
+    free(src);
+    EmitOptions one = {.name = "f", .prefix = "one_", .max_block = 1 << 20};
+    Code l1, l2;
+    load_entry(&l1, f.k, &one);
+    load_entry(&l2, f.k, &small);
+    compare_bits(f.k, &l1, &l2, mixed_point);
+    unload(&l1);
+    unload(&l2);
+    release(&f);
+}
+
+/* A gradient entry is stored inside the part that computes it, so the
+ * reverse sweep of a term runs in the term's part or the next one: on
+ * the Rosenbrock sum, whose terms have upstream adjoint 1, few values
+ * cross the cuts and the scratch stays small however long the sum. */
+Test(split, terms_keep_their_backward_part_close)
+{
+    Buf t = {0};
+    int n = 400;
+    buf_puts(&t, "rosen(x0");
+    for (int i = 1; i < n; i++)
+        buf_printf(&t, ", x%d", i);
+    buf_puts(&t, ") = ");
+    for (int i = 0; i + 1 < n; i++)
+        buf_printf(&t, "%s(100*(x%d - x%d^2)^2 + (1 - x%d)^2)", i ? " + " : "", i + 1, i, i);
+    Formula f;
+    compile(&f, t.data);
+    EmitOptions cut = {.name = "f", .prefix = "r_", .max_block = 100};
+    char *hdr = emit(f.k, &cut, 1);
+    const char *m = strstr(hdr, "#define R_F_SCRATCH_SIZE ");
+    cr_assert_not_null(m, "%s", hdr);
+    cr_expect_leq(atoi(m + strlen("#define R_F_SCRATCH_SIZE ")), 8, "%s", hdr);
+    free(hdr);
+    release(&f);
+}
+
+/* --report: one line per part, the sizes, and operations counted from the
+ * formula (x*y + sin(x): three operations for the value; the gradient
+ * adds cos(x) and cos(x) + y). */
+Test(split, report)
+{
+    Formula f;
+    compile(&f, strdup("g(x, y) = x*y + sin(x)\n"));
+    EmitOptions o = {0};
+    Buf r = {0};
+    Diag d;
+    diag_init(&d);
+    cr_assert_eq(emit_report(f.k, &o, &r, &d), 0);
+    cr_expect(strstr(r.data, "g: 3 statements, about 3 arithmetic operations per call\n"), "%s", r.data);
+    cr_expect(strstr(r.data, "g_grad: 5 statements, about 5 arithmetic operations per call\n"), "%s", r.data);
+    cr_expect(strstr(r.data, "g: work array 0 doubles (none: plain entry points), scratch 0 doubles\n"),
+              "%s", r.data);
+    buf_free(&r);
+    release(&f);
+
+    make_mixed(&f, 40);
+    EmitOptions cut = {.name = "f", .max_block = 30};
+    cr_assert_eq(emit_report(f.k, &cut, &r, &d), 0);
+    char *src = emit(f.k, &cut, 0);
+    cr_expect_eq(count(r.data, "  f__"), count(src, "GRADC_NOINLINE static void"),
+                 "one report line per part:\n%s", r.data);
+    cr_expect(strstr(r.data, "parts (max-block 30), scratch w["), "%s", r.data);
+    free(src);
+    buf_free(&r);
+    diag_free(&d);
+    release(&f);
+}
