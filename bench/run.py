@@ -55,6 +55,42 @@ def rosen_vector_source(n):
     return "rosen(x[%d]) = sum(i = 0 .. %d, 100*(x[i+1] - x[i]^2)^2 + (1 - x[i])^2)\n" % (n, n - 2)
 
 
+def random_source(n, seed=42):
+    """A random formula of n operation nodes over v0..v63: the recipe and
+    generator of bench/compile_scaling.c (W6), so the same seed gives the
+    same formula."""
+    state = [seed]
+
+    def rnd(k):
+        state[0] = (state[0] * 6364136223846793005 + 1442695040888963407) % (1 << 64)
+        return (state[0] >> 33) % k
+
+    out = []
+
+    def gen(size):
+        if size == 0:
+            if rnd(4):
+                out.append("v%d" % rnd(64))
+            else:
+                a = 1 + rnd(9)
+                out.append("%d.%d" % (a, rnd(10)))
+            return
+        if rnd(5) == 0:
+            out.append(("sin", "exp", "log", "tanh", "sqrt", "sigmoid")[rnd(6)] + "(")
+            gen(size - 1)
+            out.append(")")
+            return
+        left = rnd(size)
+        out.append("(")
+        gen(left)
+        out.append(" %s " % "+-*/"[rnd(4)])
+        gen(size - 1 - left)
+        out.append(")")
+
+    gen(n)
+    return "rnd(%s) = %s\n" % (", ".join("v%d" % i for i in range(64)), "".join(out))
+
+
 MLP = "network mlp(x[784]) { dense(128, relu)  dense(10, softmax) }\n"
 MLP_PARAMS = 784 * 128 + 128 + 128 * 10 + 10
 
@@ -472,6 +508,76 @@ class Suite:
                 rosen.append(json.loads(r.stdout))
         self.results["W6"] = {"random": rows, "rosen": rosen}
 
+    # ---- W9: the C compiler on gradc's output ----------------------------
+
+    def cc_measured(self, c, obj):
+        """cc -O2 -c of one generated file under /usr/bin/time -v: CPU
+        seconds (user + system), wall seconds, peak memory in MB (None
+        when /usr/bin/time is not installed)."""
+        cmd = [self.cc, "-O2", "-std=c99", "-c", c, "-o", obj]
+        timed = os.path.exists("/usr/bin/time")
+        t0 = time.perf_counter()
+        r = run((["/usr/bin/time", "-v"] if timed else []) + cmd, timeout=self.args.cc_timeout)
+        wall = time.perf_counter() - t0
+        if r.returncode != 0:
+            raise RuntimeError("cc failed: " + first_line(r.stderr))
+        if not timed:
+            return None, wall, None
+        def field(name):
+            m = re.search(r"%s: ([0-9.]+)" % re.escape(name), r.stderr)
+            return float(m.group(1)) if m else None
+        cpu = field("User time (seconds)") + field("System time (seconds)")
+        return cpu, wall, field("Maximum resident set size (kbytes)") / 1024
+
+    def cc_scaling(self):
+        """For each size: gradc emit (wall), C size, cc -O2 (CPU, wall, peak
+        memory), and where a hand-written contender exists the gradient's
+        run time beside it, all in this one run."""
+        cases = [("W4 n=10000 range sum", rosen_vector_source(10000), "rosen", [], 10000),
+                 ("W4s n=1000 terms", rosen_source(1000), "rosen", [], 1000)]
+        if self.quick:
+            cases = [("W4 n=1000 range sum", rosen_vector_source(1000), "rosen", [], 1000),
+                     ("W4s n=200 terms", rosen_source(200), "rosen", [], 200)]
+        else:
+            cases += [("W4s n=1000 one body", rosen_source(1000), "rosen",
+                       ["--max-block", "1000000"], 1000),
+                      ("W4s n=10000 terms", rosen_source(10000), "rosen", [], 10000),
+                      ("random 10^5 nodes", random_source(100000), "rnd", [], None)]
+        rows = []
+        for wid, src, func, flags, n in cases:
+            log("W9: %s" % wid)
+            tag = "w9_" + re.sub(r"\W+", "_", wid).lower()
+            w = {"id": wid, "source": src, "func": func, "emit_flags": flags, "hand": "w4.c"}
+            row = {"id": wid, "source_bytes": len(src)}
+            try:
+                c, h, sym = self.emit(w, tag)
+                row.update({"emit_s": w["emit_s"], "c_bytes": w["emit_c_bytes"]})
+                r = run([self.gradc, "emit", "%s:%s" % (os.path.join(self.work, tag + ".grad"),
+                         func), "--report", "-o", os.devnull] + flags)
+                row["report"] = r.stderr
+                obj = os.path.join(self.work, tag + ".o")
+                row["cc_cpu_s"], row["cc_wall_s"], row["cc_peak_mb"] = self.cc_measured(c, obj)
+                if n is not None:
+                    inputs = os.path.join(self.work, "inputs_%s.txt" % tag)
+                    write_inputs(inputs, rosen_start(n))
+                    exe = self.build_harness(w, tag, obj, h, sym, "-O2", 0)
+                    r = run([exe, inputs, str(self.reps), str(self.min_ns)])
+                    if r.returncode != 0:
+                        raise RuntimeError("harness failed: " + failure(r))
+                    out = json.loads(r.stdout)
+                    g = out["contenders"]["gradc"]["grad"]["median_ns"]
+                    hg = out["contenders"]["hand"]["grad"]["median_ns"]
+                    row.update({"grad_ns": g, "hand_grad_ns": hg, "grad_ratio": g / hg})
+                    if not max(out["check"].values()) <= self.args.tolerance:
+                        self.failures.append("W9 %s: gradc and hand-written C disagree (%s)"
+                                             % (wid, out["check"]))
+            except subprocess.TimeoutExpired:
+                self.skip("W9 " + wid, "cc took longer than the %d s cap" % self.args.cc_timeout)
+            except RuntimeError as e:
+                self.failures.append("W9 %s: %s" % (wid, e))
+            rows.append(row)
+        self.results["W9"] = rows
+
     def cache(self):
         exe = os.path.join(self.args.build_dir, "bench", "bench_cache")
         if not os.path.exists(exe):
@@ -503,6 +609,8 @@ class Suite:
             self.compile_scaling()
         if not only or "W7" in only:
             self.cache()
+        if not only or "W9" in only:
+            self.cc_scaling()
         self.results["skipped"] = self.skipped
         self.results["failures"] = self.failures
 
@@ -572,6 +680,24 @@ def table(results):
                 r["kind"], r["n"], r["kernel_nodes"], r["c_bytes"], r["parse_s"] * 1e3,
                 r["diff_s"] * 1e3, r["emit_s"] * 1e3, r["total_s"] * 1e3,
                 "%.1fx" % r["time_growth"] if "time_growth" in r else ""))
+    w9 = results.get("W9")
+    if w9:
+        out.append("")
+        out.append("W9 the C compiler on gradc's output (cc -O2 -c; CPU = user + system; "
+                   "grad run time at -O2)")
+        out.append("  %-22s %9s %8s %10s %9s %9s %9s %10s %10s %7s" % (
+            "case", "source", "emit", "C bytes", "cc CPU", "cc wall", "cc peak", "grad",
+            "hand grad", "÷hand"))
+        for r in w9:
+            if "cc_wall_s" not in r:
+                out.append("  %-22s (failed or skipped)" % r["id"])
+                continue
+            out.append("  %-22s %9d %7.2fs %10d %9s %8.2fs %9s %10s %10s %7s" % (
+                r["id"], r["source_bytes"], r["emit_s"], r["c_bytes"],
+                "%.2fs" % r["cc_cpu_s"] if r["cc_cpu_s"] is not None else "-", r["cc_wall_s"],
+                "%.0f MB" % r["cc_peak_mb"] if r["cc_peak_mb"] is not None else "-",
+                fmt_ns(r.get("grad_ns")), fmt_ns(r.get("hand_grad_ns")),
+                "%.2f" % r["grad_ratio"] if "grad_ratio" in r else ""))
     if results.get("W7"):
         out.append("")
         out.append("W7 cache (bench_cache):")

@@ -718,3 +718,34 @@ Test(cli, emit_wrt_header_and_warning_free_code)
     free(file);
     cleanup(dir);
 }
+
+/* --max-block cuts a long body into static parts; the file still compiles
+ * without warnings, --report describes the parts on standard error, and
+ * the header states the scratch (tests/test_split.c checks the numbers). */
+Test(cli, emit_max_block_and_report)
+{
+    char *dir = tmpdir();
+    char *c = path(dir, "long.c"), *h = path(dir, "long.h");
+    const char *expr = "sin(x)*y + cos(y)*x + exp(x*y) + x^2*y^3 + tanh(x - y) + log(1 + x*x)";
+    Run r = run(dir, ARGS("emit", "-e", expr, "--name", "lng", "--max-block", "4", "--report",
+                          "-o", c, "--header", h));
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect_str_eq(r.out, "");
+    cr_expect(strstr(r.err, "lng: 1"), "%s", r.err);
+    cr_expect(strstr(r.err, "parts (max-block 4), scratch w["), "%s", r.err);
+    cr_expect(strstr(r.err, "  lng__g0: "), "%s", r.err);
+    char *src = slurp(c), *hdr = slurp(h);
+    cr_expect(strstr(src, "GRADC_NOINLINE static void lng__g0("), "%s", src);
+    cr_expect(strstr(hdr, "#define LNG_SCRATCH_SIZE "), "%s", hdr);
+    cr_expect_eq(shell("cd '%s' && cc " CFLAGS " -c long.c -o long.o 2>&1", dir), 0);
+    free(src);
+    free(hdr);
+    run_free(&r);
+    r = run(dir, ARGS("emit", "-e", expr, "--max-block", "0"));
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "gradc: error: --max-block needs a positive number\n"), "%s", r.err);
+    run_free(&r);
+    free(c);
+    free(h);
+    cleanup(dir);
+}
