@@ -35,6 +35,24 @@ int cli_wrt(const Func *f, const char *text, int freeze, uint8_t **wrt, Diag *d)
 /* Writes diagnostics text to stderr, its error:/warning:/note: labels in
  * colour when stderr is a terminal and NO_COLOR is not set. */
 void cli_eputs(const char *text);
+
+/* ---- at.c: the values of --at ---- */
+/* One NAME=VALUE assignment taken from --at text; VALUE a number or a
+ * (nested) list of numbers. */
+typedef struct Assign {
+    const char *name;           /* points into the --at text */
+    size_t len;
+    Shape shape;
+    double *data;               /* shape_size(shape) numbers; free() it */
+    int used;
+    Loc loc, vloc;              /* of the name, of the value */
+    const Source *src;
+} Assign;
+/* Splits "x=1,y=[1,2]" (the text of one --at, named "<at>") into
+ * assignments appended to out[*n..max), reporting each malformed part in
+ * d. */
+void at_parse(const Source *s, Assign *out, int max, int *n, Diag *d);
+
 /* Prints the accumulated diagnostics to stderr and returns 1. */
 int report(Diag *d);
 int cli_usage_error(const char *cmd, const char *fmt, ...)

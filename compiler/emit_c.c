@@ -601,7 +601,7 @@ static void store_pieces(const Emitter *e, const Plan *p, NodeId root, const Nod
         const Node *u = node(e, pieces[k]);
         op = tile || (first && k == 0) ? "=" : "+=";
         Shape s0 = node(e, plan_piece_value(e, pieces[k]))->shape;
-        uint32_t r = row_size(u->shape), stride = (uint32_t)u->num, at, len;
+        uint32_t r = row_size(u->shape), at, len;
         if (plan_outer_piece(e, pieces[k])) {
             const Node *o = node(e, u->arg[0]);
             char a[320], b[320];
@@ -630,7 +630,9 @@ static void store_pieces(const Emitter *e, const Plan *p, NodeId root, const Nod
                        len, dst, off + at, op, v);
             continue;
         }
-        uint32_t count = s0.rank == u->shape.rank ? s0.dim[0] : 1;
+        /* Only here is num a stride; in other pieces it may be any
+         * double, and converting that to an integer is undefined. */
+        uint32_t count = s0.rank == u->shape.rank ? s0.dim[0] : 1, stride = (uint32_t)u->num;
         char ix[64];
         snprintf(ix, sizeof ix, "k * %u + i", r);
         elem(e, p, u->arg[0], ix, v);

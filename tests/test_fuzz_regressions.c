@@ -1,7 +1,8 @@
-/* test_fuzz_regressions.c — every input of the fuzzer's seed corpus and
+/* test_fuzz_regressions.c — every input of the fuzzers' seed corpora and
  * every input that once broke the compiler (tests/fuzz/regressions/) goes
- * through the fuzzer's in-process pipeline (tests/fuzz/pipeline.c): parse
- * in both modes, kernel, C, header, interpreter. Under ASan/UBSan (the
+ * through the fuzzers' in-process pipelines (tests/fuzz/pipeline.c): parse
+ * in both modes, kernel, C, header, interpreter; the checks of a problem
+ * file; the --at value parser. Under ASan/UBSan (the
  * GRADC_FUZZ build, or CMAKE_C_FLAGS) this also catches the memory bugs. */
 #include <criterion/criterion.h>
 
@@ -42,8 +43,13 @@ static int run_dir(const char *sub)
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         size_t len;
         char *text = slurp(path, &len);
+        /* Every file through every pipeline: each takes any bytes. */
         int rc = fuzz_pipeline(text, len, why, sizeof why);
         cr_expect_eq(rc, 0, "%s: %s", e->d_name, why);
+        rc = fuzz_check_pipeline(text, len, why, sizeof why);
+        cr_expect_eq(rc, 0, "%s (check): %s", e->d_name, why);
+        rc = fuzz_at_pipeline(text, len, why, sizeof why);
+        cr_expect_eq(rc, 0, "%s (at): %s", e->d_name, why);
         free(text);
         count++;
     }
@@ -59,6 +65,16 @@ Test(fuzz, corpus_goes_through_the_pipeline)
 Test(fuzz, regressions_go_through_the_pipeline)
 {
     cr_expect_geq(run_dir("regressions"), 1);
+}
+
+Test(fuzz, check_corpus_goes_through_the_pipelines)
+{
+    cr_expect_geq(run_dir("corpus-check"), 10);
+}
+
+Test(fuzz, at_corpus_goes_through_the_pipelines)
+{
+    cr_expect_geq(run_dir("corpus-at"), 20);
 }
 
 /* The first error of parsing text in file mode ("" when it parses). */

@@ -1,10 +1,14 @@
-/* pipeline.c — the fuzzer's pipeline (pipeline.h). Each stage runs exactly
+/* pipeline.c — the fuzzers' pipelines (pipeline.h). Each stage runs exactly
  * as the driver runs it, minus the C compiler: front_parse, opt_kernel,
- * emit_c_source/emit_c_header, and the interpreter on fixed inputs. */
+ * emit_c_source/emit_c_header, and the interpreter on fixed inputs; the
+ * checks of a problem file run on the interpreter and are compared and
+ * formatted as `gradc check` does; --at text goes through at_parse. */
 #include "pipeline.h"
 
 #include "gradc.h"
 #include "check.h"
+#include "cli.h"
+#include <math.h>
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -70,7 +74,7 @@ static int line_ok(const char *s, size_t n, const char *name, long lines, int *i
 
 /* The Diag agrees with itself: every line well formed, an error line for
  * each counted error (up to the cap). */
-static int diag_ok(const Diag *d, const Source *src, char *why, size_t nwhy)
+int fuzz_diag_ok(const Diag *d, const Source *src, char *why, size_t nwhy)
 {
     long lines = 1;
     for (size_t i = 0; i < src->len; i++)
@@ -159,7 +163,7 @@ static int run_mode(const char *text, size_t size, int bare, char *why, size_t n
     Diag d;
     diag_init(&d);
     Program *p = front_parse(&src, bare, &d);
-    int rc = diag_ok(&d, &src, why, nwhy);
+    int rc = fuzz_diag_ok(&d, &src, why, nwhy);
     if (rc == 0 && !p != (d.nerrors > 0))
         rc = fail(why, nwhy, "front_parse returned %s with %d errors",
                   p ? "a program" : "NULL", d.nerrors);
@@ -190,6 +194,201 @@ int fuzz_pipeline(const char *data, size_t size, char *why, size_t nwhy)
     int rc = run_mode(text, size, 1, why, nwhy);
     if (rc == 0)
         rc = run_mode(text, size, 0, why, nwhy);
+    free(text);
+    return rc;
+}
+
+/* ---- problem files: the checks, run on the interpreter ---- */
+
+/* The left side of check c on the interpreter, as `gradc check` computes
+ * it from the generated C: the value, the gradient by the arguments end
+ * to end, or the Jacobian (one vector-Jacobian product per row). Returns
+ * 0, or -1 when the sizes are beyond what the fuzzer interprets. */
+static int check_actual(Program *p, const Check *c, Value *a)
+{
+    Kernel *k = opt_kernel(p, c->lhs, 1);
+    const Graph *g = k->g;
+    uint32_t m = shape_size(g->node[k->value].shape), nin = 0, n = k->ninputs;
+    for (uint32_t i = 0; i < k->ninputs; i++)
+        nin += shape_size(g->node[k->input[i]].shape);
+    if (nin != c->nin || m > 256 || nin > MAX_INTERP || (uint64_t)m * nin > MAX_INTERP) {
+        kernel_free(k);
+        return -1;
+    }
+    NodeId *inputs = xmalloc((n + 1) * sizeof *inputs), *roots = xmalloc((n + 1) * sizeof *roots);
+    memcpy(inputs, k->input, n * sizeof *inputs);
+    if (k->seed)
+        inputs[n] = k->seed;
+    roots[0] = k->value;
+    for (uint32_t i = 0; i < n; i++)
+        roots[1 + i] = k->grad[i];
+    double *in = xmalloc((nin + m + 1) * sizeof *in);
+    double *out = xmalloc((m + nin + 1) * sizeof *out);
+    if (c->nin)
+        memcpy(in, c->in, c->nin * sizeof *in);
+    memset(a, 0, sizeof *a);
+    uint32_t rows = c->kind == CHECK_JACOBIAN ? m : 1;
+    a->n = c->kind == CHECK_VALUE ? m : rows * nin;
+    a->v = xmalloc(((size_t)a->n + 1) * sizeof *a->v);
+    for (uint32_t r = 0; r < rows; r++) {
+        for (uint32_t j = 0; j < m; j++)        /* the seed: ones, or e_r */
+            in[nin + j] = c->kind != CHECK_JACOBIAN || j == r;
+        interp_eval(g, inputs, in, n + (k->seed != 0), roots, 1 + n, out);
+        if (c->kind == CHECK_VALUE)
+            memcpy(a->v, out, m * sizeof *out);
+        else
+            memcpy(a->v + (size_t)r * nin, out + m, nin * sizeof *out);
+    }
+    Shape s = g->node[k->value].shape;
+    if (c->kind == CHECK_VALUE) {
+        a->rank = s.rank;
+        a->dim[0] = s.dim[0];
+        a->dim[1] = s.dim[1];
+    } else if (c->kind == CHECK_GRAD) {
+        a->rank = 1;
+        a->dim[0] = nin;
+    } else {
+        a->rank = 2;
+        a->dim[0] = m;
+        a->dim[1] = nin;
+    }
+    free(inputs);
+    free(roots);
+    free(in);
+    free(out);
+    kernel_free(k);
+    return 0;
+}
+
+/* A report line as `gradc check` builds one: comparison, formatting of
+ * both values, the index of the first difference. */
+static int check_one(Program *p, const Check *c, char *why, size_t nwhy)
+{
+    Value a;
+    if (!c->lhs || check_actual(p, c, &a) != 0)
+        return 0;
+    Compare cmp = check_compare(&a, &c->expected, c->tol, c->negate);
+    Buf b = {0};
+    buf_printf(&b, "%s %s%s: ", cmp.pass ? "PASS" : "FAIL", c->name ? c->name : "", c->text);
+    value_format(&a, &b, 16);
+    value_format(&c->expected, &b, 16);
+    value_json(&a, &b);
+    value_json(&c->expected, &b);
+    value_shape(&a, &b);
+    value_shape(&c->expected, &b);
+    int rc = 0;
+    if (cmp.first >= 0) {
+        if ((uint64_t)cmp.first >= c->expected.n || (uint64_t)cmp.first >= a.n)
+            rc = fail(why, nwhy, "first difference %lld past %u/%u elements",
+                      (long long)cmp.first, c->expected.n, a.n);
+        else
+            value_index(&c->expected, (uint64_t)cmp.first, &b);
+    }
+    if (rc == 0 && !cmp.shape_ok && cmp.pass)
+        rc = fail(why, nwhy, "values of different shapes passed");
+    /* A value equals itself (NaN matches NaN, inf matches inf). */
+    Compare self = check_compare(&c->expected, &c->expected, c->tol, 0);
+    if (rc == 0 && !self.pass)
+        rc = fail(why, nwhy, "an expected value differs from itself");
+    buf_free(&b);
+    free(a.v);
+    return rc;
+}
+
+int fuzz_check_pipeline(const char *data, size_t size, char *why, size_t nwhy)
+{
+    char *text = xmalloc(size + 1);
+    memcpy(text, data, size);
+    text[size] = 0;
+    Source src = {"problem.grad", text, size};
+    Diag d;
+    diag_init(&d);
+    Program *p = front_parse(&src, 0, &d);
+    int rc = fuzz_diag_ok(&d, &src, why, nwhy);
+    if (rc == 0 && !p != (d.nerrors > 0))
+        rc = fail(why, nwhy, "front_parse returned %s with %d errors",
+                  p ? "a program" : "NULL", d.nerrors);
+    if (rc == 0 && p) {
+        const CheckList *L = check_list(p);
+        for (uint32_t i = 0; rc == 0 && i < L->n; i++)
+            rc = check_one(p, L->check[i], why, nwhy);
+    }
+    program_free(p);
+    diag_free(&d);
+    free(text);
+    return rc;
+}
+
+/* ---- --at values ---- */
+
+/* The numbers of an assignment printed back as --at text: "NAME=[[..]]". */
+static void at_print(const Assign *a, Buf *b)
+{
+    char num[32];
+    buf_put(b, a->name, a->len);
+    buf_puts(b, "=");
+    uint32_t n = shape_size(a->shape), cols = a->shape.rank == 2 ? a->shape.dim[1] : n;
+    for (uint32_t i = 0; i < n; i++) {
+        if (a->shape.rank == 2 && i % cols == 0)
+            buf_puts(b, i ? "],[" : "[[");
+        else if (a->shape.rank == 1 && i == 0)
+            buf_puts(b, "[");
+        else if (i > 0)
+            buf_puts(b, ",");
+        num_format(a->data[i], num);
+        buf_puts(b, num);
+    }
+    buf_puts(b, a->shape.rank == 2 ? "]]" : a->shape.rank == 1 ? "]" : "");
+}
+
+static int same_bits(double x, double y)
+{
+    return (isnan(x) && isnan(y)) || memcmp(&x, &y, sizeof x) == 0;
+}
+
+int fuzz_at_pipeline(const char *data, size_t size, char *why, size_t nwhy)
+{
+    /* Exactly size bytes, no NUL after them: at_parse must stay inside. */
+    char *text = xmalloc(size + 1);
+    memcpy(text, data, size);
+    Source src = {"<at>", text, size};
+    Diag d;
+    diag_init(&d);
+    Assign as[8];
+    int n = 0, rc = 0;
+    at_parse(&src, as, 8, &n, &d);
+    /* The messages are about "<at>", one line of text (a newline in it is
+     * just a character the excerpt prints). */
+    rc = d.nerrors == 0 && n == 0 ? fail(why, nwhy, "no value and no error") : 0;
+    if (rc == 0 && d.nerrors == 0 && d.out.len)
+        rc = fail(why, nwhy, "a message without an error: %.200s", d.out.data);
+    if (rc == 0 && d.nerrors > 0 && (!d.out.data || strncmp(d.out.data, "<at>:1:", 7)))
+        rc = fail(why, nwhy, "an error not at <at>:1:COL: %.200s", d.out.data ? d.out.data : "");
+    /* Each value read back from its printed form is the same, bit for bit. */
+    for (int i = 0; rc == 0 && i < n; i++) {
+        Buf b = {0};
+        at_print(&as[i], &b);
+        Source again = {"<at>", b.data, b.len};
+        Diag d2;
+        diag_init(&d2);
+        Assign back[1];
+        int m = 0;
+        at_parse(&again, back, 1, &m, &d2);
+        if (m != 1 || d2.nerrors)
+            rc = fail(why, nwhy, "'%.200s' does not read back: %.200s", b.data, d2.out.data ? d2.out.data : "");
+        else if (back[0].len != as[i].len || !shape_eq(back[0].shape, as[i].shape))
+            rc = fail(why, nwhy, "'%.200s' reads back as another name or shape", b.data);
+        for (uint32_t j = 0; rc == 0 && j < shape_size(as[i].shape); j++)
+            if (!same_bits(back[0].data[j], as[i].data[j]))
+                rc = fail(why, nwhy, "'%.200s' element %u reads back differently", b.data, j);
+        if (m == 1)
+            free(back[0].data);
+        diag_free(&d2);
+        buf_free(&b);
+    }
+    for (int i = 0; i < n; i++)
+        free(as[i].data);
+    diag_free(&d);
     free(text);
     return rc;
 }
