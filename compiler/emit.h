@@ -75,6 +75,9 @@ typedef struct Plan {
     uint32_t nparts;
     NodeId *part_at;
     const char *part_tag;       /* "v" or "g": names NAME__v0, NAME__g0 */
+    uint8_t whole;              /* never cut into parts: the entry point
+                                   reads its roots after the body (f_jvp,
+                                   f_hvp, f_hess) */
 } Plan;
 
 /* What an entry point computes (entry_roots) and its plan. */
@@ -115,9 +118,11 @@ typedef struct Emitter {
                                    unless the gradient is for a subset */
     uint32_t nwrt_in;           /* inputs with a gradient that are not
                                    parameters (the first of k->wrt) */
+    uint32_t *slot_off;         /* per input slot past the named inputs (the
+                                   seed, the tangents): its offset in v */
 } Emitter;
 
-typedef enum Entry { E_VALUE, E_GRAD } Entry;
+typedef enum Entry { E_VALUE, E_GRAD, E_JVP, E_HVP, E_HESS, E_COUNT } Entry;
 
 static inline const Node *node(const Emitter *e, NodeId id)
 {

@@ -141,6 +141,21 @@ static const char *literal_of(const Emitter *e, NodeId id)
     return e->lits->data + *at - 1;
 }
 
+/* Whether the kernel asks for this entry point. */
+static int has(const Emitter *e, int entry)
+{
+    return (e->k->entries >> entry) & 1;
+}
+
+/* Where an input node is in its array (in, params or v). */
+static uint32_t input_offset(const Emitter *e, const Node *n)
+{
+    uint32_t slot = (uint32_t)n->aux;
+    if (n->op != OP_INPUT)
+        return 0;               /* emit_base asks for any node */
+    return slot < e->k->ninputs ? e->input_off[slot] : e->slot_off[slot - e->k->ninputs];
+}
+
 /* Scalar value of a node, or element `ix` of a tensor node; returns
  * its length. */
 static size_t elem(const Emitter *e, const Plan *p, NodeId id, const char *ix, char out[320])
@@ -155,7 +170,7 @@ static size_t elem(const Emitter *e, const Plan *p, NodeId id, const char *ix, c
         break;
     case S_INPUT: {
         const Node *n = node(e, id);
-        uint32_t off = (uint32_t)n->aux < e->k->ninputs ? e->input_off[n->aux] : 0;
+        uint32_t off = input_offset(e, n);
         q = put_uint(put_str(put_str(q, input_array(e, id)), "["), off);
         if (n->shape.rank > 0)
             q = put_str(put_str(q, " + "), ix);
@@ -189,7 +204,7 @@ static size_t elem(const Emitter *e, const Plan *p, NodeId id, const char *ix, c
 void emit_base(const Emitter *e, const Plan *p, NodeId id, char out[320])
 {
     const Node *n = node(e, id);
-    uint32_t off = (uint32_t)n->aux < e->k->ninputs ? e->input_off[n->aux] : 0;
+    uint32_t off = input_offset(e, n);
     if (p->where[id].store == S_INPUT && off == 0)
         snprintf(out, 320, "%s", input_array(e, id));
     else if (p->where[id].store == S_INPUT)
@@ -684,16 +699,39 @@ static int uses(const Plan *p, const Emitter *e, int params)
     return 0;
 }
 
+/* The roots of f_jvp, f_hvp and f_hess: the value (a scalar's, which
+ * they return), then J v; or H v by the variables; or the gradient by
+ * the variables and the Hessian's entries. */
+static uint32_t second_roots(const Emitter *e, Entry entry, NodeId *roots)
+{
+    const Kernel *k = e->k;
+    uint32_t n = 0;
+    if (is_scalar(e, k->value))
+        roots[n++] = k->value;
+    if (entry == E_JVP)
+        roots[n++] = k->jvp;
+    for (uint32_t j = 0; entry != E_JVP && j < e->nwrt_in; j++)
+        roots[n++] = entry == E_HVP ? k->hvp[k->wrt[j]] : k->grad[k->wrt[j]];
+    for (uint32_t q = 0; entry == E_HESS && q < k->hess.nnz; q++)
+        roots[n++] = k->hval[q];
+    return n;
+}
+
 /* What an entry point computes: the value (not for a VJP), and per input
  * its gradient, or the blocks of a gradient written block by block. */
 static uint32_t entry_roots(const Emitter *e, Entry entry, NodeId **rootsp,
                             NodeId **piecesp, uint32_t **npiecesp)
 {
     const Kernel *k = e->k;
-    NodeId *roots = xmalloc((k->ninputs + 1) * (2 * MAXP + 1) * sizeof *roots);
+    NodeId *roots = xmalloc(((k->ninputs + 1) * (2 * MAXP + 1) + k->hess.nnz) * sizeof *roots);
     NodeId *pieces = xmalloc((k->ninputs + 1) * MAXP * sizeof *pieces);
-    uint32_t *npieces = xmalloc((k->ninputs + 1) * sizeof *npieces);
+    uint32_t *npieces = xcalloc(k->ninputs + 1, sizeof *npieces);
     uint32_t nroots = 0;
+    *rootsp = roots;
+    *piecesp = pieces;
+    *npiecesp = npieces;
+    if (entry >= E_JVP)
+        return second_roots(e, entry, roots);
     if (entry == E_VALUE || is_scalar(e, k->value))     /* a VJP does not return the value */
         roots[nroots++] = k->value;
     for (uint32_t i = 0; entry == E_GRAD && i < k->ninputs; i++) {
@@ -755,6 +793,7 @@ static EntryPlan *entry_plan(const Emitter *e, Entry entry)
     EntryPlan *ep = &e->plans[entry];
     if (!ep->roots) {
         ep->nroots = entry_roots(e, entry, &ep->roots, &ep->pieces, &ep->npieces);
+        ep->p.whole = entry >= E_JVP;
         plan_make(e, ep->roots, ep->nroots, &ep->p);
         entry_writes(e, entry, ep);
         /* Tensors now written straight into out or grad, or computed in
@@ -863,7 +902,9 @@ static uint8_t *jacobian_plan(const Emitter *e, Plan *p)
 static uint32_t work_size(const Emitter *e)
 {
     uint32_t size = 0;
-    for (int entry = E_VALUE; entry <= (e->k->grad ? E_GRAD : E_VALUE); entry++) {
+    for (int entry = E_VALUE; entry < E_COUNT; entry++) {
+        if (!has(e, entry))
+            continue;
         const Plan *p = &entry_plan(e, (Entry)entry)->p;
         if (p->work > size)
             size = p->work;
@@ -924,6 +965,110 @@ static void jacobian_function(const Emitter *e, int work, int proto, Buf *out)
                e->out_size, e->out_size, e->out_size, e->sym, work ? "_work" : "",
                e->k->nparams ? "params, " : "", e->grad_size, e->k->nparams ? ", 0" : "",
                work ? ", work" : "");
+}
+
+/* ---- forward mode and second order: f_jvp, f_hvp, f_hess ---- */
+
+static const char *const second_name[E_COUNT] = {[E_JVP] = "_jvp", [E_HVP] = "_hvp", [E_HESS] = "_hess"};
+
+/* double f_jvp(in, v, out), f_hvp(in, v, out), f_hess(in, grad, H): a
+ * scalar function returns its value; a tensor one's f_jvp is void. */
+static void second_signature(const Emitter *e, Entry entry, int work, int proto, Buf *out)
+{
+    const char *r = proto ? "" : "restrict ";
+    buf_printf(out, "%s %s%s%s(const double *%sin", is_scalar(e, e->k->value) ? "double" : "void",
+               e->sym, second_name[entry], work ? "_work" : "", r);
+    if (e->k->nparams)
+        buf_printf(out, ", const double *%sparams", r);
+    if (entry == E_HESS)
+        buf_printf(out, ", double *%sgrad, double *%sH", r, r);
+    else
+        buf_printf(out, ", const double *%sv, double *%sout", r, r);
+    if (work)
+        buf_printf(out, ", double *%swork", r);
+    buf_puts(out, proto ? ");\n" : ")\n");
+}
+
+static int uses_tangent(const Plan *p, const Emitter *e)
+{
+    for (uint32_t i = 0; e->k->tangent && i < e->k->ninputs; i++)
+        if (e->k->tangent[i] && p->where[e->k->tangent[i]].store != S_NONE)
+            return 1;
+    return 0;
+}
+
+/* The Hessian's entries into H: the pattern's, in its order, or both
+ * halves of a dense row-major n x n array. */
+static void store_hessian(const Emitter *e, const Plan *p, Buf *out)
+{
+    const HessPattern *h = &e->k->hess;
+    int dense = (e->k->entries & ENTRY_HESS_DENSE) != 0;
+    char v[320];
+    if (dense)
+        buf_printf(out, "    for (long i = 0; i < %u; i++)\n        H[i] = 0.0;\n", h->n * h->n);
+    for (uint32_t j = 0; j < h->n; j++)
+        for (uint32_t q = h->colptr[j]; q < h->colptr[j + 1]; q++) {
+            uint32_t i = h->rowind[q];
+            elem(e, p, e->k->hval[q], "0", v);
+            if (!dense)
+                buf_printf(out, "    H[%u] = %s;\n", q, v);
+            else if (i == j)
+                buf_printf(out, "    H[%u] = %s;\n", i * h->n + j, v);
+            else
+                buf_printf(out, "    H[%u] = H[%u] = %s;\n", i * h->n + j, j * h->n + i, v);
+        }
+}
+
+static void second_function(const Emitter *e, Entry entry, int work, Buf *out)
+{
+    const Kernel *k = e->k;
+    Plan *p = &entry_plan(e, entry)->p;
+    second_signature(e, entry, work, 0, out);
+    buf_puts(out, "{\n");
+    if (!uses(p, e, 0))
+        buf_puts(out, "    (void)in;\n");
+    if (k->nparams && !uses(p, e, 1))
+        buf_puts(out, "    (void)params;\n");
+    if (work && !p->work)
+        buf_puts(out, "    (void)work;\n");
+    if (entry != E_HESS && !uses_tangent(p, e))
+        buf_puts(out, "    (void)v;\n");
+    p->dst = entry == E_HESS ? "H" : "out";
+    body(e, p, out);
+    if (entry == E_JVP)
+        store_result(e, p, k->jvp, "out", 0, out);
+    for (uint32_t j = 0; entry != E_JVP && j < e->nwrt_in; j++) {
+        uint32_t i = k->wrt[j];
+        store_result(e, p, entry == E_HVP ? k->hvp[i] : k->grad[i], entry == E_HVP ? "out" : "grad",
+                     e->grad_off[i], out);
+    }
+    if (entry == E_HESS)
+        store_hessian(e, p, out);
+    if (is_scalar(e, k->value)) {
+        char v[320];
+        elem(e, p, k->value, "0", v);
+        buf_printf(out, "    return %s;\n", v);
+    }
+    buf_puts(out, "}\n");
+}
+
+/* The Hessian's pattern, compressed columns of the lower triangle. */
+static void hessian_pattern(const Emitter *e, int proto, Buf *out)
+{
+    const HessPattern *h = &e->k->hess;
+    if (proto) {
+        buf_printf(out, "extern const int %s_hess_colptr[];   /* n + 1 */\n"
+                        "extern const int %s_hess_rowind[];   /* nnz */\n", e->sym, e->sym);
+        return;
+    }
+    buf_printf(out, "const int %s_hess_colptr[%u] = {", e->sym, h->n + 1);
+    for (uint32_t j = 0; j <= h->n; j++)
+        buf_printf(out, "%s%u", j == 0 ? "" : j % 16 ? ", " : ",\n    ", h->colptr[j]);
+    /* C has no empty arrays: a Hessian with no entries gets one unused. */
+    buf_printf(out, "};\nconst int %s_hess_rowind[%u] = {", e->sym, h->nnz ? h->nnz : 1);
+    for (uint32_t q = 0; q < (h->nnz ? h->nnz : 1); q++)
+        buf_printf(out, "%s%u", q == 0 ? "" : q % 16 ? ", " : ",\n    ", h->nnz ? h->rowind[q] : 0);
+    buf_puts(out, "};\n");
 }
 
 /* The definition names its parameters gradc_*: the body calls the value
@@ -1022,13 +1167,29 @@ static void runtime_entry(const Emitter *e, int work, Buf *out)
                     "    (void)params;\n    (void)v;\n    (void)grad_params;\n    (void)work;\n", e->sym);
     if (!tensor) {
         buf_printf(out, "    if (!grad)\n        out[0] = %s%s(in%s%s);\n", e->sym, w, pa, wa);
-        if (e->k->grad)
+        if (has(e, E_GRAD))
             buf_printf(out, "    else\n        out[0] = %s_grad%s(in%s, grad%s%s);\n", e->sym, w, pa, gp, wa);
     } else {
         buf_printf(out, "    %s%s(in%s, out%s);\n", e->sym, w, pa, wa);
-        if (e->k->grad)
+        if (has(e, E_GRAD))
             buf_printf(out, "    if (grad)\n        %s_vjp%s(in%s, v, grad%s%s);\n", e->sym, w, pa, gp, wa);
     }
+    buf_puts(out, "}\n");
+    if (!has(e, E_JVP) && !has(e, E_HESS))
+        return;
+    /* Forward mode and Hessians: J v into jv when it is not null, the
+     * gradient by the variables and the Hessian's entries into grad and H
+     * when H is not null. */
+    buf_printf(out, "\nvoid %s_rt2(const double *in, const double *params, const double *v, "
+                    "double *jv, double *grad, double *H, double *work);\n", e->sym);
+    buf_printf(out, "void %s_rt2(const double *in, const double *params, const double *v, "
+                    "double *jv, double *grad, double *H, double *work)\n{\n"
+                    "    (void)params;\n    (void)v;\n    (void)jv;\n    (void)grad;\n"
+                    "    (void)H;\n    (void)work;\n", e->sym);
+    if (has(e, E_JVP))
+        buf_printf(out, "    if (jv)\n        %s_jvp%s(in%s, v, jv%s);\n", e->sym, w, pa, wa);
+    if (has(e, E_HESS))
+        buf_printf(out, "    if (H)\n        %s_hess%s(in%s, grad, H%s);\n", e->sym, w, pa, wa);
     buf_puts(out, "}\n");
 }
 
@@ -1040,7 +1201,8 @@ static void teardown(Emitter *e)
     if (e->lits)
         buf_free(e->lits);
     free(e->lits);
-    for (int i = 0; e->plans && i < 2; i++) {
+    free(e->slot_off);
+    for (int i = 0; e->plans && i < E_COUNT; i++) {
         EntryPlan *ep = &e->plans[i];
         if (ep->roots)
             plan_free(&ep->p);
@@ -1068,8 +1230,7 @@ static int setup(Emitter *e, const Kernel *k, const EmitOptions *o, Buf *out, Di
     e->lit_at = xcalloc(k->g->n, sizeof *e->lit_at);
     e->lits = xmalloc(sizeof *e->lits);
     memset(e->lits, 0, sizeof *e->lits);
-    e->plans = xmalloc(2 * sizeof *e->plans);
-    memset(e->plans, 0, 2 * sizeof *e->plans);
+    e->plans = xcalloc(E_COUNT, sizeof *e->plans);
     e->grad_off = xmalloc((k->ninputs + 1) * sizeof *e->grad_off);
     uint32_t nin = k->ninputs - k->nparams;
     for (uint32_t i = 0; i < k->ninputs; i++) {
@@ -1086,6 +1247,12 @@ static int setup(Emitter *e, const Kernel *k, const EmitOptions *o, Buf *out, Di
         e->nwrt_in += i < nin;
     }
     e->out_size = size_of(e, k->value);
+    /* Inputs past the named ones: the seed of a VJP, then the tangents
+     * of the variables, each read from v at its input's offset in `in`. */
+    e->slot_off = xcalloc((size_t)k->g->ninputs + 1, sizeof *e->slot_off);
+    for (uint32_t i = 0; k->tangent && i < k->ninputs; i++)
+        if (k->tangent[i])
+            e->slot_off[node(e, k->tangent[i])->aux - k->ninputs] = e->input_off[i];
     return 0;
 }
 
@@ -1133,7 +1300,9 @@ uint32_t emit_work_size(const Kernel *k, const EmitOptions *o)
 static uint32_t scratch_size(const Emitter *e)
 {
     uint32_t size = 0;
-    for (int entry = E_VALUE; entry <= (e->k->grad ? E_GRAD : E_VALUE); entry++) {
+    for (int entry = E_VALUE; entry <= E_GRAD; entry++) {
+        if (!has(e, entry))
+            continue;
         const Plan *p = &entry_plan(e, (Entry)entry)->p;
         if (p->nparts && p->nslots > size)
             size = p->nslots;
@@ -1151,7 +1320,9 @@ int emit_report(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
     uint32_t work = work_size(&e);
     int tensor = !is_scalar(&e, k->value);
     char name[300];
-    for (int entry = E_VALUE; entry <= (k->grad ? E_GRAD : E_VALUE); entry++) {
+    for (int entry = E_VALUE; entry <= E_GRAD; entry++) {
+        if (!has(&e, entry))
+            continue;
         Plan *p = &entry_plan(&e, (Entry)entry)->p;
         p->part_tag = entry == E_GRAD ? "g" : "v";
         snprintf(name, sizeof name, "%s%s%s", e.sym,
@@ -1222,13 +1393,42 @@ static void doc_comment(const Emitter *e, Doc what, int work, Buf *out)
     buf_puts(out, ". */\n");
 }
 
+/* The header's comment above f_jvp, f_hvp and f_hess. */
+static void second_doc(const Emitter *e, Entry entry, int work, Buf *out)
+{
+    char in[300], outm[300], g[300], nnz[300], n[300];
+    macro_name(e->sym, "_IN_SIZE", in, sizeof in);
+    macro_name(e->sym, "_OUT_SIZE", outm, sizeof outm);
+    macro_name(e->sym, e->k->wrt_all ? "_IN_SIZE" : "_GRAD_SIZE", g, sizeof g);
+    macro_name(e->sym, "_HESS_NNZ", nnz, sizeof nnz);
+    macro_name(e->sym, "_HESS_N", n, sizeof n);
+    int scalar = is_scalar(e, e->k->value);
+    if (entry == E_JVP)
+        buf_printf(out, "\n/* %sout[%s] = J v, the derivative along the direction v[%s]\n"
+                        " * (laid out as in)", scalar ? "Returns the value; " : "", outm, in);
+    else if (entry == E_HVP)
+        buf_printf(out, "\n/* Returns the value; out[%s] = H v, the Hessian times the direction\n"
+                        " * v[%s] (laid out as in)", g, in);
+    else if (e->k->entries & ENTRY_HESS_DENSE)
+        buf_printf(out, "\n/* Returns the value; grad[%s] = the gradient, H[%s * %s] = the\n"
+                        " * Hessian, row-major, both halves", g, n, n);
+    else
+        buf_printf(out, "\n/* Returns the value; grad[%s] = the gradient, H[%s] = the\n"
+                        " * Hessian's structural nonzeros of the lower triangle, in the\n"
+                        " * order of the pattern below", g, nnz);
+    buf_printf(out, ".\n * in[%s]: the inputs%s%s. */\n", in, e->k->nparams ? "; params: as above" : "",
+               work ? "; work: scratch" : "");
+}
+
 /* The prototypes; with doc, each under a comment on its arguments. */
 static void prototypes(const Emitter *e, const Network *net, int work, int doc, Buf *out)
 {
-    if (doc)
-        doc_comment(e, DOC_VALUE, work, out);
-    signature(e, E_VALUE, work, 1, out);
-    if (e->k->grad) {
+    if (has(e, E_VALUE)) {
+        if (doc)
+            doc_comment(e, DOC_VALUE, work, out);
+        signature(e, E_VALUE, work, 1, out);
+    }
+    if (has(e, E_GRAD)) {
         if (doc)
             doc_comment(e, DOC_GRAD, work, out);
         signature(e, E_GRAD, work, 1, out);
@@ -1238,9 +1438,24 @@ static void prototypes(const Emitter *e, const Network *net, int work, int doc, 
             jacobian_function(e, work, 1, out);
         }
     }
-    if (doc)
-        doc_comment(e, DOC_BATCH, work, out);
-    batch_function(e, work, 1, out);
+    for (int entry = E_JVP; entry < E_COUNT; entry++)
+        if (has(e, entry)) {
+            if (doc)
+                second_doc(e, (Entry)entry, work, out);
+            second_signature(e, (Entry)entry, work, 1, out);
+        }
+    if (has(e, E_HESS)) {
+        if (doc)
+            buf_puts(out, "\n/* The Hessian's pattern: the lower triangle's structural nonzeros by\n"
+                          " * compressed columns; f_hess writes H[q] for row rowind[q] and column j\n"
+                          " * for colptr[j] <= q < colptr[j + 1] (docs/emitted-api.md). */\n");
+        hessian_pattern(e, 1, out);
+    }
+    if (has(e, E_VALUE)) {
+        if (doc)
+            doc_comment(e, DOC_BATCH, work, out);
+        batch_function(e, work, 1, out);
+    }
     if (net) {
         if (doc)
             doc_comment(e, DOC_INIT, work, out);
@@ -1271,17 +1486,32 @@ int emit_c_source(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
         buf_printf(out, "\"%s\", ", k->input_name[i]);
     buf_puts(out, "0};\n\n");
     constants(&e, out);
-    entry_function(&e, E_VALUE, work != 0, out);
-    if (k->grad) {
-        buf_puts(out, "\n");
+    if (has(&e, E_HESS))
+        hessian_pattern(&e, 0, out);
+    const char *sep = "";
+    if (has(&e, E_VALUE)) {
+        entry_function(&e, E_VALUE, work != 0, out);
+        sep = "\n";
+    }
+    if (has(&e, E_GRAD)) {
+        buf_puts(out, sep);
         entry_function(&e, E_GRAD, work != 0, out);
         if (!is_scalar(&e, k->value)) {
             buf_puts(out, "\n");
             jacobian_function(&e, work != 0, 0, out);
         }
+        sep = "\n";
     }
-    buf_puts(out, "\n");
-    batch_function(&e, work != 0, 0, out);
+    for (int entry = E_JVP; entry < E_COUNT; entry++)
+        if (has(&e, entry)) {
+            buf_puts(out, sep);
+            second_function(&e, (Entry)entry, work != 0, out);
+            sep = "\n";
+        }
+    if (has(&e, E_VALUE)) {
+        buf_puts(out, "\n");
+        batch_function(&e, work != 0, 0, out);
+    }
     if (net) {
         buf_puts(out, "\n");
         init_function(&e, net, 0, out);
@@ -1320,6 +1550,14 @@ int emit_c_header(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
     if (k->grad && !k->wrt_all) {
         macro_name(e.sym, "_GRAD_SIZE", m, sizeof m);
         buf_printf(out, "#define %s %u   /* doubles in `grad` (--wrt) */\n", m, e.grad_size);
+    }
+    if (has(&e, E_HESS)) {
+        macro_name(e.sym, "_HESS_N", m, sizeof m);
+        buf_printf(out, "#define %s %u   /* rows (= columns) of the Hessian: the variables */\n",
+                   m, k->hess.n);
+        macro_name(e.sym, "_HESS_NNZ", m, sizeof m);
+        buf_printf(out, "#define %s %u   /* its structural nonzeros in the lower triangle%s */\n",
+                   m, k->hess.nnz, k->entries & ENTRY_HESS_DENSE ? "" : ": doubles in `H`");
     }
     uint32_t scratch = scratch_size(&e);
     if (scratch) {

@@ -88,6 +88,8 @@ int split_plan(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots, 
     p->nparts = 0;
     p->part_at = NULL;
     p->part_tag = "v";
+    if (p->whole)
+        return 0;
     uint32_t count = scalar_statements(e, p), max = split_max_block(e);
     if (count <= max)
         return 0;

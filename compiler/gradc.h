@@ -312,6 +312,34 @@ int front_wrt(const Func *f, const Source *list, uint8_t *wrt, Diag *d);
 void diff_reverse(Graph *g, NodeId root, NodeId seed, const NodeId *inputs,
                   uint32_t n, NodeId *grad);
 
+/* ---- fwd.c: forward mode as an IR -> IR transform ---- */
+/* out[r] = the directional derivative of roots[r] when inputs[k] moves
+ * along tangent[k] (a node of its shape; NODE_NONE: not at all), as new
+ * nodes of g; a root that does not move gets zeros of its shape. Applied
+ * to gradient nodes it gives Hessian-vector products. */
+void diff_forward(Graph *g, const NodeId *roots, uint32_t nroots, const NodeId *inputs,
+                  const NodeId *tangent, uint32_t n, NodeId *out);
+
+/* ---- hessian.c: Hessian sparsity and compressed second derivatives ---- */
+/* Variables: the elements of the inputs, one after another. At most this
+ * many (the pattern is found with an n x n bit matrix). */
+#define GRADC_MAX_HESS 8192u
+typedef struct HessPattern {
+    uint32_t n;                 /* variables */
+    uint32_t nnz;               /* entries of the lower triangle, diagonal included */
+    uint32_t *colptr;           /* n + 1: column j's entries are colptr[j] .. colptr[j+1] */
+    uint32_t *rowind;           /* nnz: their rows (>= j), ascending */
+    uint32_t *color, ncolors;   /* per column (hess_entries): its sweep */
+} HessPattern;
+/* The structural nonzeros of d2 root / d inputs^2 (root a scalar). */
+void hess_pattern(const Graph *g, NodeId root, const NodeId *inputs, uint32_t ninputs,
+                  HessPattern *p);
+/* val[q] = the q-th entry of p, as nodes of g, from grad[k] = d root /
+ * d inputs[k]: one forward-over-reverse sweep per colour of columns. */
+void hess_entries(Graph *g, HessPattern *p, const NodeId *inputs, const NodeId *grad,
+                  uint32_t ninputs, NodeId *val);
+void hess_pattern_free(HessPattern *p);
+
 /* ---- rewrite.c: stability rewrites (1/(1+exp(-z)) -> sigmoid(z), ...) ---- */
 NodeId rewrite_stable(Graph *g, NodeId root);
 
@@ -352,7 +380,28 @@ typedef struct Kernel {
      * pass. NULL otherwise. */
     NodeId *jac;
     uint32_t njac;
+    /* The entry points to emit (ENTRY_*). The forward-mode and second
+     * order ones are taken along the inputs of wrt[] that are not
+     * parameters, the "variables" (their elements in grad's layout). */
+    unsigned entries;
+    NodeId *tangent;            /* per input: its direction (an input of the
+                                   kernel, read from v in `in`'s layout), or
+                                   NODE_NONE; NULL without JVP/HVP */
+    NodeId jvp;                 /* J v: the value's tangent */
+    NodeId *hvp;                /* per variable input: its block of H v */
+    HessPattern hess;           /* with ENTRY_HESS: the lower triangle's */
+    NodeId *hval;               /* pattern, and per entry its node */
 } Kernel;
+
+/* Entry points (Kernel.entries): f, f_grad (f_vjp and f_jacobian for
+ * tensor values), f_jvp, f_hvp, f_hess; ENTRY_HESS_DENSE writes the
+ * Hessian as a dense n x n array instead of the pattern's entries. */
+enum {
+    ENTRY_VALUE = 1, ENTRY_GRAD = 2, ENTRY_JVP = 4, ENTRY_HVP = 8, ENTRY_HESS = 16,
+    ENTRY_HESS_DENSE = 32
+};
+/* "value,grad,hess" into ENTRY_* bits; -1 on an unknown name (in *bad). */
+int kernel_parse_entries(const char *list, unsigned *entries, const char **bad, size_t *badlen);
 
 #define KERNEL_JAC_MAX 16
 
@@ -363,6 +412,13 @@ Kernel *opt_kernel(Program *p, const Func *f, int want_grad);
  * with wrt[i] != 0 (NULL: all): only their adjoints are computed, the
  * other inputs stay inputs of every entry point. */
 Kernel *opt_kernel_wrt(Program *p, const Func *f, const uint8_t *wrt);
+/* The same with the entry points to build (ENTRY_*); the second-order
+ * ones need a scalar value and at most GRADC_MAX_HESS variables (the
+ * caller checks, opt_second_order_error). */
+Kernel *opt_kernel_entries(Program *p, const Func *f, const uint8_t *wrt, unsigned entries);
+/* Why f cannot have the entries asked for (a message), or NULL. */
+const char *opt_entries_error(const Program *p, const Func *f, const uint8_t *wrt,
+                              unsigned entries);
 void kernel_free(Kernel *k);
 void kernel_dump(const Kernel *k, Buf *out);     /* canonical IR text */
 

@@ -8,6 +8,7 @@
  * not on spacing, definition order or other functions in the file. */
 #include "gradc.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -227,9 +228,56 @@ static uint32_t *wrt_inputs(uint32_t ninputs, uint32_t nparams, const uint8_t *w
     return idx;
 }
 
-/* The kernel of f: its value and, when want_grad, the gradient with
- * respect to the inputs wrt[] marks (NULL: all). */
-static Kernel *build(Program *p, const Func *f, int want_grad, const uint8_t *wrt)
+/* The forward-mode and second-order roots, after the gradient's: J v,
+ * H v by blocks, the Hessian's entries, appended to *rootsp after its
+ * first nfirst (the value, then the gradient: (*rootsp)[1 + j] is the
+ * gradient of variable dx[j]); tan receives the variables' directions. */
+static uint32_t second_order(Graph *g, Kernel *k, NodeId value, const NodeId *dx,
+                             uint32_t nvar, NodeId *tan, NodeId **rootsp, uint32_t nfirst)
+{
+    uint32_t n = 0, nnz = 0;
+    if (k->entries & ENTRY_HESS) {
+        hess_pattern(g, value, dx, nvar, &k->hess);
+        nnz = k->hess.nnz;
+    }
+    *rootsp = xrealloc(*rootsp, ((size_t)nfirst + 1 + nvar + nnz) * sizeof **rootsp);
+    NodeId *grad = *rootsp + 1, *roots = *rootsp + nfirst;
+    for (uint32_t j = 0; j < nvar; j++)
+        tan[j] = k->entries & (ENTRY_JVP | ENTRY_HVP) ? ir_input(g, g->node[dx[j]].shape) : 0;
+    if (k->entries & ENTRY_JVP)
+        diff_forward(g, &value, 1, dx, tan, nvar, roots + n++);
+    if (k->entries & ENTRY_HVP) {
+        diff_forward(g, grad, nvar, dx, tan, nvar, roots + n);
+        n += nvar;
+    }
+    if (k->entries & ENTRY_HESS) {
+        hess_entries(g, &k->hess, dx, grad, nvar, roots + n);
+        n += k->hess.nnz;
+    }
+    return n;
+}
+
+/* Entries of the kernel's second part, per the layout of second_order. */
+static void second_order_roots(Kernel *k, const NodeId *map, const NodeId *roots, uint32_t nvar)
+{
+    uint32_t n = 0;
+    if (k->entries & ENTRY_JVP)
+        k->jvp = map[roots[n++]];
+    if (k->entries & ENTRY_HVP) {
+        k->hvp = xcalloc(k->ninputs + 1, sizeof *k->hvp);
+        for (uint32_t j = 0; j < nvar; j++)
+            k->hvp[k->wrt[j]] = map[roots[n++]];
+    }
+    if (k->entries & ENTRY_HESS) {
+        k->hval = xmalloc(((size_t)k->hess.nnz + 1) * sizeof *k->hval);
+        for (uint32_t q = 0; q < k->hess.nnz; q++)
+            k->hval[q] = map[roots[n++]];
+    }
+}
+
+/* The kernel of f: its value and the entry points asked for, the
+ * derivatives with respect to the inputs wrt[] marks (NULL: all). */
+static Kernel *build(Program *p, const Func *f, const uint8_t *wrt, unsigned entries)
 {
     Graph *g = p->g;
     Kernel *k = xmalloc(sizeof *k);
@@ -238,6 +286,9 @@ static Kernel *build(Program *p, const Func *f, int want_grad, const uint8_t *wr
     k->ninputs = f->ninputs;
     k->input_name = f->input_name;
     k->nparams = f->nparams;
+    k->entries = entries;
+    int want_grad = (entries & (ENTRY_GRAD | ENTRY_HVP | ENTRY_HESS)) != 0;
+    int second = (entries & (ENTRY_JVP | ENTRY_HVP | ENTRY_HESS)) != 0;
     NodeId result = f->result;
     uint32_t ninputs = f->ninputs;
     if (p->freeze && f->net) {
@@ -256,7 +307,7 @@ static Kernel *build(Program *p, const Func *f, int want_grad, const uint8_t *wr
      * no adjoints for the rest, and extraction drops what they alone need
      * (for a loss by the weights, the adjoint of the data). */
     uint32_t nd = 0, njac = 0;
-    if (want_grad) {
+    if (want_grad || second) {
         k->wrt = wrt_inputs(ninputs, k->nparams, wrt, &nd, &njac);
         k->nwrt = nd;
         k->wrt_all = !wrt;
@@ -267,9 +318,9 @@ static Kernel *build(Program *p, const Func *f, int want_grad, const uint8_t *wr
     NodeId value = p->no_rewrite ? result : rewrite_stable(g, result);
     Shape vshape = g->node[value].shape;
     uint32_t m = shape_size(vshape);
-    int jac = want_grad && vshape.rank > 0 && m <= KERNEL_JAC_MAX;
-    uint32_t nroots = 1 + (want_grad ? nd : 0) + (jac ? m * njac : 0);
-    NodeId *roots = xmalloc(nroots * sizeof *roots);
+    int jac = (entries & ENTRY_GRAD) && vshape.rank > 0 && m <= KERNEL_JAC_MAX;
+    uint32_t ngrad = want_grad ? nd : 0, nsecond = 0;
+    NodeId *roots = xmalloc((1 + ngrad + (jac ? m * njac : 0)) * sizeof *roots);
     roots[0] = value;
     NodeId seed = NODE_NONE;
     if (want_grad && vshape.rank > 0)
@@ -282,7 +333,12 @@ static Kernel *build(Program *p, const Func *f, int want_grad, const uint8_t *wr
         NodeId unit = ir_tconst(g, vshape, e);
         diff_reverse(g, value, unit, dx, njac, roots + 1 + nd + i * njac);
     }
+    uint32_t nfirst = 1 + ngrad + (jac ? m * njac : 0);
+    NodeId *tan = xcalloc(njac + 1, sizeof *tan);
+    if (second)     /* the variables: the first njac of wrt (parameters come last) */
+        nsecond = second_order(g, k, value, dx, njac, tan, &roots, nfirst);
     free(dx);
+    uint32_t nroots = nfirst + nsecond;
     if (!p->blas)
         lower_products(g, roots, nroots);
 
@@ -294,6 +350,12 @@ static Kernel *build(Program *p, const Func *f, int want_grad, const uint8_t *wr
         map[f->input[i]] = k->input[i] = ir_input(k->g, g->node[f->input[i]].shape);
     if (seed != NODE_NONE)
         map[seed] = k->seed = ir_input(k->g, g->node[seed].shape);
+    if (entries & (ENTRY_JVP | ENTRY_HVP)) {
+        k->tangent = xcalloc(ninputs + 1, sizeof *k->tangent);
+        for (uint32_t j = 0; j < njac; j++)
+            map[tan[j]] = k->tangent[k->wrt[j]] = ir_input(k->g, g->node[tan[j]].shape);
+    }
+    free(tan);
     copy_scheduled(g, k->g, roots, nroots, map);
     k->value = map[roots[0]];
     if (want_grad) {
@@ -308,6 +370,7 @@ static Kernel *build(Program *p, const Func *f, int want_grad, const uint8_t *wr
         for (uint32_t i = 0; i < m * njac; i++)
             k->jac[i] = map[roots[1 + nd + i]];
     }
+    second_order_roots(k, map, roots + nfirst, njac);
     free(map);
     free(roots);
     return k;
@@ -315,12 +378,59 @@ static Kernel *build(Program *p, const Func *f, int want_grad, const uint8_t *wr
 
 Kernel *opt_kernel(Program *p, const Func *f, int want_grad)
 {
-    return build(p, f, want_grad, NULL);
+    return build(p, f, NULL, ENTRY_VALUE | (want_grad ? ENTRY_GRAD : 0));
 }
 
 Kernel *opt_kernel_wrt(Program *p, const Func *f, const uint8_t *wrt)
 {
-    return build(p, f, 1, wrt);
+    return build(p, f, wrt, ENTRY_VALUE | ENTRY_GRAD);
+}
+
+Kernel *opt_kernel_entries(Program *p, const Func *f, const uint8_t *wrt, unsigned entries)
+{
+    assert(opt_entries_error(p, f, wrt, entries) == NULL);
+    return build(p, f, wrt, entries);
+}
+
+const char *opt_entries_error(const Program *p, const Func *f, const uint8_t *wrt,
+                              unsigned entries)
+{
+    const Graph *g = p->g;
+    if (!(entries & (ENTRY_JVP | ENTRY_HVP | ENTRY_HESS)))
+        return NULL;
+    if ((entries & (ENTRY_HVP | ENTRY_HESS)) && g->node[f->result].shape.rank > 0)
+        return "Hessians and Hessian-vector products need a scalar value";
+    uint64_t nvar = 0;
+    uint32_t nin = f->ninputs - f->nparams;
+    for (uint32_t i = 0; i < nin; i++)
+        if (!wrt || wrt[i])
+            nvar += shape_size(g->node[f->input[i]].shape);
+    if (nvar == 0)
+        return "forward-mode and second-order derivatives are taken by inputs that are not "
+               "network parameters; list one with --wrt";
+    if ((entries & ENTRY_HESS) && nvar > GRADC_MAX_HESS)
+        return "the Hessian would have more than 8192 variables (use the Hessian-vector product)";
+    return NULL;
+}
+
+int kernel_parse_entries(const char *list, unsigned *entries, const char **bad, size_t *badlen)
+{
+    static const char *const names[] = {"value", "grad", "jvp", "hvp", "hess", NULL};
+    *entries = 0;
+    for (const char *s = list; *s;) {
+        size_t n = strcspn(s, ",");
+        int i = 0;
+        while (names[i] && !(strlen(names[i]) == n && !strncmp(names[i], s, n)))
+            i++;
+        if (!names[i] || n == 0) {
+            *bad = s;
+            *badlen = n;
+            return -1;
+        }
+        *entries |= 1u << i;
+        s += n + (s[n] == ',');
+    }
+    return *entries ? 0 : -1;
 }
 
 void kernel_free(Kernel *k)
@@ -332,6 +442,10 @@ void kernel_free(Kernel *k)
     free(k->grad);
     free(k->wrt);
     free(k->jac);
+    free(k->tangent);
+    free(k->hvp);
+    free(k->hval);
+    hess_pattern_free(&k->hess);
     free(k);
 }
 
@@ -359,4 +473,19 @@ void kernel_dump(const Kernel *k, Buf *out)
     uint32_t nj = k->njac;
     for (uint32_t i = 0; k->jac && i < shape_size(k->g->node[k->value].shape) * nj; i++)
         buf_printf(out, "  jacobian %u %s %%%u\n", i / nj, k->input_name[k->wrt[i % nj]], k->jac[i]);
+    /* The entry points change the emitted code: they are part of the text
+     * (and so of the cache key) whenever they differ from the default. */
+    if (k->entries != (ENTRY_VALUE | (k->grad ? ENTRY_GRAD : 0)))
+        buf_printf(out, "  entries %#x\n", k->entries);
+    for (uint32_t i = 0; k->tangent && i < k->ninputs; i++)
+        if (k->tangent[i])
+            buf_printf(out, "  tangent %s %%%u\n", k->input_name[i], k->tangent[i]);
+    if (k->entries & ENTRY_JVP)
+        buf_printf(out, "  jvp %%%u\n", k->jvp);
+    for (uint32_t i = 0; k->hvp && i < k->ninputs; i++)
+        if (k->hvp[i])
+            buf_printf(out, "  hvp %s %%%u\n", k->input_name[i], k->hvp[i]);
+    for (uint32_t j = 0; k->hval && j < k->hess.n; j++)
+        for (uint32_t q = k->hess.colptr[j]; q < k->hess.colptr[j + 1]; q++)
+            buf_printf(out, "  hessian %u %u %%%u\n", k->hess.rowind[q], j, k->hval[q]);
 }
