@@ -36,7 +36,8 @@ static const char emit_help[] =
     "                    inputs but get no gradient entry\n";
 
 typedef struct EmitArgs {
-    const char *file, *expr, *func, *name, *prefix, *out, *header, *what, *wrt;
+    const char *file, *expr, *func, *name, *prefix, *out, *header, *what, *wrt, *entry;
+    unsigned entries;
     int max_locals, max_block;
     int report;
     int no_rewrite;
@@ -64,6 +65,7 @@ static int parse_args(int argc, char **argv, EmitArgs *a)
         if (opts && !strcmp(s, "--blas")) { a->blas = 1; continue; }
         if (opts && !strcmp(s, "--float")) { a->single = 1; continue; }
         if (opts && !strcmp(s, "--report")) { a->report = 1; continue; }
+        if (opts && !strcmp(s, "--dense-hessian")) { a->entries |= ENTRY_HESS_DENSE; continue; }
         if (opts && !strcmp(s, "-e")) slot = &a->expr;
         else if (opts && !strcmp(s, "--func")) slot = &a->func;
         else if (opts && !strcmp(s, "--name")) slot = &a->name;
@@ -72,6 +74,7 @@ static int parse_args(int argc, char **argv, EmitArgs *a)
         else if (opts && !strcmp(s, "--header")) slot = &a->header;
         else if (opts && !strcmp(s, "--emit")) slot = &a->what;
         else if (opts && !strcmp(s, "--wrt")) slot = &a->wrt;
+        else if (opts && !strcmp(s, "--entry")) slot = &a->entry;
         else if (opts && (!strcmp(s, "--max-locals") || !strcmp(s, "--max-block"))) {
             char *end;
             long v = next ? strtol(next, &end, 10) : 0;
@@ -94,6 +97,16 @@ static int parse_args(int argc, char **argv, EmitArgs *a)
                                                : "give a FILE or -e EXPR");
     if (strcmp(a->what, "c") && strcmp(a->what, "ir"))
         return cli_usage_error("emit", "--emit must be 'c' or 'ir', not '%s'", a->what);
+    unsigned entries = ENTRY_VALUE | ENTRY_GRAD;
+    const char *bad = NULL;
+    size_t badlen = 0;
+    if (a->entry && kernel_parse_entries(a->entry, &entries, &bad, &badlen) != 0)
+        return cli_usage_error("emit", bad ? "unknown entry point '%.*s' in --entry (value, grad, jvp, hvp, hess)"
+                                           : "--entry needs a list such as value,grad,hess%.*s",
+                               (int)badlen, bad ? bad : "");
+    if ((a->entries & ENTRY_HESS_DENSE) && !(entries & ENTRY_HESS))
+        return cli_usage_error("emit", "--dense-hessian needs the hess entry point (--entry ...,hess)");
+    a->entries |= entries;
     if (a->name && !a->expr)
         return cli_usage_error("emit", "--name renames a bare expression (-e); functions in files keep their names");
     return 0;
@@ -130,11 +143,13 @@ static uint32_t names_of(const char *sym, uint32_t func, Name *out)
 {
     static const char *const sym_sfx[] = {
         "", "_grad", "_vjp", "_jacobian", "_batch", "_work", "_grad_work", "_vjp_work",
-        "_jacobian_work", "_batch_work", "_input_names", "_init_params", "_rt", NULL};
+        "_jacobian_work", "_batch_work", "_input_names", "_init_params", "_rt",
+        "_jvp", "_hvp", "_hess", "_jvp_work", "_hvp_work", "_hess_work", "_hess_colptr",
+        "_hess_rowind", "_rt2", NULL};
     static const char *const macro_sfx[] = {
         "_NUM_INPUTS", "_IN_SIZE", "_OUT_SIZE", "_NUM_PARAMS", "_WORK_SIZE", "_GRAD_SIZE",
         "_SCRATCH_SIZE",
-        "_H_GRADC", NULL};
+        "_H_GRADC", "_HESS_N", "_HESS_NNZ", NULL};
     uint32_t n = 0;
     for (int i = 0; sym_sfx[i]; i++, n++) {
         snprintf(out[n].text, sizeof out[n].text, "%s%s", sym, sym_sfx[i]);
@@ -155,7 +170,7 @@ static uint32_t names_of(const char *sym, uint32_t func, Name *out)
  * that says which two and what to do instead. */
 static int check_names(const Program *p, const EmitArgs *a, Diag *d)
 {
-    Name *all = xmalloc(p->nfunc * 24 * sizeof *all);   /* >= names_of() */
+    Name *all = xmalloc(p->nfunc * 40 * sizeof *all);   /* >= names_of() */
     uint32_t n = 0;
     for (uint32_t i = 0; i < p->nfunc; i++) {
         char sym[256];
@@ -187,7 +202,13 @@ static int emit_one(Program *p, Func *f, const EmitArgs *a, Buf *c, Buf *h, Diag
     uint8_t *wrt = NULL;
     if (a->wrt && cli_wrt(f, a->wrt, a->freeze, &wrt, d) != 0)
         return -1;
-    Kernel *k = opt_kernel_wrt(p, f, wrt);
+    const char *why = opt_entries_error(p, f, wrt, a->entries);
+    if (why) {
+        diag_plain(d, "%s: %s", f->name, why);
+        free(wrt);
+        return -1;
+    }
+    Kernel *k = opt_kernel_entries(p, f, wrt, a->entries);
     free(wrt);
     EmitOptions o = {.name = a->name, .prefix = a->prefix, .max_locals = a->max_locals,
                      .max_block = a->max_block, .net = a->freeze ? NULL : f->net,

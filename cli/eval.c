@@ -18,6 +18,10 @@ static const char eval_help[] =
     "  --grad                also print every partial derivative\n"
     "  --jacobian            print d value / d input as matrices (rows: outputs)\n"
     "  --wrt NAMES           derivatives only by these inputs (comma-separated)\n"
+    "  --hessian             also print the second derivatives, a block per pair\n"
+    "                        of inputs (a scalar value only)\n"
+    "  --tangent NAME=V,...  also print J v, the derivative along the direction v\n"
+    "                        (inputs not named move by 0)\n"
     "  --no-rewrite          compute the formula as written, without the\n"
     "                        stability rewrites (docs/language.md)\n"
     "  --json                print {\"value\": v, \"grad\": {...}}\n"
@@ -31,7 +35,8 @@ typedef struct EvalArgs {
     const char *spec;
     Source at[32];
     int nat;
-    int grad, json, interp, jacobian, no_rewrite;
+    int grad, json, interp, jacobian, no_rewrite, hessian;
+    Source tangent;             /* --tangent text; .text NULL when absent */
     const char *func, *wrt;
     CacheOpts cache;
 } EvalArgs;
@@ -82,6 +87,13 @@ static int parse_args(int argc, char **argv, EvalArgs *a)
             a->no_rewrite = 1;
         } else if (opts && !strcmp(s, "--jacobian")) {
             a->jacobian = 1;
+        } else if (opts && !strcmp(s, "--hessian")) {
+            a->hessian = 1;
+        } else if (opts && !strcmp(s, "--tangent")) {
+            if (i + 1 >= argc)
+                return cli_usage_error("eval", "--tangent needs NAME=VALUE,..., e.g. --tangent x=1,y=0");
+            a->tangent = (Source){"<tangent>", argv[i + 1], strlen(argv[i + 1])};
+            i++;
         } else if (opts && !strcmp(s, "--json")) {
             a->json = 1;
         } else if (opts && !strcmp(s, "--engine")) {
@@ -213,9 +225,70 @@ typedef struct Result {
     double *value;
     double **deriv;             /* per input, NULL when not asked for */
     Shape *dshape;
+    double *jv;                 /* --tangent: J v, of the value's shape */
+    double *H;                  /* --hessian: dense n x n by the variables */
+    uint32_t n;
+    uint32_t *off;              /* per input: its first variable, or
+                                   UINT32_MAX when it is not one */
 } Result;
 
-static void print_result(const Func *f, const Result *r, int json, const char *key)
+/* The Hessian block of inputs a and b: a number for two scalars, else a
+ * matrix with a row per element of a. */
+static void print_block(const Func *f, const Graph *g, const Result *r, uint32_t a,
+                        uint32_t b, int text)
+{
+    Shape sa = g->node[f->input[a]].shape, sb = g->node[f->input[b]].shape;
+    uint32_t na = shape_size(sa), nb = shape_size(sb);
+    double *blk = xmalloc((size_t)na * nb * sizeof *blk);
+    for (uint32_t i = 0; i < na; i++)
+        for (uint32_t j = 0; j < nb; j++)
+            blk[i * nb + j] = r->H[(size_t)(r->off[a] + i) * r->n + r->off[b] + j];
+    print_array(blk, sa.rank == 0 && sb.rank == 0 ? SHAPE_SCALAR : shape_mat(na, nb), text);
+    free(blk);
+}
+
+/* "jvp" and "hessian" after the first derivatives. */
+static void print_second(const Func *f, const Graph *g, const Result *r, int json, int width)
+{
+    uint32_t nin = f->ninputs - f->nparams;
+    if (r->jv) {
+        printf(json ? ", \"jvp\": " : "%-*s %s", width, "jvp",
+               r->jv[0] < 0 && r->vshape.rank == 0 ? "" : " ");
+        print_array(r->jv, r->vshape, !json);
+        if (!json)
+            printf("\n");
+    }
+    if (!r->H)
+        return;
+    if (json)
+        printf(", \"hessian\": {");
+    for (uint32_t a = 0, na = 0; a < nin; a++) {
+        if (r->off[a] == UINT32_MAX)
+            continue;
+        if (json)
+            printf("%s\"%s\": {", na++ ? ", " : "", f->input_name[a]);
+        for (uint32_t b = 0, nb = 0; b < nin; b++) {
+            if (r->off[b] == UINT32_MAX)
+                continue;
+            if (json) {
+                printf("%s\"%s\": ", nb++ ? ", " : "", f->input_name[b]);
+            } else {
+                char label[512];
+                snprintf(label, sizeof label, "d2/d%s d%s", f->input_name[a], f->input_name[b]);
+                printf("%s  ", label);
+            }
+            print_block(f, g, r, a, b, !json);
+            if (!json)
+                printf("\n");
+        }
+        if (json)
+            printf("}");
+    }
+    if (json)
+        printf("}");
+}
+
+static void print_result(const Func *f, const Graph *g, const Result *r, int json, const char *key)
 {
     if (json) {
         printf("{\"value\": ");
@@ -230,6 +303,7 @@ static void print_result(const Func *f, const Result *r, int json, const char *k
             }
             printf("}");
         }
+        print_second(f, g, r, 1, 0);
         printf("}\n");
         return;
     }
@@ -249,6 +323,7 @@ static void print_result(const Func *f, const Result *r, int json, const char *k
         print_array(r->deriv[k], r->dshape[k], 1);
         printf("\n");
     }
+    print_second(f, g, r, 0, width);
 }
 
 /* The interpreter with the kernel's signature: value, and the gradient or
@@ -393,8 +468,122 @@ static void evaluate(const Runner *r, const Func *f, const Graph *g, const doubl
     free(v);
 }
 
+/* The interpreter for f_jvp and f_hess: J v into jv, the variables'
+ * gradient into grad and the Hessian's entries into H (when not null). */
+static void interp_second(const Kernel *k, const double *in, const double *params,
+                          const double *v, double *jv, double *grad, double *H)
+{
+    uint32_t n = k->ninputs, nin = n - k->nparams, insize = 0, psize = 0, nvar = 0;
+    for (uint32_t i = 0; i < n; i++)
+        *(i < nin ? &insize : &psize) += shape_size(k->g->node[k->input[i]].shape);
+    NodeId *inputs = xmalloc((2 * n + 1) * sizeof *inputs);
+    double *vals = xmalloc((2 * insize + psize + 1) * sizeof *vals);
+    memcpy(vals, in, insize * sizeof *vals);
+    memcpy(vals + insize, params, psize * sizeof *vals);
+    uint32_t ninp = 0, nval = insize + psize;
+    for (uint32_t i = 0; i < n; i++)
+        inputs[ninp++] = k->input[i];
+    for (uint32_t i = 0, off = 0; i < nin; i++) {
+        uint32_t size = shape_size(k->g->node[k->input[i]].shape);
+        if (k->tangent && k->tangent[i]) {
+            inputs[ninp++] = k->tangent[i];
+            memcpy(vals + nval, v + off, size * sizeof *vals);
+            nval += size;
+        }
+        off += size;
+    }
+    for (uint32_t j = 0; j < k->nwrt; j++)
+        nvar += k->wrt[j] < nin;
+    NodeId *roots = xmalloc((1 + nvar + k->hess.nnz) * sizeof *roots);
+    uint32_t nroots = 0;
+    if (jv) {
+        roots[0] = k->jvp;
+        interp_eval(k->g, inputs, vals, ninp, roots, 1, jv);
+    }
+    if (H) {
+        for (uint32_t j = 0; j < nvar; j++)
+            roots[nroots++] = k->grad[k->wrt[j]];
+        for (uint32_t q = 0; q < k->hess.nnz; q++)
+            roots[nroots++] = k->hval[q];
+        double *res = xmalloc((k->hess.n + k->hess.nnz + 1) * sizeof *res);
+        interp_eval(k->g, inputs, vals, ninp, roots, nroots, res);
+        memcpy(grad, res, k->hess.n * sizeof *grad);
+        memcpy(H, res + k->hess.n, k->hess.nnz * sizeof *H);
+        free(res);
+    }
+    free(inputs);
+    free(vals);
+    free(roots);
+}
+
+/* J v and the dense Hessian by the variables, into res. */
+static void evaluate_second(const Runner *r, const Func *f, const double *in,
+                            const double *params, const double *v, Result *res)
+{
+    const Kernel *k = r->k;
+    const HessPattern *h = &k->hess;
+    int want_h = (k->entries & ENTRY_HESS) != 0;
+    if (k->entries & ENTRY_JVP)
+        res->jv = xmalloc(r->out_size * sizeof *res->jv);
+    double *hs = want_h ? xmalloc((h->nnz + 1) * sizeof *hs) : NULL;
+    double *grad = want_h ? xmalloc((h->n + 1) * sizeof *grad) : NULL;
+    if (r->interp)
+        interp_second(k, in, params, v, res->jv, grad, hs);
+    else
+        rt_call2(&r->code, in, params, v, res->jv, grad, hs);
+    if (want_h) {
+        uint32_t nin = f->ninputs - f->nparams, at = 0;
+        res->n = h->n;
+        res->H = xcalloc((size_t)h->n * h->n + 1, sizeof *res->H);
+        for (uint32_t j = 0; j < h->n; j++)
+            for (uint32_t q = h->colptr[j]; q < h->colptr[j + 1]; q++) {
+                uint32_t i = h->rowind[q];
+                res->H[(size_t)i * h->n + j] = res->H[(size_t)j * h->n + i] = hs[q];
+            }
+        res->off = xmalloc((nin + 1) * sizeof *res->off);
+        for (uint32_t i = 0; i < nin; i++)
+            res->off[i] = UINT32_MAX;
+        for (uint32_t j = 0; j < k->nwrt; j++)
+            if (k->wrt[j] < nin) {
+                res->off[k->wrt[j]] = at;
+                at += shape_size(k->g->node[k->input[k->wrt[j]]].shape);
+            }
+    }
+    free(hs);
+    free(grad);
+}
+
+/* The --tangent direction in `in`'s layout: inputs not named move by 0. */
+static int bind_tangent(const Func *f, const Graph *g, Assign *as, int n, double *v, Diag *d)
+{
+    char s1[48], s2[48];
+    uint32_t nin = f->ninputs - f->nparams;
+    for (uint32_t k = 0; k < nin; k++) {
+        Shape want = g->node[f->input[k]].shape;
+        Assign *a = find_assign(as, n, f->input_name[k]);
+        if (a && !shape_eq(a->shape, want))
+            diag_error(d, a->src, a->vloc, "'%s' has shape %s here, but the input is %s",
+                       f->input_name[k], shape_str(a->shape, s1), shape_str(want, s2));
+        else if (a)
+            memcpy(v, a->data, shape_size(want) * sizeof *v);
+        else
+            memset(v, 0, shape_size(want) * sizeof *v);
+        if (a)
+            a->used = 1;
+        v += shape_size(want);
+    }
+    for (int i = 0; i < n; i++)
+        if (!as[i].used)
+            diag_error(d, as[i].src, as[i].loc, "'%.*s' is not an input of %s that a direction can move",
+                       (int)as[i].len, as[i].name, f->name);
+    return d->nerrors ? -1 : 0;
+}
+
 static void result_free(Result *r, uint32_t n)
 {
+    free(r->jv);
+    free(r->H);
+    free(r->off);
     for (uint32_t k = 0; k < n; k++)
         free(r->deriv[k]);
     free(r->deriv);
@@ -430,7 +619,15 @@ int cmd_eval(int argc, char **argv)
     uint8_t *wrt = NULL;
     if (a.wrt && wrt_inputs(f, a.wrt, &wrt, &d) != 0)
         goto out;
-    Kernel *k = opt_kernel_wrt(p, f, wrt);
+    unsigned entries = ENTRY_VALUE | ENTRY_GRAD | (a.tangent.text ? ENTRY_JVP : 0) |
+                       (a.hessian ? ENTRY_HESS : 0);
+    const char *why = opt_entries_error(p, f, wrt, entries);
+    if (why) {
+        diag_plain(&d, "%s: %s", f->name, why);
+        free(wrt);
+        goto out;
+    }
+    Kernel *k = opt_kernel_entries(p, f, wrt, entries);
     free(wrt);
     Runner r = {.k = k, .interp = a.interp};
     for (uint32_t i = 0; i < f->ninputs; i++)
@@ -439,20 +636,31 @@ int cmd_eval(int argc, char **argv)
     r.out_size = shape_size(k->g->node[k->value].shape);
     double *in = xmalloc((r.in_size + 1) * sizeof *in);
     double *params = xmalloc((r.params_size + 1) * sizeof *params);
-    if (bind_inputs(f, p->g, &input.src, as, nas, in, params, &d) == 0 && load(&r, &a, &d) == 0) {
+    double *v = xcalloc(r.in_size + 1, sizeof *v);
+    Assign ts[256];
+    int nts = 0;
+    if (a.tangent.text)
+        parse_at(&a.tangent, ts, 256, &nts, &d);
+    if (bind_inputs(f, p->g, &input.src, as, nas, in, params, &d) == 0 &&
+        bind_tangent(f, p->g, ts, nts, v, &d) == 0 && load(&r, &a, &d) == 0) {
         int want = a.jacobian ? 2 : a.grad ? 1 : 0;
         if (want == 1 && r.out_size > 1 && !a.jacobian)
             want = 2;           /* the gradient of a vector is its Jacobian */
-        Result res;
+        Result res = {0};
         evaluate(&r, f, p->g, in, params, want, &res);
-        print_result(f, &res, a.json, !want ? NULL : want == 2 ? "jacobian" : "grad");
+        if (entries & (ENTRY_JVP | ENTRY_HESS))
+            evaluate_second(&r, f, in, params, v, &res);
+        print_result(f, p->g, &res, a.json, !want ? NULL : want == 2 ? "jacobian" : "grad");
         result_free(&res, f->ninputs - f->nparams);
         if (!r.interp)
             rt_unload(&r.code);
         rc = 0;
     }
+    for (int i = 0; i < nts; i++)
+        free(ts[i].data);
     free(in);
     free(params);
+    free(v);
     kernel_free(k);
 out:
     if (rc)
