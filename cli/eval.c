@@ -530,7 +530,7 @@ static void evaluate_second(const Runner *r, const Func *f, const double *in,
     if (r->interp)
         interp_second(k, in, params, v, res->jv, grad, hs);
     else
-        rt_call2(&r->code, in, params, v, res->jv, grad, hs);
+        rt_call2(&r->code, in, params, v, res->jv, NULL, grad, hs);
     if (want_h) {
         uint32_t nin = f->ninputs - f->nparams, at = 0;
         res->n = h->n;

@@ -1175,19 +1175,21 @@ static void runtime_entry(const Emitter *e, int work, Buf *out)
             buf_printf(out, "    if (grad)\n        %s_vjp%s(in%s, v, grad%s%s);\n", e->sym, w, pa, gp, wa);
     }
     buf_puts(out, "}\n");
-    if (!has(e, E_JVP) && !has(e, E_HESS))
+    if (!has(e, E_JVP) && !has(e, E_HVP) && !has(e, E_HESS))
         return;
-    /* Forward mode and Hessians: J v into jv when it is not null, the
-     * gradient by the variables and the Hessian's entries into grad and H
-     * when H is not null. */
+    /* Forward mode and second order: J v into jv, H v into hv, each when
+     * not null; the gradient by the variables and the Hessian's entries
+     * into grad and H when H is not null. */
     buf_printf(out, "\nvoid %s_rt2(const double *in, const double *params, const double *v, "
-                    "double *jv, double *grad, double *H, double *work);\n", e->sym);
+                    "double *jv, double *hv, double *grad, double *H, double *work);\n", e->sym);
     buf_printf(out, "void %s_rt2(const double *in, const double *params, const double *v, "
-                    "double *jv, double *grad, double *H, double *work)\n{\n"
-                    "    (void)params;\n    (void)v;\n    (void)jv;\n    (void)grad;\n"
-                    "    (void)H;\n    (void)work;\n", e->sym);
+                    "double *jv, double *hv, double *grad, double *H, double *work)\n{\n"
+                    "    (void)params;\n    (void)v;\n    (void)jv;\n    (void)hv;\n"
+                    "    (void)grad;\n    (void)H;\n    (void)work;\n", e->sym);
     if (has(e, E_JVP))
         buf_printf(out, "    if (jv)\n        %s_jvp%s(in%s, v, jv%s);\n", e->sym, w, pa, wa);
+    if (has(e, E_HVP))
+        buf_printf(out, "    if (hv)\n        %s_hvp%s(in%s, v, hv%s);\n", e->sym, w, pa, wa);
     if (has(e, E_HESS))
         buf_printf(out, "    if (H)\n        %s_hess%s(in%s, grad, H%s);\n", e->sym, w, pa, wa);
     buf_puts(out, "}\n");

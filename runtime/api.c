@@ -34,7 +34,7 @@ int rt_load_explained(const Kernel *k, const gradc_options *opt, Loaded *out,
     out->work = emit_work_size(k, &rt_emit);
     out->entry = (void (*)(const double *, const double *, const double *, double *,
                            double *, double *, double *))gradc_so_symbol(out->so, "gradc_kernel_rt");
-    out->entry2 = (void (*)(const double *, const double *, const double *, double *,
+    out->entry2 = (void (*)(const double *, const double *, const double *, double *, double *,
                             double *, double *, double *))gradc_so_symbol(out->so, "gradc_kernel_rt2");
     uint32_t nin = k->ninputs - k->nparams;
     for (uint32_t i = 0; i < k->ninputs; i++) {
@@ -63,10 +63,10 @@ void rt_call(const Loaded *l, const double *in, const double *params,
 }
 
 void rt_call2(const Loaded *l, const double *in, const double *params, const double *v,
-              double *jv, double *grad, double *H)
+              double *jv, double *hv, double *grad, double *H)
 {
     double *w = l->work ? xmalloc(l->work * sizeof *w) : NULL;
-    l->entry2(in, params, v, jv, grad, H, w);
+    l->entry2(in, params, v, jv, hv, grad, H, w);
     free(w);
 }
 

@@ -15,11 +15,12 @@ typedef struct Loaded {
                   double *out, double *grad, double *grad_params, double *work);
     uint32_t in_size, params_size, out_size;
     uint32_t work;              /* doubles of scratch the entry needs */
-    /* NAME_rt2, present when the kernel has f_jvp or f_hess: J v with
-     * direction v into jv, the gradient by the variables and the
-     * Hessian's pattern entries into grad and H (each when not null). */
+    /* NAME_rt2, present when the kernel has f_jvp, f_hvp or f_hess: J v
+     * and H v with direction v into jv and hv, the gradient by the
+     * variables and the Hessian's entries into grad and H (each when not
+     * null). */
     void (*entry2)(const double *in, const double *params, const double *v,
-                   double *jv, double *grad, double *H, double *work);
+                   double *jv, double *hv, double *grad, double *H, double *work);
 } Loaded;
 
 /* How rt_load emits kernels: fixed symbol names, so user names never need
@@ -36,7 +37,7 @@ void rt_call(const Loaded *l, const double *in, const double *params,
              const double *v, double *out, double *grad, double *grad_params);
 /* Calls NAME_rt2 (the kernel must have one). */
 void rt_call2(const Loaded *l, const double *in, const double *params, const double *v,
-              double *jv, double *grad, double *H);
+              double *jv, double *hv, double *grad, double *H);
 double rt_value(const Loaded *l, const double *in);             /* scalar */
 double rt_grad(const Loaded *l, const double *in, double *grad); /* scalar */
 void rt_unload(Loaded *l);

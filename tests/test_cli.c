@@ -749,3 +749,99 @@ Test(cli, emit_max_block_and_report)
     free(h);
     cleanup(dir);
 }
+
+/* ---- second order and forward mode: --hessian, --tangent, --entry ---- */
+
+Test(cli, eval_hessian_and_tangent)
+{
+    char *dir = tmpdir();
+    /* x^2 y: H = [[2y, 2x], [2x, 0]]; grad (2xy, x^2) = (12, 9) at (3, 2) */
+    expect_output(dir, ARGS("eval", "x*x*y", "--at", "x=3,y=2", "--hessian", "--json"),
+                  "{\"value\": 18, \"hessian\": {\"x\": {\"x\": 4, \"y\": 6}, \"y\": {\"x\": 6, \"y\": 0}}}\n");
+    expect_output(dir, ARGS("eval", "x*x*y", "--at", "x=3,y=2", "--hessian", "--json",
+                            "--engine", "interp"),
+                  "{\"value\": 18, \"hessian\": {\"x\": {\"x\": 4, \"y\": 6}, \"y\": {\"x\": 6, \"y\": 0}}}\n");
+    /* J v = 12 * 1 + 9 * 0.5 */
+    expect_output(dir, ARGS("eval", "x*x*y", "--at", "x=3,y=2", "--tangent", "x=1,y=0.5", "--json"),
+                  "{\"value\": 18, \"jvp\": 16.5}\n");
+    expect_output(dir, ARGS("eval", "x*x*y", "--at", "x=3,y=2", "--grad", "--tangent", "y=1",
+                            "--hessian", "--wrt", "y"),
+                  "value  18\nd/dy   9\njvp    9\nd2/dy dy  0\n");
+    /* w sum(v^2): H_vv = 2w I, H_vw = 2v (a column), H_ww = 0 */
+    expect_output(dir, ARGS("eval", "sum(v * v) * w", "--at", "v=[1,2],w=3", "--hessian", "--json"),
+                  "{\"value\": 15, \"hessian\": {\"v\": {\"v\": [[6, 0], [0, 6]], \"w\": [[2], [4]]}, "
+                  "\"w\": {\"v\": [[2, 4]], \"w\": 0}}}\n");
+    /* softmax([a, b]) along a at a = b = 0: (1/4, -1/4) */
+    expect_output(dir, ARGS("eval", "softmax([a, b])", "--at", "a=0,b=0", "--tangent", "a=1", "--json"),
+                  "{\"value\": [0.5, 0.5], \"jvp\": [0.25, -0.25]}\n");
+    cleanup(dir);
+}
+
+Test(cli, second_order_errors)
+{
+    char *dir = tmpdir();
+    expect_failure(dir, ARGS("eval", "softmax([a, b])", "--at", "a=0,b=0", "--hessian"),
+                   "gradc: error: f: Hessians and Hessian-vector products need a scalar value\n");
+    expect_failure(dir, ARGS("eval", "x*y", "--at", "x=1,y=2", "--tangent", "q=1"),
+                   "<tangent>:1:1: error: 'q' is not an input of f that a direction can move\n"
+                   "    1 | q=1\n      | ^\n");
+    expect_failure(dir, ARGS("emit", "-e", "x", "--entry", "value,foo"),
+                   "gradc: error: unknown entry point 'foo' in --entry (value, grad, jvp, hvp, hess)\n"
+                   "gradc: note: see 'gradc emit --help'\n");
+    expect_failure(dir, ARGS("emit", "-e", "x", "--dense-hessian"),
+                   "gradc: error: --dense-hessian needs the hess entry point (--entry ...,hess)\n"
+                   "gradc: note: see 'gradc emit --help'\n");
+    cleanup(dir);
+}
+
+/* gradc emit --entry: only the chosen functions, a header with the
+ * pattern, C that compiles cleanly and gives the Hessian of chained
+ * Rosenbrock (worked out by hand in the program below). */
+Test(cli, emit_entries_compile_and_run)
+{
+    char *dir = tmpdir();
+    char *src = path(dir, "r.grad"), *c = path(dir, "r.c"), *h = path(dir, "r.h");
+    char *mainc = path(dir, "main.c"), *exe = path(dir, "main");
+    FILE *f = fopen(src, "w");
+    fputs("rosen(x[6]) = sum(i = 0 .. 4, 100*(x[i+1] - x[i]^2)^2 + (1 - x[i])^2)\n", f);
+    fclose(f);
+    Run r = run(dir, ARGS("emit", src, "--entry", "hess,hvp,jvp", "-o", c, "--header", h));
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_free(&r);
+    char *code = slurp(c), *hdr = slurp(h);
+    cr_expect(strstr(hdr, "#define ROSEN_HESS_NNZ 11 "), "%s", hdr);
+    cr_expect(strstr(hdr, "#define ROSEN_HESS_N 6 "), "%s", hdr);
+    cr_expect(strstr(hdr, "double rosen_hess(const double *in, double *grad, double *H);"));
+    cr_expect(strstr(hdr, "double rosen_hvp(const double *in, const double *v, double *out);"));
+    cr_expect(strstr(hdr, "double rosen_jvp(const double *in, const double *v, double *out);"));
+    cr_expect(!strstr(code, "rosen_grad(") && !strstr(code, "double rosen(const"), "%s", code);
+    free(code);
+    free(hdr);
+    f = fopen(mainc, "w");
+    fputs("#include <math.h>\n#include <stdio.h>\n#include \"r.h\"\n"
+          "int main(void)\n{\n"
+          "    double x[6] = {0.5, -1, 1.5, 0.25, -0.75, 2}, g[6], H[ROSEN_HESS_NNZ], v[6] = {1, 0, 0, 0, 0, 0}, hv[6];\n"
+          "    double want[6][6] = {{0}};\n"
+          "    for (int i = 0; i < 5; i++) {\n"
+          "        want[i][i] += 1200 * x[i] * x[i] - 400 * x[i + 1] + 2;\n"
+          "        want[i + 1][i + 1] += 200;\n"
+          "        want[i + 1][i] = want[i][i + 1] = -400 * x[i];\n    }\n"
+          "    rosen_hess(x, g, H);\n    int bad = 0;\n"
+          "    for (int j = 0; j < ROSEN_HESS_N; j++)\n"
+          "        for (int q = rosen_hess_colptr[j]; q < rosen_hess_colptr[j + 1]; q++)\n"
+          "            bad += fabs(H[q] - want[rosen_hess_rowind[q]][j]) > 1e-12;\n"
+          "    rosen_hvp(x, v, hv);\n"
+          "    for (int i = 0; i < 6; i++)\n        bad += fabs(hv[i] - want[i][0]) > 1e-12;\n"
+          "    double jv, val = rosen_jvp(x, v, &jv);\n"
+          "    bad += fabs(jv - g[0]) > 1e-12 || val <= 0;\n"
+          "    printf(\"%d\\n\", bad);\n    return bad;\n}\n", f);
+    fclose(f);
+    cr_assert_eq(shell("cd '%s' && cc -std=c99 -Wall -Wextra -pedantic -Werror -o '%s' main.c r.c -lm && '%s'",
+                       dir, exe, exe), 0);
+    free(src);
+    free(c);
+    free(h);
+    free(mainc);
+    free(exe);
+    cleanup(dir);
+}
