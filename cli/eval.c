@@ -640,7 +640,7 @@ int cmd_eval(int argc, char **argv)
     Assign ts[256];
     int nts = 0;
     if (a.tangent.text)
-        parse_at(&a.tangent, ts, 256, &nts, &d);
+        at_parse(&a.tangent, ts, 256, &nts, &d);
     if (bind_inputs(f, p->g, &input.src, as, nas, in, params, &d) == 0 &&
         bind_tangent(f, p->g, ts, nts, v, &d) == 0 && load(&r, &a, &d) == 0) {
         int want = a.jacobian ? 2 : a.grad ? 1 : 0;
