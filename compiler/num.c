@@ -4,6 +4,7 @@
 #include "gradc.h"
 
 #include <locale.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,13 @@ void num_format(double v, char out[32])
         uselocale(old);
         return;
     }
-    for (int prec = 1; prec <= 17; prec++) {
+    /* The shortest text that reads back, without trying every length: a
+     * decimal of at most DBL_DIG (15) digits survives the trip through a
+     * double, so if one reads back as v, %.15g (which drops trailing
+     * zeros) prints exactly it; otherwise 16 or 17 digits are needed.
+     * Folded constants of a big kernel are mostly of 17 digits, and
+     * trying 1..17 cost 17 printf/strtod pairs each. */
+    for (int prec = DBL_DIG; prec <= 17; prec++) {
         snprintf(out, 32, "%.*g", prec, v);
         if (strtod_l(out, NULL, c_locale()) == v)
             break;

@@ -292,6 +292,44 @@ Test(lexparse, num_format_round_trips)
     cr_expect_str_eq(s, "-inf");
 }
 
+/* The shortest decimal that reads back, found the slow way: every
+ * precision from 1 up. */
+static void shortest_by_search(double v, char out[32])
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(out, 32, "%.*g", prec, v);
+        if (strtod(out, NULL) == v)
+            return;
+    }
+}
+
+Test(lexparse, num_format_is_the_shortest_text)
+{
+    /* num_format starts at 15 digits; it must agree with the search from 1
+     * digit on short decimals, folded constants (17 digits), whole numbers
+     * past 1e15, tiny and huge magnitudes. */
+    uint64_t r = 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < 20000; i++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        double v;
+        switch (i % 5) {
+        case 0: v = (double)(r % 100000) / 1000;                 break; /* 3.7, 12.345 */
+        case 1: v = 1.0 / (double)(1 + r % 997);                 break; /* 17 digits */
+        case 2: v = ldexp((double)(r >> 11), (int)(r % 200) - 100); break;
+        case 3: v = (double)(r % 1000) * 1e15 + (double)(r % 7);  break; /* whole, big */
+        default: memcpy(&v, &r, sizeof v);                       break; /* any bits */
+        }
+        if (!isfinite(v) || (v == floor(v) && fabs(v) < 1e15))
+            continue;           /* NaN, inf and small whole numbers have their own paths */
+        char got[32], want[32];
+        num_format(v, got);
+        shortest_by_search(v, want);
+        if (strstr(want, "e+") && fabs(v) < 1e16 && v == floor(v))
+            snprintf(want, 32, "%.0f", v);
+        cr_assert_str_eq(got, want, "for %a", v);
+    }
+}
+
 Test(lexparse, deep_nesting_is_not_a_crash)
 {
     /* Parentheses and calls nested 100000 deep: the parser stack is on the
