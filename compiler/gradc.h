@@ -131,11 +131,15 @@ const char *shape_str(Shape s, char buf[48]);   /* "scalar", "[3]", "[3,4]" */
 
 typedef struct Node {
     uint16_t op;
+    uint8_t indexed;            /* ir.c: in the graph's hash table */
     Shape shape;
     NodeId arg[3];
-    double num;                 /* OP_CONST: the value; SLICE/PAD: stride */
+    /* ir.c: the node's first two users, while it has at most two (see
+     * intern); all ones once it has more. Not part of its identity. */
+    NodeId use[2];
     int32_t aux;                /* OP_INPUT: the input slot; other ops:
                                    an integer attribute (see ops.h) */
+    double num;                 /* OP_CONST: the value; SLICE/PAD: stride */
     uint64_t sh;                /* structural hash: same for equal trees in
                                    any graph; orders commutative operands */
 } Node;

@@ -109,31 +109,107 @@ static void table_put(Graph *g, uint32_t hash, NodeId id)
     g->table[h] = (uint64_t)hash << 32 | id;
 }
 
+/* Hash-consing without a table lookup for most nodes. A node's use[]
+ * lists its users while it has at most two (USE_MANY after), and the
+ * table holds every node not listed in some operand's use[]: so when an
+ * operand has at most two users, they are the only candidates, and the
+ * table is consulted only when every operand has more. In a big formula
+ * most nodes have a fresh operand (a subtree just parsed, an adjoint just
+ * made), which is in the cache with its users, while a probe of a big
+ * table is a cache miss per node. */
+#define USE_MANY ((NodeId)0xffffffff)
+
+/* Inserts node id into the table unless it is there. */
+static void table_index(Graph *g, NodeId id)
+{
+    if (g->node[id].indexed)
+        return;
+    g->node[id].indexed = 1;
+    table_put(g, (uint32_t)node_hash(&g->node[id]), id);
+}
+
+/* Records user as a user of operand a; returns whether a lists it (so
+ * the table need not). A third user turns the list into USE_MANY, and
+ * the two listed go into the table, where lookups will now look. */
+static int use_add(Graph *g, NodeId a, NodeId user)
+{
+    NodeId *u = g->node[a].use;
+    if (u[0] == USE_MANY)
+        return 0;
+    if (u[0] == NODE_NONE || u[1] == NODE_NONE) {
+        u[u[0] != NODE_NONE] = user;
+        return 1;
+    }
+    NodeId u0 = u[0], u1 = u[1];
+    u[0] = u[1] = USE_MANY;
+    table_index(g, u0);
+    table_index(g, u1);
+    return 0;
+}
+
 /* Puts the nodes ir_append added into the table. They are distinct from
- * each other and from the rest (ir_append's contract), which is checked. */
+ * each other and from the rest (ir_append's contract), which is checked.
+ * Their operands' use lists did not record them: the lists become
+ * USE_MANY, which sends lookups to the table. */
 static void index_appended(Graph *g)
 {
     while (table_full(g))
         table_grow(g);
+    for (NodeId i = g->nindexed; i < g->n; i++) {
+        Node *n = &g->node[i];
+        n->use[0] = n->use[1] = NODE_NONE;
+        for (int k = 0; k < op_info[n->op].arity; k++) {
+            NodeId *u = g->node[n->arg[k]].use;
+            for (int j = 0; j < 2 && u[0] != USE_MANY; j++)
+                if (u[j] != NODE_NONE)
+                    table_index(g, u[j]);
+            u[0] = u[1] = USE_MANY;
+        }
+    }
     for (NodeId i = g->nindexed; i < g->n; i++) {
         uint32_t hash = (uint32_t)node_hash(&g->node[i]);
         for (uint32_t h = hash & (g->tcap - 1); g->table[h]; h = (h + 1) & (g->tcap - 1))
             assert((uint32_t)(g->table[h] >> 32) != hash ||
                    !node_equal(g, &g->node[(uint32_t)g->table[h]], &g->node[i]));
         table_put(g, hash, i);
+        g->node[i].indexed = 1;
     }
     g->nindexed = g->n;
 }
 
-/* Appends *n as it is (its structural hash included). */
+/* Appends *n as it is (its structural hash included), not yet a user of
+ * anything and not in the table. */
 static NodeId append(Graph *g, const Node *n)
 {
     if (g->n == g->cap) {
         g->cap *= 2;
         g->node = xrealloc(g->node, g->cap * sizeof *g->node);
     }
-    g->node[g->n] = *n;
+    Node *c = &g->node[g->n];
+    *c = *n;
+    c->indexed = 0;
+    c->use[0] = c->use[1] = NODE_NONE;
     return g->n++;
+}
+
+/* The node equal to *n if there is one, found through an operand's use
+ * list; NODE_NONE when there is none, USE_MANY when only the table can
+ * tell. The newer operand is tried first: it is the likelier to have
+ * few users, and to be in the cache with them. */
+static NodeId find_by_use(const Graph *g, const Node *n)
+{
+    NodeId a = n->arg[0], b = op_info[n->op].arity == 2 ? n->arg[1] : NODE_NONE;
+    NodeId try[2] = {a > b ? a : b, a > b ? b : a};
+    for (int k = 0; k < 2 && try[k] != NODE_NONE; k++) {
+        const NodeId *u = g->node[try[k]].use;
+        if (u[0] == USE_MANY)
+            continue;
+        for (int j = 0; j < 2 && u[j] != NODE_NONE; j++)
+            if (node_equal(g, &g->node[u[j]], n))
+                return u[j];
+        return NODE_NONE;
+    }
+    return USE_MANY;
 }
 
 /* Returns the existing node equal to *n, or appends it. */
@@ -143,17 +219,36 @@ static NodeId intern(Graph *g, const Node *n)
         index_appended(g);
     if (table_full(g))
         table_grow(g);
-    uint32_t hash = (uint32_t)node_hash(n), h = hash & (g->tcap - 1);
-    for (; g->table[h]; h = (h + 1) & (g->tcap - 1)) {
-        uint64_t e = g->table[h];
-        if ((uint32_t)(e >> 32) == hash && node_equal(g, &g->node[(uint32_t)e], n))
-            return (uint32_t)e;
+    NodeId found = op_info[n->op].arity ? find_by_use(g, n) : USE_MANY;
+    uint32_t hash = 0, h = 0;
+    if (found == USE_MANY) {
+        hash = (uint32_t)node_hash(n);
+        for (h = hash & (g->tcap - 1); g->table[h]; h = (h + 1) & (g->tcap - 1)) {
+            uint64_t e = g->table[h];
+            if ((uint32_t)(e >> 32) == hash && node_equal(g, &g->node[(uint32_t)e], n))
+                return (uint32_t)e;
+        }
+    } else if (found != NODE_NONE) {
+        return found;
     }
-    g->table[h] = (uint64_t)hash << 32 | g->n;
-    g->nindexed = g->n + 1;
     Node c = *n;
     c.sh = structural_hash(g, n);
-    return append(g, &c);
+    NodeId id = append(g, &c);
+    g->nindexed = g->n;
+    int listed = 0;
+    for (int k = 0; k < op_info[n->op].arity; k++)
+        if (k == 0 || n->arg[k] != n->arg[0])
+            listed |= use_add(g, n->arg[k], id);
+    if (!listed) {
+        /* The probe above ended at a free slot, unless use_add filled it. */
+        if (found == USE_MANY && !g->table[h]) {
+            g->table[h] = (uint64_t)hash << 32 | id;
+            g->node[id].indexed = 1;
+        } else {
+            table_index(g, id);
+        }
+    }
+    return id;
 }
 
 NodeId ir_append(Graph *g, const Node *n, NodeId a, NodeId b)
