@@ -200,6 +200,10 @@ NodeId ir_node(Graph *g, Op op, NodeId a, NodeId b, int32_t aux, double num,
  * folded and stay distinct (opt.c). They are entered in the hash table,
  * which checks that, when something is next looked up. */
 NodeId ir_append(Graph *g, const Node *n, NodeId a, NodeId b);
+/* The same when the renaming keeps every input's slot, so that n's
+ * structural hash and operand order hold in g as they are: nothing of
+ * a and b is read (in a big graph, two cache misses saved per node). */
+NodeId ir_append_same(Graph *g, const Node *n, NodeId a, NodeId b);
 void ir_reserve(Graph *g, uint32_t n);          /* room for n nodes */
 NodeId ir_sum(Graph *g, NodeId a);
 NodeId ir_bcast(Graph *g, NodeId a, Shape s);

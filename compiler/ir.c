@@ -270,6 +270,14 @@ NodeId ir_append(Graph *g, const Node *n, NodeId a, NodeId b)
     return append(g, &c);
 }
 
+NodeId ir_append_same(Graph *g, const Node *n, NodeId a, NodeId b)
+{
+    Node c = *n;
+    c.arg[0] = a;
+    c.arg[1] = b;
+    return append(g, &c);
+}
+
 void ir_reserve(Graph *g, uint32_t n)
 {
     if (g->cap < n) {

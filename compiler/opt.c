@@ -23,13 +23,12 @@ typedef struct Frame {
     int next;                   /* next operand to visit */
 } Frame;
 
-/* What the walk needs of a src node, 12 bytes instead of a whole Node:
+/* What the walk needs of a src node, 8 bytes instead of a whole Node:
  * the walk's random reads are cache misses in a big graph, and one read
- * of the operand's entry (to test seen) also brings in its operands. */
+ * of a node's entry brings in both its operands. NODE_NONE (never an
+ * operand) marks the absent ones. */
 typedef struct Walk {
     NodeId arg[2];              /* the operands (at most 2, ops.h), in visiting order */
-    uint8_t arity;
-    uint8_t seen;               /* visited by the walk (or an input) */
 } Walk;
 
 /* State of the scheduled copy (copy_scheduled). */
@@ -38,16 +37,37 @@ typedef struct Sched {
     Graph *dst;
     NodeId *map;                /* src id -> dst id; 0: not copied yet */
     Walk *w;                    /* per src node */
+    /* Visited by the walk (or an input), one bit per src node: small
+     * enough to stay in the cache, so an operand that was copied long ago
+     * (a forward value used by the gradient) costs no miss to skip. */
+    uint64_t *seen;
+    int same;                   /* inputs keep their slots (ir_append_same) */
     Frame *stack;
 } Sched;
 
-/* Fills w[] from src. Sethi-Ullman labels: about how many values
+static int seen(const Sched *s, NodeId id)
+{
+    return (int)(s->seen[id >> 6] >> (id & 63)) & 1;
+}
+
+static void see(Sched *s, NodeId id)
+{
+    s->seen[id >> 6] |= 1ull << (id & 63);
+}
+
+static int walk_arity(const Walk *w)
+{
+    return (w->arg[0] != NODE_NONE) + (w->arg[1] != NODE_NONE);
+}
+
+/* Fills w[] and seen from src. Sethi-Ullman labels: about how many values
  * evaluating each node's subtree keeps live at once (the DAG read as a
  * tree). Operands come before their users, so one forward loop computes
  * them. The walk visits the operand with the larger label first: w[]
  * lists it first. Inputs (map[i] != 0) are already in the kernel. */
-static void walk_init(const Graph *g, const NodeId *map, Walk *w)
+static void walk_init(Sched *s)
 {
+    const Graph *g = s->src;
     uint32_t *need = xmalloc(g->n * sizeof *need);
     for (NodeId i = 0; i < g->n; i++) {
         const Node *n = &g->node[i];
@@ -56,7 +76,10 @@ static void walk_init(const Graph *g, const NodeId *map, Walk *w)
         uint32_t b = arity > 1 ? need[n->arg[1]] : 0;
         need[i] = arity == 0 ? 0 : a == b ? a + 1 : a > b ? a : b;
         int swap = arity == 2 && b > a;
-        w[i] = (Walk){{n->arg[swap], n->arg[!swap]}, (uint8_t)arity, map[i] != 0};
+        s->w[i] = (Walk){{arity > 0 ? n->arg[swap] : NODE_NONE,
+                          arity > 1 ? n->arg[!swap] : NODE_NONE}};
+        if (s->map[i])
+            see(s, i);
     }
     free(need);
 }
@@ -71,8 +94,8 @@ static void copy_node(Sched *s, NodeId id)
     if (n->op == OP_TCONST)
         s->map[id] = ir_tconst(s->dst, n->shape, ir_tconst_data(s->src, id));
     else
-        s->map[id] = ir_append(s->dst, n, s->map[n->arg[0]],
-                               op_info[n->op].arity > 1 ? s->map[n->arg[1]] : 0);
+        s->map[id] = (s->same ? ir_append_same : ir_append)(
+            s->dst, n, s->map[n->arg[0]], op_info[n->op].arity > 1 ? s->map[n->arg[1]] : 0);
 }
 
 /* Visits the nodes reachable from root not yet seen, in depth-first
@@ -83,26 +106,27 @@ static void copy_node(Sched *s, NodeId id)
  * overflow the C stack. */
 static void postorder(Sched *s, NodeId root, NodeId *order, uint32_t *norder)
 {
-    if (s->w[root].seen)
+    if (seen(s, root))
         return;
     uint32_t sp = 0;
     s->stack[sp++] = (Frame){root, 0};
-    s->w[root].seen = 1;
+    see(s, root);
     while (sp > 0) {
         Frame *f = &s->stack[sp - 1];
         const Walk *n = &s->w[f->id];
-        if (f->next < n->arity) {
+        int arity = walk_arity(n);
+        if (f->next < arity) {
             if (f->next == 0) {
                 /* Both operands' entries and the node itself will be
                  * read: start the cache misses together. */
-                PREFETCH(&s->w[n->arg[n->arity - 1]]);
+                PREFETCH(&s->w[n->arg[arity - 1]]);
                 PREFETCH(&s->src->node[f->id]);
                 PREFETCH(&s->map[n->arg[0]]);
-                PREFETCH(&s->map[n->arg[n->arity - 1]]);
+                PREFETCH(&s->map[n->arg[arity - 1]]);
             }
             NodeId a = n->arg[f->next++];
-            if (!s->w[a].seen) {
-                s->w[a].seen = 1;
+            if (!seen(s, a)) {
+                see(s, a);
                 s->stack[sp++] = (Frame){a, 0};
             }
             continue;
@@ -124,12 +148,14 @@ static void postorder(Sched *s, NodeId root, NodeId *order, uint32_t *norder)
  * gradient entry needs only its own terms). Only the graph's structure
  * decides the order, so the kernel's numbering stays canonical. */
 static void copy_scheduled(const Graph *src, Graph *dst, const NodeId *roots,
-                           uint32_t nroots, NodeId *map)
+                           uint32_t nroots, NodeId *map, int same)
 {
-    Sched s = {src, dst, map, xmalloc(src->n * sizeof *s.w), xmalloc(src->n * sizeof *s.stack)};
+    Sched s = {src, dst, map, xmalloc(src->n * sizeof *s.w),
+               xcalloc(src->n / 64 + 1, sizeof *s.seen), same,
+               xmalloc(src->n * sizeof *s.stack)};
     NodeId *fwd = xmalloc(src->n * sizeof *fwd);
     uint32_t *ready = xmalloc(src->n * sizeof *ready);
-    walk_init(src, map, s.w);
+    walk_init(&s);
     uint32_t nfwd = 0;
     postorder(&s, roots[0], fwd, &nfwd);
 
@@ -140,10 +166,11 @@ static void copy_scheduled(const Graph *src, Graph *dst, const NodeId *roots,
     uint32_t nodes = nfwd;
     for (NodeId i = 0; i < src->n; i++) {
         const Walk *w = &s.w[i];
-        for (int k = 0; k < w->arity; k++)
-            if (ready[w->arg[k]] > ready[i] && !w->seen)
+        int unseen = !seen(&s, i);
+        for (int k = 0; k < walk_arity(w); k++)
+            if (ready[w->arg[k]] > ready[i] && unseen)
                 ready[i] = ready[w->arg[k]];
-        nodes += !w->seen;                      /* an upper bound for the reserve */
+        nodes += unseen;                        /* an upper bound for the reserve */
     }
 
     /* Gradient roots bucketed by readiness (a counting sort, stable). */
@@ -169,6 +196,7 @@ static void copy_scheduled(const Graph *src, Graph *dst, const NodeId *roots,
             postorder(&s, bucket[b], NULL, NULL);
     }
     free(s.w);
+    free(s.seen);
     free(s.stack);
     free(fwd);
     free(ready);
@@ -346,17 +374,26 @@ static Kernel *build(Program *p, const Func *f, const uint8_t *wrt, unsigned ent
     NodeId *map = xmalloc(g->n * sizeof *map);
     memset(map, 0, g->n * sizeof *map);
     k->input = xmalloc((ninputs + 1) * sizeof *k->input);
-    for (uint32_t i = 0; i < ninputs; i++)
+    /* Where every input keeps its slot (a bare formula, a file's first
+     * function), every structural hash stays as it is. */
+    int same = 1;
+    for (uint32_t i = 0; i < ninputs; i++) {
         map[f->input[i]] = k->input[i] = ir_input(k->g, g->node[f->input[i]].shape);
-    if (seed != NODE_NONE)
+        same &= g->node[f->input[i]].aux == k->g->node[k->input[i]].aux;
+    }
+    if (seed != NODE_NONE) {
         map[seed] = k->seed = ir_input(k->g, g->node[seed].shape);
+        same &= g->node[seed].aux == k->g->node[k->seed].aux;
+    }
     if (entries & (ENTRY_JVP | ENTRY_HVP)) {
         k->tangent = xcalloc(ninputs + 1, sizeof *k->tangent);
-        for (uint32_t j = 0; j < njac; j++)
+        for (uint32_t j = 0; j < njac; j++) {
             map[tan[j]] = k->tangent[k->wrt[j]] = ir_input(k->g, g->node[tan[j]].shape);
+            same &= g->node[tan[j]].aux == k->g->node[k->tangent[k->wrt[j]]].aux;
+        }
     }
     free(tan);
-    copy_scheduled(g, k->g, roots, nroots, map);
+    copy_scheduled(g, k->g, roots, nroots, map, same);
     k->value = map[roots[0]];
     if (want_grad) {
         k->grad = xmalloc((ninputs + 1) * sizeof *k->grad);
