@@ -166,6 +166,7 @@ struct Graph {
     uint64_t *table;            /* open-addressing hash table: NodeId in the
                                    low half, the node's hash in the high */
     uint32_t tcap;
+    uint32_t ntable;            /* nodes in the table (ir.c's intern) */
     uint32_t nindexed;          /* nodes below this are in the table; the
                                    rest came from ir_append */
     uint32_t ninputs;           /* input slots handed out so far */

@@ -91,13 +91,19 @@ static uint64_t structural_hash(const Graph *g, const Node *n)
     return h * 0xc4ceb9fe1a85ec53ull;
 }
 
-/* Whether one more node would fill the table beyond 3/4. Linear probing
- * stays short at that load since the hashes in the slots spare most node
- * reads; a fuller table is a smaller one, and a big graph's lookups are
- * cache misses in it. */
+/* The most entries one intern adds: the node, and the users listed by
+ * its two operands when their lists overflow (use_add). */
+enum { TABLE_ROOM = 1 + 2 * 2 };
+
+/* Whether one more intern could fill the table beyond 3/4. Linear
+ * probing stays short at that load since the hashes in the slots spare
+ * most node reads; a fuller table is a smaller one, and a big graph's
+ * lookups are cache misses in it. It is sized by its entries, not by
+ * the graph: most nodes are found through their operands' use lists. */
+
 static int table_full(const Graph *g)
 {
-    return 4 * ((uint64_t)g->n + 1) > 3 * (uint64_t)g->tcap;
+    return 4 * ((uint64_t)g->ntable + TABLE_ROOM) > 3 * (uint64_t)g->tcap;
 }
 
 /* Inserts node id, whose hash is `hash`, into the table (not there yet). */
@@ -107,6 +113,7 @@ static void table_put(Graph *g, uint32_t hash, NodeId id)
     while (g->table[h])
         h = (h + 1) & (g->tcap - 1);
     g->table[h] = (uint64_t)hash << 32 | id;
+    g->ntable++;
 }
 
 /* Hash-consing without a table lookup for most nodes. A node's use[]
@@ -153,8 +160,12 @@ static int use_add(Graph *g, NodeId a, NodeId user)
  * USE_MANY, which sends lookups to the table. */
 static void index_appended(Graph *g)
 {
+    /* Room for the appended nodes and the users their operands list. */
+    uint32_t ntable = g->ntable;
+    g->ntable += (g->n - g->nindexed) * TABLE_ROOM;
     while (table_full(g))
         table_grow(g);
+    g->ntable = ntable;
     for (NodeId i = g->nindexed; i < g->n; i++) {
         Node *n = &g->node[i];
         n->use[0] = n->use[1] = NODE_NONE;
@@ -243,6 +254,7 @@ static NodeId intern(Graph *g, const Node *n)
         /* The probe above ended at a free slot, unless use_add filled it. */
         if (found == USE_MANY && !g->table[h]) {
             g->table[h] = (uint64_t)hash << 32 | id;
+            g->ntable++;
             g->node[id].indexed = 1;
         } else {
             table_index(g, id);
