@@ -19,34 +19,47 @@ static int is_alias(const Emitter *e, NodeId id)
            (n->op == OP_SLICE && (uint32_t)n->num == 1);
 }
 
-/* Scalars reuse slots after their last use (linear scan). */
+/* Scalars reuse slots after their last use (linear scan). A slot is
+ * released when its node's last user is reached, before that user takes
+ * one; the user's operands release in operand order, so the slot taken
+ * is the last operand's. Only sequential reads: a node that takes a slot
+ * posts it, with which operand of its last user it is, at that user's
+ * entries, which the scan reaches later (in a big kernel, reading the
+ * operands' entries instead was a cache miss per node). */
 static uint32_t assign_slots(const Emitter *e, Plan *p, const uint8_t *mark,
                              const NodeId *roots, uint32_t nroots)
 {
     const Graph *g = e->k->g;
+    /* last[a] = 2 * its last user + which operand it is there; 0: none,
+     * UINT32_MAX: a root, never released. (A graph has fewer than 2^31
+     * nodes: that many would take over 100 GB.) */
     uint32_t *last = xcalloc(g->n, sizeof *last);
+    uint32_t *posted = xmalloc(2 * (size_t)g->n * sizeof *posted);
+    uint8_t *dies = xcalloc(g->n, 1);                /* bit k: operand k posted */
     uint32_t *free_slots = xmalloc(g->n * sizeof *free_slots);
     uint32_t nfree = 0, nslots = 0;
     for (NodeId i = 1; i < g->n; i++)
         if (mark[i])
             for (int k = 0; k < op_info[g->node[i].op].arity; k++)
-                last[g->node[i].arg[k]] = i;
+                last[g->node[i].arg[k]] = 2 * i + (uint32_t)k;
     for (uint32_t r = 0; r < nroots; r++)
         last[roots[r]] = UINT32_MAX;
     for (NodeId i = 1; i < g->n; i++) {
         if (p->where[i].store != S_SLOT)
             continue;
-        const Node *n = &g->node[i];
-        for (int k = 0; k < op_info[n->op].arity; k++) {
-            NodeId a = n->arg[k];
-            if (last[a] == i && p->where[a].store == S_SLOT) {
-                free_slots[nfree++] = p->where[a].num;
-                last[a] = 0;    /* released once, even for x*x */
-            }
+        for (int k = 0; k < 2; k++)
+            if (dies[i] >> k & 1)
+                free_slots[nfree++] = posted[2 * i + (uint32_t)k];
+        uint32_t slot = nfree ? free_slots[--nfree] : nslots++;
+        p->where[i].num = slot;
+        if (last[i] != 0 && last[i] != UINT32_MAX) {
+            posted[last[i]] = slot;
+            dies[last[i] / 2] |= (uint8_t)(1u << (last[i] & 1));
         }
-        p->where[i].num = nfree ? free_slots[--nfree] : nslots++;
     }
     free(last);
+    free(posted);
+    free(dies);
     free(free_slots);
     return nslots;
 }
