@@ -16,6 +16,12 @@ export GRADC_CACHE="$work/cache.sqlite"
 
 fail() { echo "install_consumers: $*" >&2; exit 1; }
 
+# A sanitizer build (docs/testing.md) installs an instrumented libgradc:
+# its users must be built with the same flags (GRADC_TEST_CFLAGS, from
+# CMAKE_C_FLAGS).
+flags=${GRADC_TEST_CFLAGS:-}
+case $flags in *-fsanitize*) ;; *) flags="";; esac
+
 "$cmake" --install "$build" --prefix "$work/stage" >"$work/install.log"
 mv "$work/stage" "$work/moved"
 P=$work/moved
@@ -61,16 +67,17 @@ case $(pkg-config --cflags gradc) in *"$P"*) ;; *) fail "pkg-config --cflags: $(
 
 # The Makefile consumer, built in a copy of its directory.
 cp -r "$src/samples/make-consumer" "$work/make"
-make -s -C "$work/make" >"$work/make.log" 2>&1 || { cat "$work/make.log"; fail "make-consumer did not build"; }
+make -s -C "$work/make" CFLAGS="-O2 -Wall -Wextra -Werror $flags" >"$work/make.log" 2>&1 || { cat "$work/make.log"; fail "make-consumer did not build"; }
 (cd "$work/make" && ./consumer) || fail "make-consumer: ./consumer failed"
 # The same program linked statically with libgradc.a and its private deps.
-cc -O2 -o "$work/make/consumer_static" "$work/make/consumer.c" $(pkg-config --cflags gradc) \
+cc -O2 $flags -o "$work/make/consumer_static" "$work/make/consumer.c" $(pkg-config --cflags gradc) \
    "$libdir/libgradc.a" $(pkg-config --static --libs-only-l gradc | sed 's/-lgradc//') ||
   fail "cannot link libgradc.a"
 "$work/make/consumer_static" >/dev/null || fail "static consumer failed"
 
 # The CMake consumer: find_package(gradc) + gradc_generate().
 "$cmake" -S "$src/samples/cmake-consumer" -B "$work/cmake" -DCMAKE_PREFIX_PATH="$P" \
+  -DCMAKE_C_FLAGS="$flags" \
   >"$work/cmake.log" 2>&1 || { cat "$work/cmake.log"; fail "cmake-consumer: configure failed"; }
 "$cmake" --build "$work/cmake" >"$work/cmake-build.log" 2>&1 ||
   { cat "$work/cmake-build.log"; fail "cmake-consumer: build failed"; }
@@ -78,7 +85,7 @@ cc -O2 -o "$work/make/consumer_static" "$work/make/consumer.c" $(pkg-config --cf
 "$work/cmake/runtime_consumer" || fail "cmake-consumer: runtime_consumer failed"
 # Regenerated when the .grad file changes: an edited model is re-emitted.
 cp -r "$src/samples/cmake-consumer" "$work/cmake-src"
-"$cmake" -S "$work/cmake-src" -B "$work/cmake2" -DCMAKE_PREFIX_PATH="$P" >/dev/null 2>&1
+"$cmake" -S "$work/cmake-src" -B "$work/cmake2" -DCMAKE_PREFIX_PATH="$P" -DCMAKE_C_FLAGS="$flags" >/dev/null 2>&1
 "$cmake" --build "$work/cmake2" >/dev/null 2>&1 || fail "cmake-consumer copy: build failed"
 grep -q '0\.25' "$work/cmake2/gradc/model.c" && fail "model.c has 0.25 before the edit"
 sleep 1
