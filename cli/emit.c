@@ -212,7 +212,7 @@ static int emit_one(Program *p, Func *f, const EmitArgs *a, Buf *c, Buf *h, Diag
     free(wrt);
     EmitOptions o = {.name = a->name, .prefix = a->prefix, .max_locals = a->max_locals,
                      .max_block = a->max_block, .net = a->freeze ? NULL : f->net,
-                     .blas = a->blas};
+                     .blas = a->blas, .single = a->single};
     int rc = 0;
     Buf sc = {0}, sh = {0};     /* --float: double-precision text to convert */
     if (!strcmp(a->what, "ir"))

@@ -1333,14 +1333,15 @@ int emit_report(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
     }
     if (k->jac) {
         Plan p;
-        plan_make(&e, k->jac, e.out_size * k->njac, &p);
+        free(jacobian_plan(&e, &p));
         snprintf(name, sizeof name, "%s_jacobian%s", e.sym, work ? "_work" : "");
         split_report(&e, &p, name, out);
         plan_free(&p);
     }
-    buf_printf(out, "%s: work array %u doubles (%s), scratch %u doubles\n", e.sym, work,
+    const char *real = o && o->single ? "floats" : "doubles";
+    buf_printf(out, "%s: work array %u %s (%s), scratch %u %s\n", e.sym, work, real,
                work ? "NAME_WORK_SIZE; _work entry points" : "none: plain entry points",
-               scratch_size(&e));
+               scratch_size(&e), real);
     teardown(&e);
     return 0;
 }

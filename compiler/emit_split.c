@@ -243,19 +243,22 @@ void split_report(const Emitter *e, const Plan *p, const char *fname, Buf *out)
     }
     if (!p->slots_in_work)
         stack += p->nslots;
+    int single = e->o && e->o->single;          /* --float */
+    unsigned real = single ? 4 : 8;
     buf_printf(out, "%s: %u statements, about %llu arithmetic operations per call\n", fname,
                stmts, (unsigned long long)ops);
     if (!p->nparts) {
         buf_printf(out, "  one function (max-block %u): %u scalar temporaries, "
                         "%llu bytes of stack arrays%s\n",
-                   split_max_block(e), temps, (unsigned long long)stack * 8,
+                   split_max_block(e), temps, (unsigned long long)stack * real,
                    p->nslots && !p->slots_in_work ? " (slots w)" : "");
     } else {
         buf_printf(out, "  %u parts (max-block %u), scratch w[%u] = %u bytes %s\n",
                    p->nparts, split_max_block(e), p->nslots,
-                   p->nslots * 8, p->slots_in_work ? "in work" : "on the entry point's stack");
+                   p->nslots * real, p->slots_in_work ? "in work" : "on the entry point's stack");
     }
-    buf_printf(out, "  work array: %u doubles (%u bytes)\n", p->work, p->work * 8);
+    buf_printf(out, "  work array: %u %s (%u bytes)\n", p->work, single ? "floats" : "doubles",
+               p->work * real);
     for (uint32_t k = 0; k < p->nparts; k++) {
         uint32_t n = 0, t = 0, rd = 0, wr = 0;
         for (NodeId i = p->part_at[k]; i < p->part_at[k + 1]; i++) {

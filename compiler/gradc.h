@@ -437,6 +437,9 @@ typedef struct EmitOptions {
     const char *prefix;         /* prepended to every external symbol */
     const char *header_name;    /* for the include guard and comments */
     int max_locals;             /* stack budget in doubles (0: default) */
+    int single;                 /* --float: the text is made single precision
+                                   afterwards (emit_float.c); the report
+                                   counts floats of 4 bytes */
     int max_block;              /* statements per function before a
                                    straight-line body is cut into parts
                                    (emit_split.c; 0: default) */

@@ -120,12 +120,16 @@ static double input_at(uint32_t i)
 }
 
 /* Value and gradient (or VJP) of both precisions at one point, compared
- * with float's tolerance: rounding errors of a few ulps of float per step. */
+ * with float's tolerance: rounding errors of a few ulps of float per step;
+ * also with functions split into parts (--max-block). */
 Test(embedded, float_compiles_strictly_and_agrees_with_double)
 {
-    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    /* Each case whole, then (odd c2) cut into parts of 3 statements. */
+    for (size_t c2 = 0; c2 < 2 * sizeof cases / sizeof cases[0]; c2++) {
+        size_t c = c2 / 2;
         Emitted e;
         build(&cases[c], 0, &e);
+        e.o.max_block = c2 % 2 ? 3 : 0;
         char *cd = text(&e, 0, 0), *cf = text(&e, 0, 1);
         cr_expect(!strstr(cf, "double"), "case %zu: double left in\n%s", c, cf);
         gradc_so *sd = compile(cd, "-O2"), *sf = compile(cf, STRICT);
@@ -227,12 +231,14 @@ Test(embedded, every_symbol_and_macro_carries_the_prefix)
 {
     char *dir = tmpdir(), *s;
     put(dir, "m.grad", model);
-    for (int single = 0; single < 2; single++) {
+    const char *opts[] = {"", "--float", "--max-block 3 --max-locals 2"};
+    for (int i = 0; i < 3; i++) {
         cr_assert_eq(shell(NULL, "cd %s && %s emit m.grad --prefix zq_ %s -o m.c --header m.h", dir,
-                           GRADC_BIN, single ? "--float" : ""), 0);
+                           GRADC_BIN, opts[i]), 0);
         cr_assert_eq(shell(NULL, "cd %s && cc " STRICT " -c m.c -o m.o", dir), 0);
-        /* Every symbol the object defines or needs from outside. */
-        cr_assert_eq(shell(&s, "cd %s && nm -g m.o | awk '$2 != \"U\" {print $3}'", dir), 0);
+        /* Every function and external symbol the object defines (the parts of
+         * a split function are static, but carry the name too). */
+        cr_assert_eq(shell(&s, "cd %s && nm m.o | awk '$2 ~ /^([A-TV-Z]|t)$/ {print $3}'", dir), 0);
         cr_expect(strlen(s) > 0);
         for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n"))
             cr_expect(!strncmp(line, "zq_", 3), "symbol without the prefix: %s", line);
@@ -253,16 +259,22 @@ Test(embedded, no_malloc_and_no_mutable_static_state)
 {
     char *dir = tmpdir(), *s;
     put(dir, "m.grad", model);
-    const char *opts[] = {"", "--float", "--max-locals 2", "--float --max-locals 2", "--freeze"};
-    for (int i = 0; i < 5; i++) {
+    const char *opts[] = {"", "--float", "--max-locals 2", "--float --max-locals 2", "--freeze",
+                          "--max-block 3", "--float --max-block 3 --max-locals 2"};
+    for (int i = 0; i < 7; i++) {
         cr_assert_eq(shell(NULL, "cd %s && %s emit m.grad %s -o m.c", dir, GRADC_BIN, opts[i]), 0);
         char *c = NULL;
         char p[512];
         snprintf(p, sizeof p, "%s/m.c", dir);
         c = slurp(p);
         cr_expect(!strstr(c, "malloc") && !strstr(c, "calloc") && !strstr(c, "free("), "%s", opts[i]);
-        for (const char *at = c; (at = strstr(at, "static")); at += 6)
-            cr_expect(!strncmp(at, "static const ", 13), "%s: %.60s", opts[i], at);
+        /* static: const tables, or the parts of a split function. */
+        for (const char *at = c; (at = strstr(at, "static")); at += 6) {
+            size_t line = strcspn(at, "\n");
+            const char *paren = memchr(at, '(', line), *eq = memchr(at, '=', line);
+            cr_expect(!strncmp(at, "static const ", 13) || (paren && (!eq || paren < eq)),
+                      "%s: %.60s", opts[i], at);
+        }
         free(c);
         cr_assert_eq(shell(NULL, "cd %s && cc " STRICT " -c m.c -o m.o", dir), 0);
         /* .data.rel.ro holds the const name tables: read-only once loaded. */
