@@ -69,11 +69,12 @@ typedef struct Plan {
     uint32_t zero[MAX_ZERO][2];
     uint32_t nzero;
     /* Parts (emit_split.c): a big straight-line body printed as nparts
-     * static functions, part k computing the nodes part_at[k] up to
-     * part_at[k + 1] - 1. Values read outside their part live in the
-     * slots w, the scratch array. nparts 0: one body. */
+     * static functions, part k computing the nodes order[part_at[k]] up
+     * to order[part_at[k + 1] - 1]. Values read outside their part live
+     * in the slots w, the scratch array. nparts 0: one body. */
     uint32_t nparts;
-    NodeId *part_at;
+    uint32_t *part_at;
+    NodeId *order;              /* inside the part_at allocation */
     const char *part_tag;       /* "v" or "g": names NAME__v0, NAME__g0 */
     uint8_t whole;              /* never cut into parts: the entry point
                                    reads its roots after the body (f_jvp,

@@ -46,24 +46,23 @@ static uint32_t scalar_statements(const Emitter *e, const Plan *p)
 
 /* Slots for the values that cross a cut, reused after their last use (a
  * linear scan in statement order, as assign_slots does). */
-static uint32_t scratch_slots(const Emitter *e, Plan *p)
+static uint32_t scratch_slots(const Emitter *e, Plan *p, uint32_t count)
 {
     const Graph *g = e->k->g;
+    const NodeId *order = p->order;
     uint32_t *last = xcalloc(g->n, sizeof *last);
     uint32_t *free_slots = xmalloc(g->n * sizeof *free_slots);
     uint32_t nfree = 0, nslots = 0;
-    for (NodeId i = 1; i < g->n; i++)
-        if (plan_emitted(p, i))
-            for (int k = 0; k < op_info[g->node[i].op].arity; k++)
-                last[g->node[i].arg[k]] = i;
+    for (uint32_t at = 0; at < count; at++)
+        for (int k = 0; k < op_info[g->node[order[at]].op].arity; k++)
+            last[g->node[order[at]].arg[k]] = at + 1;
     last[e->k->value] = UINT32_MAX;             /* returned at the end */
-    for (NodeId i = 1; i < g->n; i++) {
-        if (!plan_emitted(p, i))
-            continue;
+    for (uint32_t at = 0; at < count; at++) {
+        NodeId i = order[at];
         const Node *n = &g->node[i];
         for (int k = 0; k < op_info[n->op].arity; k++) {
             NodeId a = n->arg[k];
-            if (last[a] == i && p->where[a].store == S_SLOT) {
+            if (last[a] == at + 1 && p->where[a].store == S_SLOT) {
                 free_slots[nfree++] = p->where[a].num;
                 last[a] = 0;    /* released once, even for x*x */
             }
@@ -76,8 +75,85 @@ static uint32_t scratch_slots(const Emitter *e, Plan *p)
     return nslots;
 }
 
+/* The statement order of a cut body: the kernel's schedule, except that a
+ * statement is pulled forward to just after its last operand when it is
+ * the last use of one of them. Computing it then frees that operand and
+ * adds at most its own value, so no more values are live than before;
+ * and a term's backward statements, which read the term's forward values,
+ * follow the term instead of waiting for the end of the forward sweep
+ * (the Gulf function: each term's contributions to the three gradient
+ * entries are computed with the term, not 99 terms later). Every
+ * statement is still the same operation on the same operands. */
+static void pull_order(const Emitter *e, const Plan *p, NodeId *order)
+{
+    const Graph *g = e->k->g;
+    uint32_t *left = xcalloc(g->n, sizeof *left);       /* uses not yet computed */
+    uint32_t *ufirst = xcalloc(g->n + 1, sizeof *ufirst);
+    uint8_t *done = xcalloc(g->n, 1);
+    for (NodeId i = 1; i < g->n; i++)
+        if (p->where[i].store == S_TEMP)
+            for (int k = 0; k < op_info[g->node[i].op].arity; k++) {
+                left[g->node[i].arg[k]]++;
+                ufirst[g->node[i].arg[k] + 1]++;
+            }
+    left[e->k->value]++;                        /* returned at the end */
+    for (NodeId i = 1; i <= g->n - 1; i++)
+        ufirst[i + 1] += ufirst[i];
+    NodeId *users = xmalloc((ufirst[g->n] + 1) * sizeof *users);
+    uint32_t *fill = xmalloc(g->n * sizeof *fill);
+    memcpy(fill, ufirst, g->n * sizeof *fill);
+    for (NodeId i = 1; i < g->n; i++)
+        if (p->where[i].store == S_TEMP)
+            for (int k = 0; k < op_info[g->node[i].op].arity; k++)
+                if (k == 0 || g->node[i].arg[1] != g->node[i].arg[0])
+                    users[fill[g->node[i].arg[k]]++] = i;
+    NodeId *stack = xmalloc(g->n * sizeof *stack);
+    uint32_t n = 0, sp = 0;
+    for (NodeId i = 1; i < g->n; i++) {
+        if (p->where[i].store != S_TEMP || done[i])
+            continue;
+        stack[sp++] = i;
+        while (sp) {
+            NodeId u = stack[--sp];
+            const Node *nu = &g->node[u];
+            int ready = !done[u], frees = u == i;
+            for (int k = 0; k < op_info[nu->op].arity && ready; k++) {
+                NodeId a = nu->arg[k];
+                if (p->where[a].store != S_TEMP)
+                    continue;
+                ready = done[a];
+                frees |= left[a] == 1u + (op_info[nu->op].arity == 2 && nu->arg[0] == nu->arg[1]);
+            }
+            if (!ready || !frees)
+                continue;
+            done[u] = 1;
+            order[n++] = u;
+            /* Candidates: u's users, and the last user of an operand that
+             * u leaves with one use (its emission would free it). Each
+             * is pushed at most once per edge. */
+            for (int k = 0; k < op_info[nu->op].arity; k++) {
+                NodeId a = nu->arg[k];
+                if (--left[a] == 1 && p->where[a].store == S_TEMP &&
+                    (k == 0 || a != nu->arg[0]))
+                    for (uint32_t j = ufirst[a]; j < fill[a]; j++)
+                        if (!done[users[j]])
+                            stack[sp++] = users[j];
+            }
+            for (uint32_t j = fill[u]; j-- > ufirst[u];)
+                if (!done[users[j]])
+                    stack[sp++] = users[j];
+        }
+    }
+    free(left);
+    free(ufirst);
+    free(done);
+    free(users);
+    free(fill);
+    free(stack);
+}
+
 /* Cuts the body into parts when it is all scalar statements and more
- * than max_block of them: equal parts in schedule order; values read in
+ * than max_block of them: equal parts in pull_order; values read in
  * another part (and the returned value) move to scratch slots. Gradient
  * entries are stored right after they are computed (plan_early_stores),
  * inside their part, so they need no slot. Returns 1 when cut. */
@@ -86,7 +162,7 @@ int split_plan(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots, 
     const Graph *g = e->k->g;
     (void)roots, (void)nroots;
     p->nparts = 0;
-    p->part_at = NULL;
+    p->part_at = p->order = NULL;
     p->part_tag = "v";
     if (p->whole)
         return 0;
@@ -94,33 +170,31 @@ int split_plan(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots, 
     if (count <= max)
         return 0;
     uint32_t nparts = (count + max - 1) / max, per = (count + nparts - 1) / nparts;
-    uint32_t *part = xmalloc(g->n * sizeof *part), k = 0, c = 0;
-    p->part_at = xmalloc((nparts + 1) * sizeof *p->part_at);
-    p->part_at[0] = 1;
-    for (NodeId i = 1; i < g->n; i++) {
-        if (p->where[i].store != S_TEMP)
-            continue;
-        if (c == per) {
-            p->part_at[++k] = i;
-            c = 0;
-        }
-        part[i] = k;
-        c++;
+    /* One block: part_at, then order (plan_free frees part_at). */
+    p->part_at = xmalloc((nparts + 1 + count) * sizeof *p->part_at);
+    p->order = p->part_at + nparts + 1;
+    pull_order(e, p, p->order);
+    uint32_t *part = xmalloc(g->n * sizeof *part);
+    for (uint32_t at = 0; at < count; at++) {
+        NodeId i = p->order[at];
+        part[i] = at / per;
+        if (at % per == 0)
+            p->part_at[at / per] = at;
         const Node *n = &g->node[i];
         for (int a = 0; a < op_info[n->op].arity; a++) {
             NodeId x = n->arg[a];
             Store s = p->where[x].store;
-            if ((s == S_TEMP || s == S_SLOT) && part[x] != k)
+            if ((s == S_TEMP || s == S_SLOT) && part[x] != part[i])
                 p->where[x].store = S_SLOT;
         }
     }
-    assert(k + 1 == nparts);
+    assert((count - 1) / per + 1 == nparts);
     p->nparts = nparts;
-    p->part_at[nparts] = g->n;
+    p->part_at[nparts] = count;
     if (p->where[e->k->value].store == S_TEMP)
         p->where[e->k->value].store = S_SLOT;
     free(part);
-    p->nslots = scratch_slots(e, p);
+    p->nslots = scratch_slots(e, p, count);
     if (p->nslots > budget) {
         p->slots_in_work = 1;
         p->work += p->nslots;
@@ -139,9 +213,8 @@ static void part_uses(const Emitter *e, const Plan *p, uint32_t k, int use[4])
     const Graph *g = e->k->g;
     uint32_t nin = e->k->ninputs - e->k->nparams;
     memset(use, 0, 4 * sizeof *use);
-    for (NodeId i = p->part_at[k]; i < p->part_at[k + 1]; i++) {
-        if (!plan_emitted(p, i))
-            continue;
+    for (uint32_t at = p->part_at[k]; at < p->part_at[k + 1]; at++) {
+        NodeId i = p->order[at];
         const Node *n = &g->node[i];
         use[2] |= p->where[i].store == S_SLOT;
         use[3] |= p->early && p->early[i];
@@ -178,9 +251,8 @@ void split_parts(const Emitter *e, const Plan *p, Entry entry, Buf *out)
         for (int a = 0; a < 4; a++)
             if (!use[a] && (a != 1 || e->k->nparams) && (a != 3 || entry == E_GRAD))
                 buf_printf(out, "    (void)%s;\n", arg[a]);
-        for (NodeId i = p->part_at[k]; i < p->part_at[k + 1]; i++)
-            if (plan_emitted(p, i))
-                emit_statement(e, p, i, out);
+        for (uint32_t at = p->part_at[k]; at < p->part_at[k + 1]; at++)
+            emit_statement(e, p, p->order[at], out);
         buf_puts(out, "}\n\n");
     }
 }
@@ -225,6 +297,15 @@ static uint64_t node_ops(const Emitter *e, NodeId i)
     }
 }
 
+/* Whether part k computes node x (a short scan: parts are small). */
+static int in_part(const Plan *p, uint32_t k, NodeId x)
+{
+    for (uint32_t at = p->part_at[k]; at < p->part_at[k + 1]; at++)
+        if (p->order[at] == x)
+            return 1;
+    return 0;
+}
+
 /* One entry point's lines of the report. */
 void split_report(const Emitter *e, const Plan *p, const char *fname, Buf *out)
 {
@@ -261,15 +342,14 @@ void split_report(const Emitter *e, const Plan *p, const char *fname, Buf *out)
                p->work * real);
     for (uint32_t k = 0; k < p->nparts; k++) {
         uint32_t n = 0, t = 0, rd = 0, wr = 0;
-        for (NodeId i = p->part_at[k]; i < p->part_at[k + 1]; i++) {
-            if (!plan_emitted(p, i))
-                continue;
+        for (uint32_t at = p->part_at[k]; at < p->part_at[k + 1]; at++) {
+            NodeId i = p->order[at];
             n++;
             t += p->where[i].store == S_TEMP;
             wr += p->where[i].store == S_SLOT;
             const Node *nd = &g->node[i];
             for (int a = 0; a < op_info[nd->op].arity; a++)
-                rd += p->where[nd->arg[a]].store == S_SLOT && nd->arg[a] < p->part_at[k];
+                rd += p->where[nd->arg[a]].store == S_SLOT && !in_part(p, k, nd->arg[a]);
         }
         char name[300];
         part_name(e, p, k, name);
