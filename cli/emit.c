@@ -189,6 +189,27 @@ static int check_names(const Program *p, const EmitArgs *a, Diag *d)
                        f->name, g->name, all[i].text);
             rc = -1;
         }
+    /* The parts of a cut body are static functions F__v0, F__g0, … (emitted-api.md):
+     * no other function's name may start with F__. */
+    for (uint32_t i = 0; i < p->nfunc && rc == 0; i++) {
+        Name key;
+        snprintf(key.text, sizeof key.text, "%s%s__", a->prefix ? a->prefix : "", p->func[i]->name);
+        uint32_t lo = 0, hi = n, len = (uint32_t)strlen(key.text);
+        while (lo < hi) {                       /* the first name >= key */
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (name_cmp(&all[mid], &key) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < n && !strncmp(all[lo].text, key.text, len) && all[lo].func != i) {
+            diag_error(d, &p->src, p->func[all[lo].func]->loc,
+                       "the C name '%s' could clash with the parts of '%s' (static functions "
+                       "named %s…); emit them one at a time (FILE:FUNC), or rename one",
+                       all[lo].text, p->func[i]->name, key.text);
+            rc = -1;
+        }
+    }
     free(all);
     return rc;
 }

@@ -843,5 +843,23 @@ Test(cli, emit_entries_compile_and_run)
     free(h);
     free(mainc);
     free(exe);
+
+/* A function named like the parts of another (f__g0 beside f) is refused
+ * in one file: the parts are static functions f__v0, f__g0, …. */
+Test(cli, emit_refuses_names_of_parts)
+{
+    char *dir = tmpdir();
+    char *g = path(dir, "parts.grad");
+    FILE *f = fopen(g, "w");
+    fputs("f(x) = x^2\nf__g0(x) = x^3\n", f);
+    fclose(f);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "%s:2:1: error: the C name 'f__g0' could clash with the parts of 'f' (static "
+             "functions named f__…); emit them one at a time (FILE:FUNC), or rename one\n"
+             "    2 | f__g0(x) = x^3\n"
+             "      | ^~~~~\n", g);
+    expect_failure(dir, ARGS("emit", g), want);
+    free(g);
     cleanup(dir);
 }
