@@ -886,6 +886,7 @@ static uint8_t *jacobian_plan(const Emitter *e, Plan *p)
 {
     const Kernel *k = e->k;
     uint32_t nj = k->njac, n = e->out_size * nj;
+    p->whole = 1;               /* jacobian_function prints one body */
     plan_make(e, k->jac, n, p);
     p->dst = "J";
     uint8_t *done = xmalloc(n);

@@ -207,12 +207,12 @@ static void part_name(const Emitter *e, const Plan *p, uint32_t k, char out[300]
     snprintf(out, 300, "%s__%s%u", e->sym, p->part_tag, k);
 }
 
-/* What part k reads and writes: inputs, params, scratch, grad. */
-static void part_uses(const Emitter *e, const Plan *p, uint32_t k, int use[4])
+/* What part k reads and writes: inputs, params, scratch, grad, the seed v. */
+static void part_uses(const Emitter *e, const Plan *p, uint32_t k, int use[5])
 {
     const Graph *g = e->k->g;
     uint32_t nin = e->k->ninputs - e->k->nparams;
-    memset(use, 0, 4 * sizeof *use);
+    memset(use, 0, 5 * sizeof *use);
     for (uint32_t at = p->part_at[k]; at < p->part_at[k + 1]; at++) {
         NodeId i = p->order[at];
         const Node *n = &g->node[i];
@@ -220,8 +220,9 @@ static void part_uses(const Emitter *e, const Plan *p, uint32_t k, int use[4])
         use[3] |= p->early && p->early[i];
         for (int a = 0; a < op_info[n->op].arity; a++) {
             NodeId x = n->arg[a];
-            if (p->where[x].store == S_INPUT && (uint32_t)g->node[x].aux < e->k->ninputs)
-                use[(uint32_t)g->node[x].aux >= nin] = 1;
+            if (p->where[x].store == S_INPUT)
+                use[(uint32_t)g->node[x].aux >= e->k->ninputs ? 4
+                    : (uint32_t)g->node[x].aux >= nin] = 1;
             use[2] |= p->where[x].store == S_SLOT;
         }
     }
@@ -231,7 +232,8 @@ static void part_uses(const Emitter *e, const Plan *p, uint32_t k, int use[4])
  * that calls them. */
 void split_parts(const Emitter *e, const Plan *p, Entry entry, Buf *out)
 {
-    static const char *const arg[4] = {"in", "params", "w", "grad"};
+    static const char *const arg[5] = {"in", "params", "w", "grad", "v"};
+    int seed = entry == E_GRAD && !is_scalar(e, e->k->value);     /* a VJP */
     /* gcc inlines a static function called once into its caller, which
      * would make one big function again. */
     buf_puts(out, "#ifndef GRADC_NOINLINE\n#ifdef __GNUC__\n"
@@ -239,17 +241,20 @@ void split_parts(const Emitter *e, const Plan *p, Entry entry, Buf *out)
                   "#define GRADC_NOINLINE\n#endif\n#endif\n\n");
     for (uint32_t k = 0; k < p->nparts; k++) {
         char name[300];
-        int use[4];
+        int use[5];
         part_name(e, p, k, name);
         part_uses(e, p, k, use);
         buf_printf(out, "GRADC_NOINLINE static void %s(const double *restrict in", name);
         if (e->k->nparams)
             buf_puts(out, ", const double *restrict params");
+        if (seed)
+            buf_puts(out, ", const double *restrict v");
         if (entry == E_GRAD)
             buf_puts(out, ", double *restrict grad");
         buf_puts(out, ", double *restrict w)\n{\n");
-        for (int a = 0; a < 4; a++)
-            if (!use[a] && (a != 1 || e->k->nparams) && (a != 3 || entry == E_GRAD))
+        for (int a = 0; a < 5; a++)
+            if (!use[a] && (a != 1 || e->k->nparams) && (a != 3 || entry == E_GRAD) &&
+                (a != 4 || seed))
                 buf_printf(out, "    (void)%s;\n", arg[a]);
         for (uint32_t at = p->part_at[k]; at < p->part_at[k + 1]; at++)
             emit_statement(e, p, p->order[at], out);
@@ -261,12 +266,12 @@ void split_parts(const Emitter *e, const Plan *p, Entry entry, Buf *out)
  * by the caller, body()). */
 void split_calls(const Emitter *e, const Plan *p, Buf *out)
 {
-    int grad = p->part_tag[0] == 'g';
+    int grad = p->part_tag[0] == 'g', seed = grad && !is_scalar(e, e->k->value);
     for (uint32_t k = 0; k < p->nparts; k++) {
         char name[300];
         part_name(e, p, k, name);
-        buf_printf(out, "    %s(in%s%s, w);\n", name, e->k->nparams ? ", params" : "",
-                   grad ? ", grad" : "");
+        buf_printf(out, "    %s(in%s%s%s, w);\n", name, e->k->nparams ? ", params" : "",
+                   seed ? ", v" : "", grad ? ", grad" : "");
     }
 }
 

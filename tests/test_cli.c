@@ -843,6 +843,8 @@ Test(cli, emit_entries_compile_and_run)
     free(h);
     free(mainc);
     free(exe);
+    cleanup(dir);
+}
 
 /* A function named like the parts of another (f__g0 beside f) is refused
  * in one file: the parts are static functions f__v0, f__g0, …. */

@@ -350,3 +350,52 @@ Test(split, report)
     diag_free(&d);
     release(&f);
 }
+
+/* A vector-valued function: its VJP (seed v) is cut into parts too, which
+ * then read the seed; bit-identical to one body, and equal to the
+ * Jacobian's rows combined by v (to rounding). */
+Test(split, vjp_reads_the_seed_in_its_parts)
+{
+    Buf t = {0};
+    buf_puts(&t, "vec(x0, x1, x2, x3, x4, x5, x6, x7) = [");
+    for (int i = 0; i < 40; i++)
+        buf_printf(&t, "%ssin(x%d) * x%d + exp(x%d * %g)", i ? ", " : "", i % 8, (i + 3) % 8,
+                   (i + 5) % 8, 0.1 * (i % 4 + 1));
+    buf_puts(&t, "]\n");
+    Formula f;
+    compile(&f, t.data);
+    EmitOptions one = {.name = "f", .prefix = "one_", .max_block = 1 << 20};
+    EmitOptions cut = {.name = "f", .prefix = "cut_", .max_block = 20};
+    char *s1 = emit(f.k, &one, 0), *s2 = emit(f.k, &cut, 0);
+    cr_expect(strstr(s2, "GRADC_NOINLINE static void cut_f__g0(const double *restrict in, "
+                         "const double *restrict v, double *restrict grad, double *restrict w)"),
+              "%s", s2);
+    gradc_so *so1 = load(s1), *so2 = load(s2);
+    typedef void (*Vjp)(const double *, const double *, double *);
+    typedef void (*Jac)(const double *, double *);
+    Vjp v1 = (Vjp)gradc_so_symbol(so1, "one_f_vjp"), v2 = (Vjp)gradc_so_symbol(so2, "cut_f_vjp");
+    Jac jac = (Jac)gradc_so_symbol(so1, "one_f_jacobian");
+    cr_assert(v1 && v2 && jac);
+    for (int trial = 0; trial < 100; trial++) {
+        double in[8], v[40], g1[8], g2[8], J[40 * 8];
+        for (int i = 0; i < 8; i++)
+            in[i] = mixed_point(trial, (uint32_t)i);
+        for (int i = 0; i < 40; i++)
+            v[i] = cos(0.3 * i + trial);
+        v1(in, v, g1);
+        v2(in, v, g2);
+        cr_assert(!memcmp(g1, g2, sizeof g1), "VJP at trial %d", trial);
+        jac(in, J);
+        for (int j = 0; j < 8; j++) {
+            double want = 0, scale = 0;
+            for (int i = 0; i < 40; i++)
+                want += v[i] * J[i * 8 + j], scale += fabs(v[i] * J[i * 8 + j]);
+            cr_expect(fabs(g2[j] - want) <= 1e-13 * scale + 1e-300, "v^T J, column %d", j);
+        }
+    }
+    gradc_so_close(so1);
+    gradc_so_close(so2);
+    free(s1);
+    free(s2);
+    release(&f);
+}
