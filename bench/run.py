@@ -582,6 +582,54 @@ class Suite:
             rows.append(row)
         self.results["W9"] = rows
 
+    # ---- W4H: Hessian and Hessian-vector product of W4 ------------------
+
+    def second_order(self):
+        """gradc emit --entry value,grad,hvp,hess of W4 (range sum), timed by
+        bench/hess_harness.c in one process against bench/hand/w4h.c (the
+        tridiagonal Hessian by hand, same layout) and gradc's own gradient."""
+        rows = []
+        for n in ([100] if self.quick else [100, 1000]):
+            wid = "W4H n=%d" % n
+            log("%s: Hessian and HVP of chained Rosenbrock (range sum)" % wid)
+            tag = "w4h_%d" % n
+            src = os.path.join(self.work, tag + ".grad")
+            with open(src, "w") as f:
+                f.write(rosen_vector_source(n))
+            c, h = (os.path.join(self.work, "gradc_%s.%s" % (tag, x)) for x in "ch")
+            r = run([self.gradc, "emit", src + ":rosen", "--prefix", "gradc_", "--entry",
+                     "value,grad,hvp,hess", "-o", c, "--header", h])
+            if r.returncode != 0:
+                self.failures.append("%s: gradc emit failed: %s" % (wid, failure(r)))
+                continue
+            row = {"id": wid, "n": n, "flags": {}}
+            with open(h) as f:
+                work = re.search(r"#define \w+_WORK_SIZE (\d+)", f.read())
+            for fi, flags in enumerate(FLAGSETS):
+                exe = os.path.join(self.work, "hess_harness_%s_%d" % (tag, fi))
+                r = run([self.cc] + flags.split() + [
+                    "-std=c99", "-D_POSIX_C_SOURCE=200809L", "-I", self.work,
+                    '-DGRADC_HEADER="%s"' % os.path.basename(h), "-DGRADC_SYM=gradc_rosen",
+                    "-DROSEN_NNZ=GRADC_ROSEN_HESS_NNZ"] + (
+                    ["-DGRADC_WORK=" + work.group(1)] if work else []) + [
+                    os.path.join(HERE, "hess_harness.c"),
+                    os.path.join(HERE, "hand", "w4h.c"), c, "-o", exe, "-lm"],
+                    timeout=self.args.cc_timeout)
+                if r.returncode != 0:
+                    self.failures.append("%s %s: cc failed: %s" % (wid, flags, first_line(r.stderr)))
+                    continue
+                r = run([exe, str(n), str(self.reps), str(self.min_ns)])
+                if not r.stdout.strip():
+                    self.failures.append("%s %s: harness failed: %s" % (wid, flags, failure(r)))
+                    continue
+                out = json.loads(r.stdout)
+                row["flags"][flags] = out
+                if r.returncode != 0:
+                    self.failures.append("%s %s: gradc's Hessian and the hand-written one "
+                                         "disagree (%s)" % (wid, flags, out["max_rel_diff"]))
+            rows.append(row)
+        self.results["W4H"] = rows
+
     def cache(self):
         exe = os.path.join(self.args.build_dir, "bench", "bench_cache")
         if not os.path.exists(exe):
@@ -607,6 +655,8 @@ class Suite:
         for w in PENDING:
             if not only or w["id"] in only:
                 self.pending(w)
+        if not only or "W4H" in only:
+            self.second_order()
         if not only or "W4" in only:
             self.sympy()
         if not only or "W6" in only:
@@ -702,6 +752,18 @@ def table(results):
                 "%.0f MB" % r["cc_peak_mb"] if r["cc_peak_mb"] is not None else "-",
                 fmt_ns(r.get("grad_ns")), fmt_ns(r.get("hand_grad_ns")),
                 "%.2f" % r["grad_ratio"] if "grad_ratio" in r else ""))
+    if results.get("W4H"):
+        out.append("")
+        out.append("W4H second order (range-sum W4): gradc f_hess vs hand-written tridiagonal "
+                   "Hessian, gradc f_hvp vs gradc f_grad")
+        out.append("%-10s %-18s %10s %10s %7s %10s %10s %7s" % (
+            "workload", "flags", "hess", "hand", "ratio", "hvp", "grad", "hvp/g"))
+        for r in results["W4H"]:
+            for flags, o in r["flags"].items():
+                out.append("%-10s %-18s %10s %10s %7.2f %10s %10s %7.2f" % (
+                    r["id"], flags, fmt_ns(o["gradc_hess_ns"]), fmt_ns(o["hand_hess_ns"]),
+                    o["hess_ratio"], fmt_ns(o["gradc_hvp_ns"]), fmt_ns(o["gradc_grad_ns"]),
+                    o["hvp_over_grad"]))
     if results.get("W7"):
         out.append("")
         out.append("W7 cache (bench_cache):")

@@ -354,15 +354,52 @@ static void color(HessPattern *p)
     free(stamp);
 }
 
-/* Element e of node t: the node, or an index into it. */
+/* Element e of node t, as a scalar node. Sums, negations, paddings and
+ * unviews are looked through: a gradient is a sum of padded pieces (one
+ * per slice of the input), and reading an entry straight from the piece
+ * that holds it keeps the emitter from materialising the padded arrays
+ * and their zeros. Other nodes are indexed. */
 static NodeId element(Graph *g, NodeId t, uint32_t e)
 {
-    Shape s = g->node[t].shape;
+    const Node n = g->node[t];
+    Shape s = n.shape, s0 = g->node[n.arg[0]].shape;
     if (s.rank == 0)
         return t;
-    if (s.rank == 1)
-        return ir_index(g, t, e);
-    return ir_index(g, ir_index(g, t, e / s.dim[1]), e % s.dim[1]);
+    switch ((Op)n.op) {
+    case OP_ADD:
+    case OP_SUB: {
+        NodeId a = n.arg[0], b = n.arg[1];
+        a = g->node[a].shape.rank ? element(g, a, e) : a;
+        b = g->node[b].shape.rank ? element(g, b, e) : b;
+        return ir_op(g, (Op)n.op, a, b);
+    }
+    case OP_NEG:
+        return ir_neg(g, element(g, n.arg[0], e));
+    case OP_BCAST:
+        return n.arg[0];
+    case OP_PAD: {
+        uint32_t r = rowlen(s), row = e / r, start = (uint32_t)n.aux, stride = (uint32_t)n.num;
+        uint32_t count = s0.rank == s.rank ? s0.dim[0] : 1;
+        if (row < start || (row - start) % stride || (row - start) / stride >= count)
+            return ir_const(g, 0.0);
+        uint32_t k = (row - start) / stride;
+        return element(g, n.arg[0], s0.rank == s.rank ? k * r + e % r : e % r);
+    }
+    case OP_UNVIEW: {
+        uint32_t off = (uint32_t)n.aux;
+        if (e < off || e - off >= shape_size(s0))
+            return ir_const(g, 0.0);
+        return element(g, n.arg[0], e - off);
+    }
+    default:
+        /* An INDEX node, not ir_index: that would push the index into an
+         * elementwise vector and recompute it element by element, which
+         * makes straight-line code as long as the vector loops are
+         * (slow to compile at n = 1000, and slower to run). */
+        if (s.rank == 2)
+            t = ir_node(g, OP_INDEX, t, 0, (int32_t)(e / s.dim[1]), 0, shape_vec(s.dim[1])), e %= s.dim[1];
+        return ir_node(g, OP_INDEX, t, 0, (int32_t)e, 0, SHAPE_SCALAR);
+    }
 }
 
 void hess_entries(Graph *g, HessPattern *p, const NodeId *inputs, const NodeId *grad,
