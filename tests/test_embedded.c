@@ -124,9 +124,12 @@ static double input_at(uint32_t i)
  * also with functions split into parts (--max-block). */
 Test(embedded, float_compiles_strictly_and_agrees_with_double)
 {
-    /* Each case whole, then (odd c2) cut into parts of 3 statements. */
+    /* Each case whole, then (odd c2) the long scalar formula and the
+     * network cut into parts of 3 statements. */
     for (size_t c2 = 0; c2 < 2 * sizeof cases / sizeof cases[0]; c2++) {
         size_t c = c2 / 2;
+        if (c2 % 2 && c != 1 && c != 6)
+            continue;
         Emitted e;
         build(&cases[c], 0, &e);
         e.o.max_block = c2 % 2 ? 3 : 0;
