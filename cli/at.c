@@ -101,7 +101,8 @@ static int parse_value(const Source *s, const char *b, const char *e, Assign *a,
             }
             if (depth == 2) {
                 if (rows > 0 && count != cols) {
-                    diag_error(d, s, at_loc(s, p, p + 1), "row %u has %u numbers, but row 0 has %u", rows, count, cols);
+                    diag_error(d, s, at_loc(s, p, p + 1), "row %u has %u %s, but row 0 has %u", rows, count,
+                               count == 1 ? "number" : "numbers", cols);
                     goto fail;
                 }
                 cols = count;

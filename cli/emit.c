@@ -289,7 +289,7 @@ int cmd_emit(int argc, char **argv)
         if (!p)
             goto out;
         if (p->nfunc == 0) {
-            diag_plain(&d, "%s defines no function", in.src.name);
+            diag_error(&d, &in.src, loc_point(1, 1), "no function is defined in this file");
             goto out;
         }
         if (a.wrt && p->nfunc > 1) {

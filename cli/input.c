@@ -177,7 +177,7 @@ Func *input_compile(Input *in, Program **prog, Diag *d)
         return f;
     }
     if (p->nfunc == 0)
-        diag_plain(d, "%s defines no function", in->src.name);
+        diag_error(d, &in->src, loc_point(1, 1), "no function is defined in this file");
     else if (p->nfunc > 1)
         diag_plain(d, "%s defines %u functions; choose one with %s:NAME or --func NAME",
                    in->src.name, p->nfunc, in->src.name);

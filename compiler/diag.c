@@ -88,7 +88,9 @@ static void vreport(Diag *d, const Source *src, Loc loc, const char *kind,
     buf_printf(&d->out, "%s:%d:%d: %s: ", src ? src->name : "gradc",
                loc.first_line, loc.first_column, kind);
     char msg[1024];
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    /* A message quoting a 10 MB name is cut, visibly. */
+    if (vsnprintf(msg, sizeof msg, fmt, ap) >= (int)sizeof msg)
+        memcpy(msg + sizeof msg - 4, "...", 4);
     buf_puts(&d->out, msg);
     buf_puts(&d->out, "\n");
     render_excerpt(&d->out, src, loc);

@@ -20,6 +20,7 @@ struct Sym {
     Loc var_loc;
     int var_scope;
     Func *func;                 /* user function of this name */
+    Loc called;                 /* its first call while still unknown */
 };
 
 struct Undo {
@@ -90,7 +91,8 @@ void front_error(Parser *P, Loc loc, const char *fmt, ...)
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (vsnprintf(msg, sizeof msg, fmt, ap) >= (int)sizeof msg)
+        memcpy(msg + sizeof msg - 4, "...", 4);         /* cut, visibly */
     va_end(ap);
     diag_error(P->diag, P->src, loc, "%s", msg);
 }
@@ -439,7 +441,11 @@ static NodeId subscript1(Parser *P, NodeId a, NodeId ix, Loc loc)
     const Node *n = &g->node[ix];
     if (n->op == OP_CONST) {
         double v = n->num;
-        if (!(v >= 0 && v < s.dim[0]) || v != (double)(int64_t)v) {    /* NaN too */
+        if (v >= 0 && v < s.dim[0] && v != (double)(int64_t)v) {
+            front_error(P, loc, "index %g is not a whole number", v);
+            return NODE_NONE;
+        }
+        if (!(v >= 0 && v < s.dim[0])) {       /* NaN too */
             front_error(P, loc, "index %g is out of range for shape %s (indices start at 0)",
                         v, shape_str(s, sh));
             return NODE_NONE;
@@ -945,7 +951,15 @@ NodeId front_call(Parser *P, const char *name, Loc loc, int nargs)
     Func *f = sym(P, name)->func;
     if (op < 0 && f)
         return call_function(P, f, args, nargs, argloc, loc);
+    if (op < 0 && P->cur && !strcmp(P->cur->name, name)) {
+        front_error(P, loc, "'%s' calls itself, but a function can only call functions "
+                    "defined before it (there is no recursion)", name);
+        return NODE_NONE;
+    }
     if (op < 0) {
+        Sym *y = sym(P, name);
+        if (!y->called.first_line)      /* for the note at a later definition */
+            y->called = loc;
         front_error(P, loc, "unknown function '%s'", name);
         const char *s = P->diag->nerrors <= P->diag->max_errors ? suggest_function(P, name) : NULL;
         if (s)
@@ -1013,6 +1027,9 @@ void front_func_begin(Parser *P, const char *name, Loc loc)
     else if (y->func) {
         front_error(P, loc, "duplicate definition of function '%s'", name);
         diag_note(P->diag, P->src, y->func->loc, "'%s' was defined here", name);
+    } else if (y->called.first_line) {
+        diag_note(P->diag, P->src, loc, "'%s' is defined here, after its use at line %d: a "
+                  "function can only call functions defined before it", name, y->called.first_line);
     }
     P->cur = f;
     P->scope = 1;

@@ -12,6 +12,10 @@ typedef struct Lexer {
     const char *line_start;
     int line;
     int depth;                  /* ( and [ nesting: newlines inside are spaces */
+    Loc open, brace;            /* the outermost open ( or [, the open {: for
+                                   "not closed" notes (line 0: none) */
+    char open_ch;               /* '(' or '[' */
+    int bad_line;               /* last line with a stray character */
     int at_stmt_start;
     int done;
     int in_check;               /* inside a `check` statement (check.h) */

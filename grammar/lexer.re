@@ -80,10 +80,13 @@ static void bad_char(Parser *P)
     Lexer *lx = &P->lx;
     Loc loc = span(lx, lx->tok, lx->cur);
     unsigned char c = (unsigned char)lx->tok[0];
+    lx->bad_line = lx->line;
     if (c >= 0x20 && c < 0x7f)
         front_error(P, loc, "unexpected character '%c'", c);
-    else if (c >= 0xc0)
+    else if (c >= 0xc2 && c <= 0xf4 && lx->cur - lx->tok == (c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2))
         front_error(P, loc, "unexpected character '%.*s'", (int)(lx->cur - lx->tok), lx->tok);
+    else if (c >= 0x80)         /* not UTF-8: print no raw byte to a terminal */
+        front_error(P, loc, "unexpected byte 0x%02x (the text is not UTF-8)", c);
     else
         front_error(P, loc, "unexpected byte 0x%02x", c);
 }
@@ -202,6 +205,7 @@ int yylex(YYSTYPE *lval, Loc *lloc, Parser *P)
             lx->cur = (const char *)cur;
             if ((const char *)cur - 1 < lx->lim) {
                 front_error(P, span(lx, lx->tok, lx->cur), "unexpected NUL byte");
+                lx->bad_line = lx->line;
                 continue;
             }
             lx->cur = lx->lim;
@@ -299,15 +303,18 @@ int yylex(YYSTYPE *lval, Loc *lloc, Parser *P)
         [([] {
             lx->cur = (const char *)cur;
             *lloc = span(lx, lx->tok, lx->cur);
-            lx->depth++;
+            if (lx->depth++ == 0) {
+                lx->open = *lloc;
+                lx->open_ch = lx->tok[0];
+            }
             lx->at_stmt_start = 0;
             return lx->tok[0];
         }
         [)\]] {
             lx->cur = (const char *)cur;
             *lloc = span(lx, lx->tok, lx->cur);
-            if (lx->depth > 0)
-                lx->depth--;
+            if (lx->depth > 0 && --lx->depth == 0)
+                lx->open.first_line = 0;
             lx->at_stmt_start = 0;
             return lx->tok[0];
         }
@@ -315,6 +322,8 @@ int yylex(YYSTYPE *lval, Loc *lloc, Parser *P)
             lx->cur = (const char *)cur;
             *lloc = span(lx, lx->tok, lx->cur);
             lx->at_stmt_start = lx->tok[0] == '{';
+            if (lx->tok[0] == '{' || lx->tok[0] == '}')
+                lx->brace = lx->tok[0] == '{' ? *lloc : (Loc){0};
             return lx->tok[0];
         }
         utf8 | [\x80-\xff] { lx->cur = (const char *)cur; bad_char(P); continue; }

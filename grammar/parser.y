@@ -252,6 +252,10 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, Parser *P)
     yysymbol_kind_t expected[16];
     int n = yypcontext_expected_tokens(ctx, expected, 16);
     yysymbol_kind_t got = yypcontext_token(ctx);
+    /* A stray character already has its error; what the parser makes of
+     * the rest of that line would only repeat it (the parse has failed). */
+    if (P->lx.bad_line && P->lx.bad_line == yypcontext_location(ctx)->first_line)
+        return 0;
     Buf msg = {0};
     buf_printf(&msg, "unexpected %s", yysymbol_name(got));
     if (got == YYSYMBOL_IDENT || got == YYSYMBOL_NUMBER) {
@@ -282,5 +286,11 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, Parser *P)
     }
     front_error(P, *yypcontext_location(ctx), "%s", msg.data);
     buf_free(&msg);
+    /* At the end of the text, say which bracket was left open. */
+    const Lexer *lx = &P->lx;
+    if ((got == YYSYMBOL_YYEOF || got == YYSYMBOL_SEP) && lx->depth > 0 && lx->open.first_line)
+        diag_note(P->diag, P->src, lx->open, "this '%c' is not closed", lx->open_ch);
+    else if (got == YYSYMBOL_YYEOF && lx->brace.first_line)
+        diag_note(P->diag, P->src, lx->brace, "this '{' is not closed");
     return 0;
 }

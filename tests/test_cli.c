@@ -300,7 +300,10 @@ Test(cli, syntax_errors_exit_1_with_location)
     expect_failure(dir, ARGS("eval", "(x+", "--at", "x=1"),
                    "<expr>:1:4: error: unexpected end of line; expected an expression\n"
                    "    1 | (x+\n"
-                   "      |    ^\n");
+                   "      |    ^\n"
+                   "<expr>:1:1: note: this '(' is not closed\n"
+                   "    1 | (x+\n"
+                   "      | ^\n");
     expect_failure(dir, ARGS("emit", "-e", "sigm(x)"),
                    "<expr>:1:1: error: unknown function 'sigm'\n"
                    "    1 | sigm(x)\n"

@@ -455,7 +455,10 @@ Test(diagnostics, unexpected_token_says_what_was_expected)
     expect_errors("f(x) = (x + 1\n", 0,
                   "t.grad:1:14: error: unexpected end of line; expected ')'\n"
                   "    1 | f(x) = (x + 1\n"
-                  "      |              ^\n");
+                  "      |              ^\n"
+                  "t.grad:1:8: note: this '(' is not closed\n"
+                  "    1 | f(x) = (x + 1\n"
+                  "      |        ^\n");
     expect_errors("x y", 1,
                   "t.grad:1:3: error: unexpected name 'y'; expected end of line, '=' or '('\n"
                   "    1 | x y\n"
