@@ -249,7 +249,16 @@ void front_net_end(Parser *P, Loc loc)
         result = ir_substitute(g, nb->h, f->first, from, to, 2 * nb->nlayers);
         free(from);
         free(to);
-        front_param(P, "params", loc, SHAPE_SCALAR);    /* replaced below */
+        /* An input called params: one error at it; the vector then gets
+         * a name no source can spell, and the program is not used. */
+        const char *pname = "params";
+        for (uint32_t i = 0; i < P->nparams; i++)
+            if (!strcmp(P->param_name[i], "params")) {
+                front_error(P, P->param_loc[i], "a network's input cannot be called 'params': "
+                            "that is the name of its parameter vector");
+                pname = "params'";
+            }
+        front_param(P, pname, loc, SHAPE_SCALAR);       /* replaced below */
         P->params[P->nparams - 1] = theta;
         f->nparams = 1;
         f->net = net;
