@@ -22,6 +22,8 @@ static const char emit_help[] =
     "  --max-block N     statements per generated function: a longer straight-\n"
     "                    line body is cut into static functions of at most N\n"
     "                    (default 500; docs/emitted-api.md)\n"
+    "  --max-code-size MB refuse to write more C than this (default 128;\n"
+    "                    0: no limit; docs/robustness.md)\n"
     "  --report          describe each entry point on standard error: parts,\n"
     "                    scratch, stack and work sizes, operation count\n"
     "  --no-rewrite      no stability rewrites (docs/language.md)\n"
@@ -39,6 +41,7 @@ typedef struct EmitArgs {
     const char *file, *expr, *func, *name, *prefix, *out, *header, *what, *wrt, *entry;
     unsigned entries;
     int max_locals, max_block;
+    long max_mb;                /* --max-code-size; -1: the default */
     int report;
     int no_rewrite;
     int freeze;
@@ -49,6 +52,7 @@ typedef struct EmitArgs {
 static int parse_args(int argc, char **argv, EmitArgs *a)
 {
     memset(a, 0, sizeof *a);
+    a->max_mb = -1;
     a->what = "c";
     int opts = 1;
     for (int i = 1; i < argc; i++) {
@@ -75,7 +79,15 @@ static int parse_args(int argc, char **argv, EmitArgs *a)
         else if (opts && !strcmp(s, "--emit")) slot = &a->what;
         else if (opts && !strcmp(s, "--wrt")) slot = &a->wrt;
         else if (opts && !strcmp(s, "--entry")) slot = &a->entry;
-        else if (opts && (!strcmp(s, "--max-locals") || !strcmp(s, "--max-block"))) {
+        else if (opts && !strcmp(s, "--max-code-size")) {
+            char *end;
+            long v = next ? strtol(next, &end, 10) : -1;
+            if (!next || *end || v < 0 || v > 1 << 20)
+                return cli_usage_error("emit", "--max-code-size needs a number of MB (0: no limit)");
+            a->max_mb = v;
+            i++;
+            continue;
+        } else if (opts && (!strcmp(s, "--max-locals") || !strcmp(s, "--max-block"))) {
             char *end;
             long v = next ? strtol(next, &end, 10) : 0;
             if (!next || *end || v <= 0 || v > 1 << 24)
@@ -233,7 +245,8 @@ static int emit_one(Program *p, Func *f, const EmitArgs *a, Buf *c, Buf *h, Diag
     free(wrt);
     EmitOptions o = {.name = a->name, .prefix = a->prefix, .max_locals = a->max_locals,
                      .max_block = a->max_block, .net = a->freeze ? NULL : f->net,
-                     .blas = a->blas, .single = a->single};
+                     .blas = a->blas, .single = a->single,
+                     .max_bytes = a->max_mb < 0 ? EMIT_DEFAULT_MAX_BYTES : (size_t)a->max_mb << 20};
     int rc = 0;
     Buf sc = {0}, sh = {0};     /* --float: double-precision text to convert */
     if (!strcmp(a->what, "ir"))

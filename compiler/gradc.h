@@ -448,10 +448,15 @@ typedef struct EmitOptions {
                                    uniform entry point (runtime/rt.h) */
     int blas;                   /* matrix products call cblas_dgemm/dgemv:
                                    the one exception to "only <math.h>" */
+    size_t max_bytes;           /* emit_c_source fails past this many bytes
+                                   of C (0: no limit; docs/robustness.md) */
 } EmitOptions;
 
 #define EMIT_DEFAULT_MAX_LOCALS 4096  /* 32 KiB of doubles per call */
 #define EMIT_DEFAULT_MAX_BLOCK 500    /* statements per generated function */
+/* What gradc emit and the JIT accept by default: a C file beyond this
+ * takes a C compiler minutes and gigabytes (--max-code-size). */
+#define EMIT_DEFAULT_MAX_BYTES ((size_t)128 << 20)
 
 /* Returns 0, or -1 with a message in d when a name is not a valid C name. */
 int emit_c_source(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d);

@@ -1131,7 +1131,10 @@ static gradc_so *compile(const Kernel *k, const EmitOptions *eo, const gradc_opt
 {
     Diag d;
     diag_init(&d);
-    if (emit_c_source(k, eo, c_source, &d) != 0) {
+    EmitOptions bounded = *eo;  /* no C file a compiler would choke on */
+    if (!bounded.max_bytes)
+        bounded.max_bytes = EMIT_DEFAULT_MAX_BYTES;
+    if (emit_c_source(k, &bounded, c_source, &d) != 0) {
         *err = d.out.data ? d.out.data : xstrdup("gradc: error: cannot emit C\n");
         d.out.data = NULL;
         diag_free(&d);

@@ -236,3 +236,39 @@ Test(diagnostics, every_malformed_input_gets_its_message)
     cr_expect_geq(cases, 60, "only %d cases", cases);
     cr_expect_eq(passed, cases, "%d of %d cases failed", cases - passed, cases);
 }
+
+/* A limit on the size of the generated C (--max-code-size, in MB): a
+ * clear error and no output file, rather than C a compiler chokes on.
+ * 40,000 nested sin() make about 6 MB of C. */
+Test(diagnostics, generated_code_size_is_bounded)
+{
+    char tmp[] = "/tmp/gradc-size-XXXXXX";
+    cr_assert(mkdtemp(tmp));
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && printf 'f(x) = ' > big.grad && for i in $(seq 40000); do printf 'sin('; done >> big.grad"
+             " && printf x >> big.grad && for i in $(seq 40000); do printf ')'; done >> big.grad"
+             " && echo >> big.grad", tmp);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' emit big.grad --max-code-size 1 -o big.c 2>err; "
+             "echo $? > status", tmp, GRADC_BIN);
+    cr_assert_eq(system(cmd), 0);
+    char path[256];
+    snprintf(path, sizeof path, "%s/status", tmp);
+    char *status = slurp(path);
+    cr_expect_str_eq(status, "1\n");
+    snprintf(path, sizeof path, "%s/err", tmp);
+    char *err = slurp(path);
+    cr_expect(!strncmp(err, "gradc: error: the generated C would be ", 39) &&
+              strstr(err, " MB, more than the limit of 1.0 MB (--max-code-size MB; docs/robustness.md)\n"),
+              "%s", err);
+    snprintf(path, sizeof path, "%s/big.c", tmp);
+    cr_expect(access(path, F_OK) != 0, "big.c was written");
+    /* Without the limit the same file is emitted. */
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' emit big.grad --max-code-size 0 -o big.c", tmp, GRADC_BIN);
+    cr_expect_eq(system(cmd), 0);
+    free(status);
+    free(err);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    cr_expect_eq(system(cmd), 0);
+}
