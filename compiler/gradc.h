@@ -347,6 +347,11 @@ void hess_pattern(const Graph *g, NodeId root, const NodeId *inputs, uint32_t ni
  * d inputs[k]: one forward-over-reverse sweep per colour of columns. */
 void hess_entries(Graph *g, HessPattern *p, const NodeId *inputs, const NodeId *grad,
                   uint32_t ninputs, NodeId *val);
+/* The same by one sweep per slice of the variables, when value reads
+ * them through slices whose elements interact only index by index (range
+ * sums of elementwise terms); returns 0, building nothing, otherwise. */
+int hess_entries_by_slices(Graph *g, NodeId value, HessPattern *p, const NodeId *inputs,
+                           uint32_t ninputs, NodeId *val);
 void hess_pattern_free(HessPattern *p);
 
 /* ---- rewrite.c: stability rewrites (1/(1+exp(-z)) -> sigmoid(z), ...) ---- */

@@ -15,8 +15,10 @@
  * forward-over-reverse sweep per colour, with the sum of those columns'
  * unit vectors as the (constant) direction, gives all of them at once:
  * H[i][j] is row i of the product of j's colour. Chained Rosenbrock needs
- * 3 sweeps for any n, so the emitted code stays linear in n. Only the
- * lower triangle is kept: each pair is one output. */
+ * 3 sweeps for any n, so the emitted code stays linear in n. Range sums
+ * of elementwise terms do better with one sweep per slice of the
+ * variables (hess_entries_by_slices, at the end). Only the lower triangle
+ * is kept: each pair is one output. */
 #include "gradc.h"
 
 #include <assert.h>
@@ -326,6 +328,7 @@ static void color(HessPattern *p)
             if (i != j)
                 adj[start[i] + deg[i]++] = j;
         }
+    free(p->color);             /* hess_entries_by_slices may have coloured */
     p->color = xmalloc(((size_t)n + 1) * sizeof *p->color);
     uint32_t *stamp = xmalloc(((size_t)n + 1) * sizeof *stamp);
     for (uint32_t c = 0; c <= n; c++)
@@ -446,4 +449,163 @@ void hess_entries(Graph *g, HessPattern *p, const NodeId *inputs, const NodeId *
     free(tangent);
     free(hv);
     free(unit);
+}
+
+/* ---- per-slice sweeps for sums of elementwise terms ----
+ * In a range sum every term reads the variables through slices (x[i],
+ * x[i+1]) and computes elementwise, so element k of one slice interacts
+ * only with element k of another. Then one sweep whose direction moves a
+ * whole slice by 1 (a constant that folds everywhere) gives, for every
+ * other slice Q, the vector of d2f / dP[k] dQ[k] for all k at once, and
+ * each Hessian entry is a short sum of those. Two sweeps for chained
+ * Rosenbrock, and no 0/1 direction vectors. */
+
+typedef struct Leaf {
+    NodeId id;                  /* the slice, index, or the input itself */
+    uint32_t len, first, stride;   /* element k is variable first + k * stride */
+} Leaf;
+
+/* The leaves through which value reads the variables; 0 when some
+ * variable is a matrix, or is read another way than slices, single
+ * elements, or as a whole. */
+static uint32_t leaves(const Graph *g, NodeId value, const NodeId *inputs, uint32_t ninputs,
+                       Leaf *out, uint32_t max)
+{
+    uint8_t *mark = xcalloc(g->n, 1);
+    ir_mark_reachable(g, &value, 1, mark);
+    uint32_t *var = xcalloc(g->n, sizeof *var), n = 0, off = 0, ok = 1;
+    for (uint32_t k = 0; k < ninputs; k++) {
+        var[inputs[k]] = off + 1;
+        ok &= g->node[inputs[k]].shape.rank < 2;
+        off += shape_size(g->node[inputs[k]].shape);
+    }
+    uint8_t *whole = xcalloc(g->n, 1);
+    for (NodeId i = 1; ok && i <= value; i++) {
+        const Node *nd = &g->node[i];
+        if (!mark[i])
+            continue;
+        for (int a = 0; a < op_info[nd->op].arity; a++) {
+            NodeId x = nd->arg[a];
+            if (!var[x])
+                continue;
+            if (nd->op == OP_SLICE && n < max)
+                out[n++] = (Leaf){i, nd->shape.dim[0], var[x] - 1 + (uint32_t)nd->aux, (uint32_t)nd->num};
+            else if (nd->op == OP_INDEX && n < max)
+                out[n++] = (Leaf){i, 1, var[x] - 1 + (uint32_t)nd->aux, 1};
+            else
+                whole[x] = 1;
+        }
+    }
+    for (uint32_t k = 0; ok && k < ninputs; k++)
+        if ((whole[inputs[k]] || inputs[k] == value) && n < max)
+            out[n++] = (Leaf){inputs[k], shape_size(g->node[inputs[k]].shape), var[inputs[k]] - 1, 1};
+    free(mark);
+    free(var);
+    free(whole);
+    return ok && n < max ? n : 0;
+}
+
+/* q of entry (i, j) of p (i >= j), or UINT32_MAX. */
+static uint32_t find(const HessPattern *p, uint32_t i, uint32_t j)
+{
+    uint32_t lo = p->colptr[j], hi = p->colptr[j + 1];
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (p->rowind[mid] < i)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < p->colptr[j + 1] && p->rowind[lo] == i ? lo : UINT32_MAX;
+}
+
+int hess_entries_by_slices(Graph *g, NodeId value, HessPattern *p, const NodeId *inputs,
+                           uint32_t ninputs, NodeId *val)
+{
+    enum { MAXLEAF = 64 };
+    Leaf leaf[MAXLEAF];
+    uint32_t nl = leaves(g, value, inputs, ninputs, leaf, MAXLEAF), total = 0;
+    for (uint32_t a = 0; a < nl; a++)
+        total += leaf[a].len;
+    if (nl == 0 || total > GRADC_MAX_HESS)
+        return 0;
+    /* The leaves' own pattern: every interaction must pair equal k. */
+    NodeId ids[MAXLEAF];
+    uint32_t start[MAXLEAF + 1];
+    start[0] = 0;
+    for (uint32_t a = 0; a < nl; a++) {
+        ids[a] = leaf[a].id;
+        start[a + 1] = start[a] + leaf[a].len;
+    }
+    HessPattern lp = {0};
+    hess_pattern(g, value, ids, nl, &lp);
+    uint8_t pairs[MAXLEAF][MAXLEAF];
+    memset(pairs, 0, sizeof pairs);
+    int diagonal = 1;
+    uint32_t owner = 0;
+    for (uint32_t c = 0; c < lp.n && diagonal; c++) {
+        while (c >= start[owner + 1])
+            owner++;
+        for (uint32_t q = lp.colptr[c]; q < lp.colptr[c + 1]; q++) {
+            uint32_t r = lp.rowind[q], ro = owner;
+            while (r >= start[ro + 1])
+                ro++;
+            diagonal &= r - start[ro] == c - start[owner];
+            pairs[ro][owner] = pairs[owner][ro] = 1;
+        }
+    }
+    /* Worth it only with fewer sweeps than colours (scalar variables are
+     * leaves of one element each: colouring groups them). */
+    uint32_t sweeps = 0;
+    for (uint32_t a = 0; a < nl; a++) {
+        int any = 0;
+        for (uint32_t b = 0; b < nl; b++)
+            any |= pairs[a][b];
+        sweeps += any;
+    }
+    if (diagonal)
+        color(p);
+    if (!diagonal || sweeps >= p->ncolors) {
+        hess_pattern_free(&lp);
+        return 0;
+    }
+    NodeId adj[MAXLEAF], tan[MAXLEAF], h[MAXLEAF];
+    diff_reverse(g, value, NODE_NONE, ids, nl, adj);
+    for (uint32_t q = 0; q < p->nnz; q++)
+        val[q] = NODE_NONE;
+    p->ncolors = 0;
+    for (uint32_t a = 0; a < nl; a++) {
+        int any = 0;
+        for (uint32_t b = 0; b < nl; b++) {
+            tan[b] = NODE_NONE;
+            any |= pairs[a][b];
+        }
+        if (!any)
+            continue;
+        p->ncolors++;
+        tan[a] = ir_bcast(g, ir_const(g, 1.0), g->node[ids[a]].shape);
+        diff_forward(g, adj, nl, ids, tan, nl, h);
+        for (uint32_t b = 0; b < nl; b++) {
+            if (!pairs[a][b])
+                continue;
+            uint32_t len = leaf[a].len < leaf[b].len ? leaf[a].len : leaf[b].len;
+            for (uint32_t k = 0; k < len; k++) {
+                if (find(&lp, start[a] + k > start[b] + k ? start[a] + k : start[b] + k,
+                         start[a] + k > start[b] + k ? start[b] + k : start[a] + k) == UINT32_MAX)
+                    continue;   /* these elements do not interact */
+                uint32_t i = leaf[a].first + k * leaf[a].stride, j = leaf[b].first + k * leaf[b].stride;
+                if (i < j)
+                    continue;   /* the mirror image: (b, a) gives it */
+                uint32_t q = find(p, i, j);
+                assert(q != UINT32_MAX);
+                NodeId e = element(g, h[b], k);
+                val[q] = val[q] == NODE_NONE ? e : ir_add(g, val[q], e);
+            }
+        }
+    }
+    for (uint32_t q = 0; q < p->nnz; q++)
+        if (val[q] == NODE_NONE)
+            val[q] = ir_const(g, 0.0);
+    hess_pattern_free(&lp);
+    return 1;
 }

@@ -279,7 +279,8 @@ static uint32_t second_order(Graph *g, Kernel *k, NodeId value, const NodeId *dx
         n += nvar;
     }
     if (k->entries & ENTRY_HESS) {
-        hess_entries(g, &k->hess, dx, grad, nvar, roots + n);
+        if (!hess_entries_by_slices(g, value, &k->hess, dx, nvar, roots + n))
+            hess_entries(g, &k->hess, dx, grad, nvar, roots + n);
         n += k->hess.nnz;
     }
     return n;

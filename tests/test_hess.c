@@ -290,7 +290,7 @@ static char *rosen_scalar(uint32_t n)
 }
 
 /* The tridiagonal pattern: column j holds rows j and j + 1. */
-static void assert_tridiagonal(const HessPattern *h, uint32_t n)
+static void assert_tridiagonal(const HessPattern *h, uint32_t n, uint32_t sweeps)
 {
     cr_assert_eq(h->n, n);
     cr_assert_eq(h->nnz, 2 * n - 1, "n = %u: %u entries in the lower triangle", n, h->nnz);
@@ -302,7 +302,7 @@ static void assert_tridiagonal(const HessPattern *h, uint32_t n)
         if (len == 2)
             cr_assert_eq(h->rowind[h->colptr[j] + 1], j + 1);
     }
-    cr_assert_eq(h->ncolors, 3, "n = %u: %u sweeps", n, h->ncolors);
+    cr_assert_eq(h->ncolors, sweeps, "n = %u: %u sweeps", n, h->ncolors);
 }
 
 /* The Hessian of chained Rosenbrock, by hand:
@@ -331,7 +331,7 @@ Test(hess, rosenbrock_pattern_is_exactly_tridiagonal)
         Kernel *k = opt_kernel_entries(p, f, NULL, ENTRY_HESS);
         cr_assert_eq(h.nnz, k->hess.nnz);
         hess_pattern_free(&h);
-        assert_tridiagonal(&k->hess, sizes[s]);
+        assert_tridiagonal(&k->hess, sizes[s], 2);     /* one per slice: x[i], x[i+1] */
         kernel_free(k);
         program_free(p);
         free(text);
@@ -339,7 +339,7 @@ Test(hess, rosenbrock_pattern_is_exactly_tridiagonal)
         text = rosen_scalar(sizes[s]);
         p = parse_text(text, 0);
         k = opt_kernel_entries(p, program_find(p, "rosen"), NULL, ENTRY_HESS);
-        assert_tridiagonal(&k->hess, sizes[s]);
+        assert_tridiagonal(&k->hess, sizes[s], 3);     /* colours of n scalars */
         kernel_free(k);
         program_free(p);
         free(text);
@@ -452,6 +452,11 @@ Test(hess, tensor_inputs)
     tensor_case("f(W[2,3]) = sum(softmax(W @ [1, -2, 0.5]) * [3, 1]) + sum(W * W * W)\n", "f", 6, 1e-5);
     tensor_case("f(x[3], y) = sum(exp(x * y)) + dot(x, x) * y^2\n", "f", 4, 1e-5);
     tensor_case("f(x[5]) = sum(i = 0 .. 3, sin(x[i] * x[i+1]) + x[i]^2 * x[i+1])\n", "f", 5, 1e-5);
+    /* pentadiagonal: 5 colours, or one sweep per slice (3) */
+    tensor_case("f(x[10]) = sum(i = 0 .. 7, exp(x[i] * x[i+1] * x[i+2] / 4))\n", "f", 10, 1e-5);
+    /* slices and the whole vector: x[k]^3 and x[i] x[i+1] */
+    tensor_case("f(x[6]) = sum(x * x * x) + sum(i = 0 .. 4, sin(x[i] * x[i+1]))\n", "f", 6, 1e-5);
+    tensor_case("f(x[6], y) = sum(i = 0 .. 2, x[2*i] * x[2*i+1] * y) + y^3\n", "f", 7, 1e-5);
 }
 
 /* A network's loss by its input (the parameters held at their initial
