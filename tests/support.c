@@ -1,10 +1,14 @@
-/* support.c — helpers shared by the tests that run the gradc binary. */
+/* support.c — helpers shared by the tests: running the gradc binary,
+ * emitting and loading C. */
 #include "support.h"
 
+#include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "gradc.h"
+#include "gradc_runtime.h"
 
 char *slurp(const char *path)
 {
@@ -25,4 +29,32 @@ void run_free(Run *r)
 {
     free(r->out);
     free(r->err);
+}
+
+char *support_emit(const Kernel *k, const EmitOptions *o, int header)
+{
+    Buf out = {0};
+    Diag d;
+    diag_init(&d);
+    int rc = header ? emit_c_header(k, o, &out, &d) : emit_c_source(k, o, &out, &d);
+    cr_assert_eq(rc, 0, "%s", d.out.data ? d.out.data : "");
+    diag_free(&d);
+    return out.data;
+}
+
+gradc_so *support_load(const char *src)
+{
+    gradc_options opt = {.no_cache = 1};
+    char *err = NULL;
+    gradc_so *so = gradc_so_compile(src, &opt, &err);
+    cr_assert_not_null(so, "%s", err ? err : "");
+    return so;
+}
+
+int support_count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *s = hay; (s = strstr(s, needle)); s += strlen(needle))
+        n++;
+    return n;
 }

@@ -1,4 +1,5 @@
-/* support.h — helpers shared by the tests that run the gradc binary. */
+/* support.h — helpers shared by the tests: running the gradc binary,
+ * emitting and loading C. */
 #ifndef GRADC_TEST_SUPPORT_H
 #define GRADC_TEST_SUPPORT_H
 
@@ -11,5 +12,15 @@ typedef struct Run {
 /* The whole file as a string ("" when it cannot be read); free() it. */
 char *slurp(const char *path);
 void run_free(Run *r);
+
+/* Tests of the compiler core: the C of kernel k (its header when header
+ * is set), asserting that emission succeeds; free() it. */
+struct Kernel;
+struct EmitOptions;
+char *support_emit(const struct Kernel *k, const struct EmitOptions *o, int header);
+/* C source compiled and loaded by the run-time library, uncached. */
+struct gradc_so *support_load(const char *src);
+/* How many times needle occurs in hay. */
+int support_count(const char *hay, const char *needle);
 
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "rt.h"
+#include "support.h"
 
 typedef struct Big {
     Program *p;
@@ -44,25 +45,6 @@ static void free_big(Big *b)
     free(b->text);
 }
 
-static char *emit(const Kernel *k, const EmitOptions *o, int header)
-{
-    Buf out = {0};
-    Diag d;
-    diag_init(&d);
-    int rc = header ? emit_c_header(k, o, &out, &d) : emit_c_source(k, o, &out, &d);
-    cr_assert_eq(rc, 0, "%s", d.out.data ? d.out.data : "");
-    diag_free(&d);
-    return out.data;
-}
-
-static gradc_so *load(const char *src)
-{
-    gradc_options opt = {.no_cache = 1};
-    char *err = NULL;
-    gradc_so *so = gradc_so_compile(src, &opt, &err);
-    cr_assert_not_null(so, "%s", err ? err : "");
-    return so;
-}
 
 /* Compares value and gradient from the loaded code (plain or _work entry
  * points) with the interpreter at a few points. */
@@ -102,13 +84,6 @@ static void check_numbers(const Kernel *k, gradc_so *so, const char *sym, uint32
     free(w);
 }
 
-static int count(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *s = hay; (s = strstr(s, needle)); s += strlen(needle))
-        n++;
-    return n;
-}
 
 Test(emit, default_budget_uses_const_temporaries)
 {
@@ -117,7 +92,7 @@ Test(emit, default_budget_uses_const_temporaries)
     /* One body per entry point: the cut into parts is test_split.c's. */
     EmitOptions o = {.name = "big", .max_block = 1 << 20};
     cr_expect_eq(emit_work_size(b.k, &o), 0u);
-    char *src = emit(b.k, &o, 0), *hdr = emit(b.k, &o, 1);
+    char *src = support_emit(b.k, &o, 0), *hdr = support_emit(b.k, &o, 1);
     cr_expect(strstr(src, "const double t"), "temporaries");
     cr_expect(!strstr(src, "w["), "no slots");
     cr_expect(!strstr(src, "_work"), "no work variants");
@@ -125,7 +100,7 @@ Test(emit, default_budget_uses_const_temporaries)
     cr_expect(strstr(hdr, "double big(const double *in);\n"), "%s", hdr);
     cr_expect(strstr(hdr, "double big_grad(const double *in, double *grad);\n"), "%s", hdr);
     cr_expect(strstr(hdr, "#define BIG_NUM_INPUTS 11"), "%s", hdr);
-    gradc_so *so = load(src);
+    gradc_so *so = support_load(src);
     check_numbers(b.k, so, "big", 0);
     gradc_so_close(so);
     free(src);
@@ -140,7 +115,7 @@ Test(emit, over_budget_scalars_share_slots)
     /* 200 terms are over a thousand scalars; reused slots need far fewer
      * (the gradient keeps every term's forward values, so still hundreds). */
     EmitOptions o = {.name = "big", .max_locals = 1024, .max_block = 1 << 20};
-    char *src = emit(b.k, &o, 0);
+    char *src = support_emit(b.k, &o, 0);
     cr_expect(!strstr(src, "const double t"), "no temporaries beyond the budget");
     /* Each entry point declares one slot array within the budget. */
     const char *p = src;
@@ -153,7 +128,7 @@ Test(emit, over_budget_scalars_share_slots)
     }
     cr_expect_eq(arrays, 2, "big and big_grad each have their slots:\n%s", src);
     cr_expect(!strstr(src, "_work("), "slots fit: no work variant");
-    gradc_so *so = load(src);
+    gradc_so *so = support_load(src);
     check_numbers(b.k, so, "big", 0);
     gradc_so_close(so);
     free(src);
@@ -167,7 +142,7 @@ Test(emit, tiny_budget_gives_work_variants)
     EmitOptions o = {.name = "big", .prefix = "my_", .max_locals = 1};
     uint32_t work = emit_work_size(b.k, &o);
     cr_assert_gt(work, 1u);
-    char *src = emit(b.k, &o, 0), *hdr = emit(b.k, &o, 1);
+    char *src = support_emit(b.k, &o, 0), *hdr = support_emit(b.k, &o, 1);
     char macro[64];
     snprintf(macro, sizeof macro, "#define MY_BIG_WORK_SIZE %u ", work);
     cr_expect(strstr(hdr, macro), "%s in\n%s", macro, hdr);
@@ -176,7 +151,7 @@ Test(emit, tiny_budget_gives_work_variants)
               "%s", hdr);
     cr_expect(!strstr(src, "double w["), "no arrays on the stack");
     cr_expect(strstr(src, "double *const w = work"), "slots in the work array");
-    gradc_so *so = load(src);
+    gradc_so *so = support_load(src);
     check_numbers(b.k, so, "my_big", work);
     cr_expect_null(gradc_so_symbol(so, "my_big"), "only the _work entry points exist");
     gradc_so_close(so);
@@ -219,12 +194,12 @@ Test(emit, constants_are_exact)
     Program *p = front_parse(&src, 0, &d);
     cr_assert_not_null(p);
     Kernel *k = opt_kernel(p, p->func[0], 1);
-    char *c = emit(k, NULL, 0);
+    char *c = support_emit(k, NULL, 0);
     cr_expect(strstr(c, "0.1"), "%s", c);
     cr_expect(strstr(c, "1e-300"), "%s", c);
     cr_expect(strstr(c, "123456789.12345679"), "%s", c);
     cr_expect(strstr(c, "3.141592653589793"), "%s", c);
-    gradc_so *so = load(c);
+    gradc_so *so = support_load(c);
     double (*f)(const double *) = (double (*)(const double *))gradc_so_symbol(so, "f");
     double x = 2;
     cr_expect_eq(f(&x), 2 * 0.1 + 1e-300 * 2 + 123456789.123456789 + 3.14159265358979323846);
@@ -239,8 +214,8 @@ Test(emit, only_math_h_and_no_globals)
 {
     Big b;
     make_big(&b, 10);
-    char *src = emit(b.k, &(EmitOptions){.name = "big"}, 0);
-    cr_expect_eq(count(src, "#include"), 1);
+    char *src = support_emit(b.k, &(EmitOptions){.name = "big"}, 0);
+    cr_expect_eq(support_count(src, "#include"), 1);
     cr_expect(strstr(src, "#include <math.h>\n"));
     cr_expect(!strstr(src, "malloc"));
     cr_expect(!strstr(src, "static double"), "no writable globals");
@@ -266,8 +241,8 @@ Test(emit, batch_parameters_never_hide_the_function)
         cr_assert_not_null(p, "%s", d.out.data ? d.out.data : "");
         Kernel *k = opt_kernel(p, program_find(p, "n"), 1);
         EmitOptions o = {0};
-        char *c = emit(k, &o, 0);
-        gradc_so *so = load(c);
+        char *c = support_emit(k, &o, 0);
+        gradc_so *so = support_load(c);
         double y[3];
         if (t == 0) {
             void (*batch)(unsigned long, const double *, double *) =

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "rt.h"
+#include "support.h"
 
 typedef struct Formula {
     Program *p;
@@ -66,33 +67,7 @@ static void make_gulf(Formula *f)
     compile(f, t.data);
 }
 
-static char *emit(const Kernel *k, const EmitOptions *o, int header)
-{
-    Buf out = {0};
-    Diag d;
-    diag_init(&d);
-    int rc = header ? emit_c_header(k, o, &out, &d) : emit_c_source(k, o, &out, &d);
-    cr_assert_eq(rc, 0, "%s", d.out.data ? d.out.data : "");
-    diag_free(&d);
-    return out.data;
-}
 
-static gradc_so *load(const char *src)
-{
-    gradc_options opt = {.no_cache = 1};
-    char *err = NULL;
-    gradc_so *so = gradc_so_compile(src, &opt, &err);
-    cr_assert_not_null(so, "%s", err ? err : "");
-    return so;
-}
-
-static int count(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *s = hay; (s = strstr(s, needle)); s += strlen(needle))
-        n++;
-    return n;
-}
 
 typedef double (*GradFn)(const double *, double *);
 typedef double (*GradWorkFn)(const double *, double *, double *);
@@ -109,9 +84,9 @@ typedef struct Code {
 
 static void load_entry(Code *l, const Kernel *k, const EmitOptions *o)
 {
-    char *src = emit(k, o, 0), name[128];
+    char *src = support_emit(k, o, 0), name[128];
     uint32_t work = emit_work_size(k, o);
-    l->so = load(src);
+    l->so = support_load(src);
     snprintf(name, sizeof name, "%s%s", o->prefix, work ? "f_work" : "f");
     l->value = work ? NULL : (ValueFn)gradc_so_symbol(l->so, name);
     snprintf(name, sizeof name, "%s%s", o->prefix, work ? "f_grad_work" : "f_grad");
@@ -204,9 +179,9 @@ Test(split, parts_are_bit_identical_to_one_body)
     make_mixed(&f, 80);
     EmitOptions one = {.name = "f", .prefix = "one_", .max_block = 1 << 20};
     EmitOptions cut = {.name = "f", .prefix = "cut_", .max_block = 37};
-    char *src1 = emit(f.k, &one, 0), *src2 = emit(f.k, &cut, 0);
-    cr_expect_eq(count(src1, "GRADC_NOINLINE static void"), 0, "one body per entry point");
-    int parts = count(src2, "GRADC_NOINLINE static void");
+    char *src1 = support_emit(f.k, &one, 0), *src2 = support_emit(f.k, &cut, 0);
+    cr_expect_eq(support_count(src1, "GRADC_NOINLINE static void"), 0, "one body per entry point");
+    int parts = support_count(src2, "GRADC_NOINLINE static void");
     cr_expect_gt(parts, 20, "cut into parts of at most 37 statements (%d parts)", parts);
     /* No part is longer than 37 statements: count lines between braces. */
     for (const char *s = strstr(src2, "GRADC_NOINLINE static void"); s;
@@ -263,7 +238,7 @@ Test(split, scratch_size_in_header_and_work)
     Formula f;
     make_mixed(&f, 60);
     EmitOptions cut = {.name = "f", .prefix = "s_", .max_block = 40};
-    char *src = emit(f.k, &cut, 0), *hdr = emit(f.k, &cut, 1);
+    char *src = support_emit(f.k, &cut, 0), *hdr = support_emit(f.k, &cut, 1);
     const char *m = strstr(hdr, "#define S_F_SCRATCH_SIZE ");
     cr_assert_not_null(m, "%s", hdr);
     int size = atoi(m + strlen("#define S_F_SCRATCH_SIZE "));
@@ -280,7 +255,7 @@ Test(split, scratch_size_in_header_and_work)
     EmitOptions small = {.name = "f", .prefix = "t_", .max_block = 40, .max_locals = 2};
     uint32_t work = emit_work_size(f.k, &small);
     cr_expect_geq(work, (uint32_t)size, "the scratch is part of the work array");
-    src = emit(f.k, &small, 0);
+    src = support_emit(f.k, &small, 0);
     cr_expect(strstr(src, "double *const w = work + "), "scratch in work");
     cr_expect(!strstr(src, "double w["), "no scratch on the stack");
     free(src);
@@ -311,7 +286,7 @@ Test(split, terms_keep_their_backward_part_close)
     Formula f;
     compile(&f, t.data);
     EmitOptions cut = {.name = "f", .prefix = "r_", .max_block = 100};
-    char *hdr = emit(f.k, &cut, 1);
+    char *hdr = support_emit(f.k, &cut, 1);
     const char *m = strstr(hdr, "#define R_F_SCRATCH_SIZE ");
     cr_assert_not_null(m, "%s", hdr);
     cr_expect_leq(atoi(m + strlen("#define R_F_SCRATCH_SIZE ")), 8, "%s", hdr);
@@ -341,8 +316,8 @@ Test(split, report)
     make_mixed(&f, 40);
     EmitOptions cut = {.name = "f", .max_block = 30};
     cr_assert_eq(emit_report(f.k, &cut, &r, &d), 0);
-    char *src = emit(f.k, &cut, 0);
-    cr_expect_eq(count(r.data, "  f__"), count(src, "GRADC_NOINLINE static void"),
+    char *src = support_emit(f.k, &cut, 0);
+    cr_expect_eq(support_count(r.data, "  f__"), support_count(src, "GRADC_NOINLINE static void"),
                  "one report line per part:\n%s", r.data);
     cr_expect(strstr(r.data, "parts (max-block 30), scratch w["), "%s", r.data);
     free(src);
@@ -366,11 +341,11 @@ Test(split, vjp_reads_the_seed_in_its_parts)
     compile(&f, t.data);
     EmitOptions one = {.name = "f", .prefix = "one_", .max_block = 1 << 20};
     EmitOptions cut = {.name = "f", .prefix = "cut_", .max_block = 20};
-    char *s1 = emit(f.k, &one, 0), *s2 = emit(f.k, &cut, 0);
+    char *s1 = support_emit(f.k, &one, 0), *s2 = support_emit(f.k, &cut, 0);
     cr_expect(strstr(s2, "GRADC_NOINLINE static void cut_f__g0(const double *restrict in, "
                          "const double *restrict v, double *restrict grad, double *restrict w)"),
               "%s", s2);
-    gradc_so *so1 = load(s1), *so2 = load(s2);
+    gradc_so *so1 = support_load(s1), *so2 = support_load(s2);
     typedef void (*Vjp)(const double *, const double *, double *);
     typedef void (*Jac)(const double *, double *);
     Vjp v1 = (Vjp)gradc_so_symbol(so1, "one_f_vjp"), v2 = (Vjp)gradc_so_symbol(so2, "cut_f_vjp");
