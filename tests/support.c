@@ -3,9 +3,11 @@
 #include "support.h"
 
 #include <criterion/criterion.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "gradc.h"
 #include "gradc_runtime.h"
@@ -57,4 +59,27 @@ int support_count(const char *hay, const char *needle)
     for (const char *s = hay; (s = strstr(s, needle)); s += strlen(needle))
         n++;
     return n;
+}
+
+int support_shell(char **out, const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    Buf b = {0};
+    buf_puts(&b, "");
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, p)) > 0)
+        buf_put(&b, chunk, n);
+    int st = pclose(p);
+    if (out)
+        *out = b.data;
+    else
+        free(b.data);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

@@ -13,6 +13,11 @@ typedef struct Run {
 char *slurp(const char *path);
 void run_free(Run *r);
 
+/* Runs a shell command (printf-style, at most 4 KB); its standard output
+ * (with stderr if the command redirects it) in *out unless out is NULL
+ * (free() it), the exit status returned (-1: killed by a signal). */
+int support_shell(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Tests of the compiler core: the C of kernel k (its header when header
  * is set), asserting that emission succeeds; free() it. */
 struct Kernel;

@@ -12,35 +12,13 @@
 
 #include "gradc.h"
 
-/* Runs a shell command; its standard output (with stderr if the command
- * redirects it) in *out, the exit status returned. */
-static int capture(char **out, const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    Buf b = {0};
-    buf_puts(&b, "");
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, p)) > 0)
-        buf_put(&b, chunk, n);
-    int st = pclose(p);
-    *out = b.data;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 Test(conventions, help_command_is_the_commands_own_help)
 {
     const char *cmds[] = {"eval", "emit", "cache", "check", "explain", "graph"};
     for (int i = 0; i < 6; i++) {
         char *a, *b;
-        cr_expect_eq(capture(&a, "%s help %s", GRADC_BIN, cmds[i]), 0);
-        cr_expect_eq(capture(&b, "%s %s --help", GRADC_BIN, cmds[i]), 0);
+        cr_expect_eq(support_shell(&a, "%s help %s", GRADC_BIN, cmds[i]), 0);
+        cr_expect_eq(support_shell(&b, "%s %s --help", GRADC_BIN, cmds[i]), 0);
         cr_expect_str_eq(a, b, "gradc help %s", cmds[i]);
         char head[64];
         snprintf(head, sizeof head, "usage: gradc %s", cmds[i]);
@@ -53,27 +31,27 @@ Test(conventions, help_command_is_the_commands_own_help)
 Test(conventions, help_lists_every_command_and_exit_codes_are_documented)
 {
     char *s;
-    cr_expect_eq(capture(&s, "%s --help", GRADC_BIN), 0);
+    cr_expect_eq(support_shell(&s, "%s --help", GRADC_BIN), 0);
     cr_expect(strstr(s, "gradc help COMMAND"));
     cr_expect(strstr(s, "--float"));
     free(s);
-    cr_expect_eq(capture(&s, "%s help 2>&1", GRADC_BIN), 0);
+    cr_expect_eq(support_shell(&s, "%s help 2>&1", GRADC_BIN), 0);
     cr_expect(strstr(s, "usage: gradc COMMAND"));
     free(s);
     /* Usage errors and unknown commands: 1 (docs/cli.md). */
-    cr_expect_eq(capture(&s, "%s help nope 2>&1", GRADC_BIN), 1);
+    cr_expect_eq(support_shell(&s, "%s help nope 2>&1", GRADC_BIN), 1);
     cr_expect(strstr(s, "gradc: error: no help for the unknown command 'nope'\n"), "%s", s);
     free(s);
-    cr_expect_eq(capture(&s, "%s frobnicate 2>&1", GRADC_BIN), 1);
+    cr_expect_eq(support_shell(&s, "%s frobnicate 2>&1", GRADC_BIN), 1);
     cr_expect(strstr(s, "gradc: error: unknown command 'frobnicate'\n"), "%s", s);
     free(s);
-    cr_expect_eq(capture(&s, "%s 2>&1", GRADC_BIN), 1);
+    cr_expect_eq(support_shell(&s, "%s 2>&1", GRADC_BIN), 1);
     free(s);
-    cr_expect_eq(capture(&s, "%s --version", GRADC_BIN), 0);
+    cr_expect_eq(support_shell(&s, "%s --version", GRADC_BIN), 0);
     cr_expect_str_eq(s, "gradc " GRADC_VERSION "\n");
     free(s);
     /* A formula that does not compile: 1. */
-    cr_expect_eq(capture(&s, "%s emit -e 'x+' 2>&1", GRADC_BIN), 1);
+    cr_expect_eq(support_shell(&s, "%s emit -e 'x+' 2>&1", GRADC_BIN), 1);
     free(s);
     /* The page that documents them says so. */
     char *doc = slurp(GRADC_SOURCE_DIR "/docs/cli.md");
@@ -91,7 +69,7 @@ static int have_script(void)
 static char *on_terminal(const char *env)
 {
     char *s;
-    capture(&s, "env %s TERM=xterm script -qec \"%s eval 'x+' --at x=1 --no-cache\" /dev/null", env,
+    support_shell(&s, "env %s TERM=xterm script -qec \"%s eval 'x+' --at x=1 --no-cache\" /dev/null", env,
             GRADC_BIN);
     return s;
 }
@@ -113,7 +91,7 @@ Test(conventions, colour_only_on_a_terminal_and_never_with_no_color)
     cr_expect(strstr(s, "\033[1;31merror:"), "%s", s);
     free(s);
     /* Notes of usage errors too. */
-    capture(&s, "env -u NO_COLOR TERM=xterm script -qec \"%s emit --bogus\" /dev/null", GRADC_BIN);
+    support_shell(&s, "env -u NO_COLOR TERM=xterm script -qec \"%s emit --bogus\" /dev/null", GRADC_BIN);
     cr_expect(strstr(s, "gradc: \033[1;36mnote:\033[0m see 'gradc emit --help'"), "%s", s);
     free(s);
 }
@@ -121,7 +99,7 @@ Test(conventions, colour_only_on_a_terminal_and_never_with_no_color)
 Test(conventions, no_colour_when_piped)
 {
     char *s;
-    cr_expect_eq(capture(&s, "env -u NO_COLOR TERM=xterm %s eval 'x+' --at x=1 --no-cache 2>&1",
+    cr_expect_eq(support_shell(&s, "env -u NO_COLOR TERM=xterm %s eval 'x+' --at x=1 --no-cache 2>&1",
                          GRADC_BIN), 1);
     cr_expect(strstr(s, "<expr>:1:3: error: unexpected end of line"), "%s", s);
     cr_expect(!strchr(s, '\033'), "%s", s);

@@ -187,29 +187,6 @@ static void put(const char *dir, const char *name, const char *s)
     fclose(f);
 }
 
-static int shell(char **out, const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    Buf b = {0};
-    buf_puts(&b, "");
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, p)) > 0)
-        buf_put(&b, chunk, n);
-    int st = pclose(p);
-    if (out)
-        *out = b.data;
-    else
-        free(b.data);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static char *tmpdir(void)
 {
     char *d = strdup("/tmp/gradc-test-embedded-XXXXXX");
@@ -219,7 +196,7 @@ static char *tmpdir(void)
 
 static void rmdir_all(char *d)
 {
-    shell(NULL, "rm -rf '%s'", d);
+    support_shell(NULL, "rm -rf '%s'", d);
     free(d);
 }
 
@@ -236,17 +213,17 @@ Test(embedded, every_symbol_and_macro_carries_the_prefix)
     put(dir, "m.grad", model);
     const char *opts[] = {"", "--float", "--max-block 3 --max-locals 2"};
     for (int i = 0; i < 3; i++) {
-        cr_assert_eq(shell(NULL, "cd %s && %s emit m.grad --prefix zq_ %s -o m.c --header m.h", dir,
+        cr_assert_eq(support_shell(NULL, "cd %s && %s emit m.grad --prefix zq_ %s -o m.c --header m.h", dir,
                            GRADC_BIN, opts[i]), 0);
-        cr_assert_eq(shell(NULL, "cd %s && cc " STRICT " -c m.c -o m.o", dir), 0);
+        cr_assert_eq(support_shell(NULL, "cd %s && cc " STRICT " -c m.c -o m.o", dir), 0);
         /* Every function and external symbol the object defines (the parts of
          * a split function are static, but carry the name too). */
-        cr_assert_eq(shell(&s, "cd %s && nm m.o | awk '$2 ~ /^([A-TV-Z]|t)$/ {print $3}'", dir), 0);
+        cr_assert_eq(support_shell(&s, "cd %s && nm m.o | awk '$2 ~ /^([A-TV-Z]|t)$/ {print $3}'", dir), 0);
         cr_expect(strlen(s) > 0);
         for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n"))
             cr_expect(!strncmp(line, "zq_", 3), "symbol without the prefix: %s", line);
         free(s);
-        cr_assert_eq(shell(&s, "cd %s && sed -n 's/^#\\(define\\|ifndef\\) *\\([A-Za-z_0-9]*\\).*/\\2/p' m.h",
+        cr_assert_eq(support_shell(&s, "cd %s && sed -n 's/^#\\(define\\|ifndef\\) *\\([A-Za-z_0-9]*\\).*/\\2/p' m.h",
                            dir), 0);
         cr_expect(strstr(s, "ZQ_NET_IN_SIZE\n") && strstr(s, "ZQ_CIRC_H_GRADC\n"), "%s", s);
         for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n"))
@@ -265,7 +242,7 @@ Test(embedded, no_malloc_and_no_mutable_static_state)
     const char *opts[] = {"", "--float", "--max-locals 2", "--float --max-locals 2", "--freeze",
                           "--max-block 3", "--float --max-block 3 --max-locals 2"};
     for (int i = 0; i < 7; i++) {
-        cr_assert_eq(shell(NULL, "cd %s && %s emit m.grad %s -o m.c", dir, GRADC_BIN, opts[i]), 0);
+        cr_assert_eq(support_shell(NULL, "cd %s && %s emit m.grad %s -o m.c", dir, GRADC_BIN, opts[i]), 0);
         char *c = NULL;
         char p[512];
         snprintf(p, sizeof p, "%s/m.c", dir);
@@ -279,9 +256,9 @@ Test(embedded, no_malloc_and_no_mutable_static_state)
                       "%s: %.60s", opts[i], at);
         }
         free(c);
-        cr_assert_eq(shell(NULL, "cd %s && cc " STRICT " -c m.c -o m.o", dir), 0);
+        cr_assert_eq(support_shell(NULL, "cd %s && cc " STRICT " -c m.c -o m.o", dir), 0);
         /* .data.rel.ro holds the const name tables: read-only once loaded. */
-        cr_assert_eq(shell(&s, "cd %s && size -A m.o | awk '$1 ~ /^\\.(data|bss|tdata|tbss)/ && "
+        cr_assert_eq(support_shell(&s, "cd %s && size -A m.o | awk '$1 ~ /^\\.(data|bss|tdata|tbss)/ && "
                                "$1 !~ /^\\.data\\.rel\\.ro/ && $2 > 0'", dir), 0);
         cr_expect_str_eq(s, "", "writable data with %s", opts[i]);
         free(s);
@@ -350,7 +327,7 @@ Test(embedded, header_is_guarded_documented_and_cxx_safe)
 {
     char *dir = tmpdir(), *s;
     put(dir, "m.grad", model);
-    cr_assert_eq(shell(NULL, "cd %s && %s emit m.grad -o m.c --header m.h", dir, GRADC_BIN), 0);
+    cr_assert_eq(support_shell(NULL, "cd %s && %s emit m.grad -o m.c --header m.h", dir, GRADC_BIN), 0);
     char p[512];
     snprintf(p, sizeof p, "%s/m.h", dir);
     char *h = slurp(p);
@@ -373,8 +350,8 @@ Test(embedded, header_is_guarded_documented_and_cxx_safe)
     free(h);
     /* C: included twice in one file. */
     put(dir, "twice.c", "#include \"m.h\"\n#include \"m.h\"\nint main(void) { return CIRC_IN_SIZE != 4; }\n");
-    cr_expect_eq(shell(NULL, "cd %s && cc " STRICT " twice.c -o twice && ./twice", dir), 0);
-    if (shell(NULL, "g++ --version >/dev/null 2>&1") != 0) {
+    cr_expect_eq(support_shell(NULL, "cd %s && cc " STRICT " twice.c -o twice && ./twice", dir), 0);
+    if (support_shell(NULL, "g++ --version >/dev/null 2>&1") != 0) {
         rmdir_all(dir);
         cr_skip_test("g++ is not installed: the header's extern \"C\" is not compiled as C++");
     }
@@ -389,10 +366,10 @@ Test(embedded, header_is_guarded_documented_and_cxx_safe)
         "    std::printf(\"%s %g\\n\", circ_input_names[0], v);\n"
         "    return !(v == -20 && g[0] == -8 && g[1] == 6 && g[2] == 2 && g[3] == 0);\n"
         "}\n");
-    cr_expect_eq(shell(NULL, "cd %s && cc -std=c99 -O2 -c m.c -o m.o && "
+    cr_expect_eq(support_shell(NULL, "cd %s && cc -std=c99 -O2 -c m.c -o m.o && "
                              "g++ -std=c++11 -Wall -Wextra -Werror -pedantic use.cpp m.o -lm -o use",
                        dir), 0);
-    cr_expect_eq(shell(&s, "cd %s && ./use", dir), 0);
+    cr_expect_eq(support_shell(&s, "cd %s && ./use", dir), 0);
     cr_expect_str_eq(s, "x -20\n");
     free(s);
     rmdir_all(dir);
@@ -404,7 +381,7 @@ Test(embedded, emit_float_from_the_command_line)
 {
     char *dir = tmpdir(), *s;
     put(dir, "m.grad", model);
-    cr_assert_eq(shell(NULL, "cd %s && %s emit m.grad --float -o m.c --header m.h", dir, GRADC_BIN), 0);
+    cr_assert_eq(support_shell(NULL, "cd %s && %s emit m.grad --float -o m.c --header m.h", dir, GRADC_BIN), 0);
     char p[512];
     snprintf(p, sizeof p, "%s/m.h", dir);
     char *h = slurp(p);
@@ -418,7 +395,7 @@ Test(embedded, emit_float_from_the_command_line)
         "    float in[CIRC_IN_SIZE] = {3, -4, 2, -1}, g[CIRC_IN_SIZE];\n"
         "    float v = circ_grad(in, g);\n"
         "    return !(v == -20 && g[0] == -8 && g[1] == 6 && g[2] == 2 && g[3] == 0);\n}\n");
-    cr_expect_eq(shell(&s, "cd %s && cc " STRICT " main.c m.c -lm -o main 2>&1 && ./main", dir), 0, "%s", s);
+    cr_expect_eq(support_shell(&s, "cd %s && cc " STRICT " main.c m.c -lm -o main 2>&1 && ./main", dir), 0, "%s", s);
     free(s);
     rmdir_all(dir);
 }
