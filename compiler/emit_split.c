@@ -22,6 +22,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* How many statements ahead the sweeps over the order fetch the plan
+ * entries of operands: in a big kernel those are far apart in memory,
+ * each a cache miss, and the order itself is read in sequence. Sweeps
+ * that do little per statement look further ahead than the printing. */
+enum { AHEAD = 32, PRINT_AHEAD = 8 };
+
+/* Always inline: gcc takes a function that only prefetches for one
+ * without effects and drops its calls. */
+static inline __attribute__((always_inline)) void
+prefetch_operands(const Emitter *e, const Plan *p, uint32_t at)
+{
+    if (at < p->part_at[p->nparts]) {
+        const Node *a = &e->k->g->node[p->order[at]];
+        __builtin_prefetch(&p->where[a->arg[0]]);
+        __builtin_prefetch(&p->where[a->arg[1]]);
+    }
+}
+
 uint32_t split_max_block(const Emitter *e)
 {
     return e->o && e->o->max_block > 0 ? (uint32_t)e->o->max_block : EMIT_DEFAULT_MAX_BLOCK;
@@ -53,13 +71,28 @@ static uint32_t scratch_slots(const Emitter *e, Plan *p, uint32_t count)
     uint32_t *last = xcalloc(g->n, sizeof *last);
     uint32_t *free_slots = xmalloc(g->n * sizeof *free_slots);
     uint32_t nfree = 0, nslots = 0;
-    for (uint32_t at = 0; at < count; at++)
+    /* Both sweeps read the entries of operands, far apart in a big
+     * kernel: each is fetched a few statements ahead. */
+    for (uint32_t at = 0; at < count; at++) {
+        if (at + AHEAD < count) {
+            const Node *a = &g->node[order[at + AHEAD]];
+            __builtin_prefetch(&last[a->arg[0]], 1);
+            __builtin_prefetch(&last[a->arg[1]], 1);
+        }
         for (int k = 0; k < op_info[g->node[order[at]].op].arity; k++)
             last[g->node[order[at]].arg[k]] = at + 1;
+    }
     last[e->k->value] = UINT32_MAX;             /* returned at the end */
     for (uint32_t at = 0; at < count; at++) {
         NodeId i = order[at];
         const Node *n = &g->node[i];
+        if (at + AHEAD < count) {
+            const Node *a = &g->node[order[at + AHEAD]];
+            __builtin_prefetch(&last[a->arg[0]]);
+            __builtin_prefetch(&last[a->arg[1]]);
+            __builtin_prefetch(&p->where[a->arg[0]]);
+            __builtin_prefetch(&p->where[a->arg[1]]);
+        }
         for (int k = 0; k < op_info[n->op].arity; k++) {
             NodeId a = n->arg[k];
             if (last[a] == at + 1 && p->where[a].store == S_SLOT) {
@@ -193,6 +226,13 @@ int split_plan(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots, 
     uint32_t *part = xmalloc(g->n * sizeof *part);
     for (uint32_t at = 0; at < count; at++) {
         NodeId i = p->order[at];
+        if (at + AHEAD < count) {
+            const Node *a = &g->node[p->order[at + AHEAD]];
+            __builtin_prefetch(&p->where[a->arg[0]]);
+            __builtin_prefetch(&p->where[a->arg[1]]);
+            __builtin_prefetch(&part[a->arg[0]]);
+            __builtin_prefetch(&part[a->arg[1]]);
+        }
         part[i] = at / per;
         if (at % per == 0)
             p->part_at[at / per] = at;
@@ -232,6 +272,7 @@ static void part_uses(const Emitter *e, const Plan *p, uint32_t k, int use[5])
     for (uint32_t at = p->part_at[k]; at < p->part_at[k + 1]; at++) {
         NodeId i = p->order[at];
         const Node *n = &g->node[i];
+        prefetch_operands(e, p, at + AHEAD);
         use[2] |= p->where[i].store == S_SLOT;
         use[3] |= p->early && p->early[i];
         for (int a = 0; a < op_info[n->op].arity; a++) {
@@ -272,8 +313,10 @@ void split_parts(const Emitter *e, const Plan *p, Entry entry, Buf *out)
             if (!use[a] && (a != 1 || e->k->nparams) && (a != 3 || entry == E_GRAD) &&
                 (a != 4 || seed))
                 buf_printf(out, "    (void)%s;\n", arg[a]);
-        for (uint32_t at = p->part_at[k]; at < p->part_at[k + 1]; at++)
+        for (uint32_t at = p->part_at[k]; at < p->part_at[k + 1]; at++) {
+            prefetch_operands(e, p, at + PRINT_AHEAD);
             emit_statement(e, p, p->order[at], out);
+        }
         buf_puts(out, "}\n\n");
     }
 }
