@@ -115,16 +115,27 @@ static char *put_str(char *p, const char *s)
     return p + n;
 }
 
+/* Two digits at a time, from the end: half the divisions of a digit
+ * loop, and no reversal. */
 static char *put_uint(char *p, uint32_t v)
 {
-    char tmp[10];
-    int n = 0;
-    do
-        tmp[n++] = (char)('0' + v % 10);
-    while (v /= 10);
-    while (n)
-        *p++ = tmp[--n];
-    return p;
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                                "25262728293031323334353637383940414243444546474849"
+                                "50515253545556575859606162636465666768697071727374"
+                                "75767778798081828384858687888990919293949596979899";
+    int n = 1;
+    for (uint32_t t = v; t >= 10; t /= 10)
+        n++;
+    char *end = p + n;
+    for (; v >= 100; v /= 100) {
+        end -= 2;
+        memcpy(end, pairs + 2 * (v % 100), 2);
+    }
+    if (v >= 10)
+        memcpy(end - 2, pairs + 2 * v, 2);
+    else
+        end[-1] = (char)('0' + v);
+    return p + n;
 }
 
 /* The literal of a scalar constant, formatted once per node: a formula's
@@ -253,22 +264,66 @@ static const char *template_of(const Emitter *e, const Node *n)
     return op_info[n->op].c;
 }
 
+/* Copies n <= 320 bytes of an operand text (in a char[320]) to q, which
+ * has room: texts are short, so the usual case is one fixed 16-byte copy
+ * (two moves) instead of a call to memcpy. */
+static char *put_text(char *q, const char *s, size_t n)
+{
+    if (n <= 16)
+        memcpy(q, s, 16);
+    else
+        memcpy(q, s, n);
+    return q + n;
+}
+
+/* A scalar statement `[const double ]dst = template;`, the line a big
+ * kernel has millions of: written straight into the buffer, with room
+ * reserved once for its longest form, instead of piece by piece. */
+static void scalar_statement(const Emitter *e, const Plan *p, NodeId id, const Node *n,
+                             Buf *out)
+{
+    char a[2][320], dst[320];
+    size_t len[2] = {0, 0};
+    int arity = op_info[n->op].arity;
+    for (int k = 0; k < arity; k++)
+        len[k] = elem(e, p, n->arg[k], "0", a[k]);
+    size_t dlen = elem(e, p, id, "0", dst);
+    const char *t = template_of(e, n);
+    size_t tlen = strlen(t);
+    /* Every "$k" of the template becomes at most 320 bytes (16 more for
+     * put_text's over-copy), and the rest is copied as it is. */
+    size_t room = 80 + dlen + tlen + (tlen / 2 + 1) * (320 + 16);
+    if (out->len + room + 1 > out->cap)
+        buf_grow(out, room);
+    char *q = out->data + out->len;
+    static const char lead[3][24] = {"    ", "    double ", "    const double "};
+    static const uint8_t lead_len[3] = {4, 11, 17};
+    Where w = p->where[id];
+    int l = w.store != S_TEMP || w.acc == 2 ? 0 : w.acc ? 1 : 2;
+    memcpy(q, lead[l], 24);
+    q += lead_len[l];
+    q = put_text(q, dst, dlen);
+    memcpy(q, " = ", 3);
+    q += 3;
+    for (; *t; t++) {
+        if (t[0] == '$' && (t[1] == '0' || t[1] == '1')) {
+            int k = *++t - '0';
+            q = put_text(q, a[k], len[k]);
+        } else {
+            *q++ = *t;
+        }
+    }
+    memcpy(q, ";\n", 3);       /* with the NUL */
+    out->len = (size_t)(q + 2 - out->data);
+}
+
 static void elementwise(const Emitter *e, const Plan *p, NodeId id, Buf *out)
 {
     const Node *n = node(e, id);
     char a[2][320], dst[320];
     int arity = op_info[n->op].arity;
     if (n->shape.rank == 0) {
-        size_t len[2] = {0, 0};
-        for (int k = 0; k < arity; k++)
-            len[k] = elem(e, p, n->arg[k], "0", a[k]);
-        size_t dlen = elem(e, p, id, "0", dst);
-        buf_puts(out, p->where[id].store != S_TEMP || p->where[id].acc == 2 ? "    "
-                      : p->where[id].acc ? "    double " : "    const double ");
-        buf_put(out, dst, dlen);
-        buf_puts(out, " = ");
-        expand_n(template_of(e, n), a, len, out);
-        buf_puts(out, ";\n");
+        scalar_statement(e, p, id, n, out);
         return;
     }
     for (int k = 0; k < arity; k++)

@@ -77,15 +77,33 @@ static void chain_sums(const Emitter *e, Plan *p, const NodeId *roots, uint32_t 
         temps++;
     if (temps == g->n)          /* all scalars in slots: no sums to chain */
         return;
+    /* Both sweeps read the nodes in order but their operands' entries
+     * at random (each a cache miss in a big kernel): those are fetched
+     * AHEAD nodes early. */
+    enum { AHEAD = 32 };
     uint32_t *uses = xcalloc(g->n, sizeof *uses);
-    for (NodeId i = 1; i < g->n; i++)
+    for (NodeId i = 1; i < g->n; i++) {
+        if (i + AHEAD < g->n) {
+            __builtin_prefetch(&uses[g->node[i + AHEAD].arg[0]], 1);
+            __builtin_prefetch(&uses[g->node[i + AHEAD].arg[1]], 1);
+        }
         if (p->where[i].store != S_NONE)
             for (int k = 0; k < op_info[g->node[i].op].arity; k++)
                 uses[g->node[i].arg[k]]++;
+    }
     for (uint32_t r = 0; r < nroots; r++)
         uses[roots[r]]++;
     for (NodeId i = 1; i < g->n; i++) {
         const Node *n = &g->node[i];
+        if (i + AHEAD < g->n) {
+            const Node *m = &g->node[i + AHEAD];
+            if (m->op == OP_ADD || m->op == OP_SUB)
+                for (int k = 0; k < 2; k++) {
+                    __builtin_prefetch(&g->node[m->arg[k]]);
+                    __builtin_prefetch(&p->where[m->arg[k]]);
+                    __builtin_prefetch(&uses[m->arg[k]]);
+                }
+        }
         if (p->where[i].store != S_TEMP || (n->op != OP_ADD && n->op != OP_SUB))
             continue;
         /* Prefer extending a chain to starting one. */
