@@ -76,6 +76,9 @@ typedef struct Plan {
     uint32_t *part_at;
     NodeId *order;              /* inside the part_at allocation */
     const char *part_tag;       /* "v" or "g": names NAME__v0, NAME__g0 */
+    NodeId *band_run;           /* f_hess: per band of k->hess, the first
+                                   node of the run whose loop writes it; 0:
+                                   a loop of its own after the body */
     uint8_t whole;              /* never cut into parts: the entry point
                                    reads its roots after the body (f_jvp,
                                    f_hvp, f_hess) */
@@ -101,6 +104,7 @@ typedef struct LoopWrite {
                                    carry = this node's element i; after
                                    the loop dst[at + size] = carry */
     uint32_t next;              /* 1 + the run's next write; 0: none */
+    const char *dst;            /* the output array (Plan.dst when planned) */
 } LoopWrite;
 
 typedef struct Emitter {
@@ -168,7 +172,7 @@ void plan_free(Plan *p);
 uint32_t plan_loop_size(const Emitter *e, const Plan *p, NodeId i);
 int plan_emitted(const Plan *p, NodeId i);
 NodeId plan_run_end(const Emitter *e, const Plan *p, NodeId first);
-uint8_t *plan_early_stores(const Emitter *e, Plan *p, const uint32_t *npieces);
+uint8_t *plan_early_stores(const Emitter *e, Plan *p, const NodeId *vec, const uint32_t *npieces);
 NodeId plan_piece_value(const Emitter *e, NodeId piece);
 uint32_t plan_one_hot(const Emitter *e, NodeId id);
 uint32_t plan_unview_pieces(const Emitter *e, NodeId root, NodeId *pieces, uint32_t max);

@@ -516,6 +516,77 @@ static void fused_loop(const Emitter *e, const Plan *p, NodeId head, Buf *out)
     buf_puts(out, ";\n");
 }
 
+/* ---- Hessian bands (f_hess): the entries of one diagonal in a loop ----
+ * Iteration i writes position i of band b (HessBand): the sum of its
+ * pieces' elements i - at, the current one for at = 0 and, for at > 0,
+ * one carried in registers h<b>_<piece>_<d> from d = at iterations back
+ * (0.0 before the first, where the piece has no element yet). The last
+ * positions come from the carries after the loop. */
+
+static void band_term(const Emitter *e, const Plan *p, uint32_t b, uint32_t pc, uint32_t d,
+                      char out[320])
+{
+    NodeId v = e->k->hess.band[b].v[pc];
+    if (d == 0)
+        elem(e, p, v, is_scalar(e, v) ? "0" : "i", out);
+    else
+        snprintf(out, 320, "h%u_%u_%u", b, pc, d);
+}
+
+static void band_carries(const Emitter *e, uint32_t b, Buf *out)
+{
+    const HessBand *hb = &e->k->hess.band[b];
+    for (uint32_t pc = 0; pc < hb->npiece; pc++)
+        for (uint32_t d = 1; d <= hb->at[pc]; d++)
+            buf_printf(out, "    double h%u_%u_%u = 0.0;\n", b, pc, d);
+}
+
+static void band_iteration(const Emitter *e, const Plan *p, uint32_t b, Buf *out)
+{
+    const HessBand *hb = &e->k->hess.band[b];
+    char t[320];
+    if (hb->qstride)
+        buf_printf(out, "        H[%u + %u * i] = ", hb->q0, hb->qstride);
+    else
+        buf_printf(out, "        H[%s_hband%u[i]] = ", e->sym, b);
+    for (uint32_t pc = 0; pc < hb->npiece; pc++) {
+        band_term(e, p, b, pc, hb->at[pc], t);
+        buf_printf(out, "%s%s", pc ? " + " : "", t);
+    }
+    buf_puts(out, ";\n");
+    for (uint32_t pc = 0; pc < hb->npiece; pc++) {
+        for (uint32_t d = hb->at[pc]; d >= 2; d--)
+            buf_printf(out, "        h%u_%u_%u = h%u_%u_%u;\n", b, pc, d, b, pc, d - 1);
+        if (hb->at[pc]) {
+            band_term(e, p, b, pc, 0, t);
+            buf_printf(out, "        h%u_%u_1 = %s;\n", b, pc, t);
+        }
+    }
+}
+
+static void band_tail(const Emitter *e, uint32_t b, Buf *out)
+{
+    const HessBand *hb = &e->k->hess.band[b];
+    for (uint32_t t = hb->loop; t < hb->len; t++) {
+        uint32_t q = hess_find(&e->k->hess, hb->col0 + t + hb->diag, hb->col0 + t), any = 0;
+        buf_printf(out, "    H[%u] = ", q);
+        for (uint32_t pc = 0; pc < hb->npiece; pc++)
+            if (t - hb->at[pc] < hb->loop) /* then d = loop + at - t is in 1 .. at */
+                buf_printf(out, "%sh%u_%u_%u", any++ ? " + " : "", b, pc, hb->loop + hb->at[pc] - t);
+        buf_puts(out, ";\n");
+    }
+}
+
+/* A band that no run writes: its own loop after the body, from arrays. */
+static void band_loop(const Emitter *e, const Plan *p, uint32_t b, Buf *out)
+{
+    band_carries(e, b, out);
+    buf_printf(out, "    for (long i = 0; i < %u; i++) {\n", e->k->hess.band[b].loop);
+    band_iteration(e, p, b, out);
+    buf_puts(out, "    }\n");
+    band_tail(e, b, out);
+}
+
 static NodeId loop_run(const Emitter *e, const Plan *p, NodeId first, Buf *out)
 {
     const Graph *g = e->k->g;
@@ -542,6 +613,10 @@ static NodeId loop_run(const Emitter *e, const Plan *p, NodeId first, Buf *out)
     for (uint32_t w = p->wfirst[first]; w; w = p->writes[w - 1].next)
         if (p->writes[w - 1].carry)
             buf_printf(out, "    double carry%u = 0.0;\n", w);
+    uint32_t nband = p->band_run ? e->k->hess.nband : 0;
+    for (uint32_t b = 0; b < nband; b++)
+        if (p->band_run[b] == first)
+            band_carries(e, b, out);
     buf_printf(out, "    for (long i = 0; i < %u; i++) {\n", size);
     for (NodeId i = first; i < end; i++) {
         if (!plan_emitted(p, i) || !plan_loop_size(e, p, i))
@@ -558,15 +633,21 @@ static NodeId loop_run(const Emitter *e, const Plan *p, NodeId first, Buf *out)
         if (lw->carry) {
             elem(e, p, lw->carry, "i", c);
             buf_printf(out, "        %s[%u + i] = carry%u + %s;\n        carry%u = %s;\n",
-                       p->dst, lw->at, w, v, w, c);
+                       lw->dst, lw->at, w, v, w, c);
         } else {
-            buf_printf(out, "        %s[%u + i] %s %s;\n", p->dst, lw->at, lw->add ? "+=" : "=", v);
+            buf_printf(out, "        %s[%u + i] %s %s;\n", lw->dst, lw->at, lw->add ? "+=" : "=", v);
         }
     }
+    for (uint32_t b = 0; b < nband; b++)
+        if (p->band_run[b] == first)
+            band_iteration(e, p, b, out);
     buf_puts(out, "    }\n");
     for (uint32_t w = p->wfirst[first]; w; w = p->writes[w - 1].next)
         if (p->writes[w - 1].carry)
-            buf_printf(out, "    %s[%u] = carry%u;\n", p->dst, p->writes[w - 1].at + size, w);
+            buf_printf(out, "    %s[%u] = carry%u;\n", p->writes[w - 1].dst, p->writes[w - 1].at + size, w);
+    for (uint32_t b = 0; b < nband; b++)
+        if (p->band_run[b] == first)
+            band_tail(e, b, out);
     return end;
 }
 
@@ -576,7 +657,7 @@ static void early_stores(const Emitter *e, const Plan *p, NodeId m, Buf *out)
     for (uint32_t j = p->early ? p->early[m] : 0; j; j = p->early_next[j - 1]) {
         char v[320];
         elem(e, p, m, "0", v);
-        buf_printf(out, "    grad[%u] = %s;\n", e->grad_off[j - 1], v);
+        buf_printf(out, "    %s[%u] = %s;\n", p->dst, e->grad_off[j - 1], v);
     }
 }
 
@@ -754,26 +835,86 @@ static int uses(const Plan *p, const Emitter *e, int params)
     return 0;
 }
 
-/* The roots of f_jvp, f_hvp and f_hess: the value (a scalar's, which
- * they return), then J v; or H v by the variables; or the gradient by
- * the variables and the Hessian's entries. */
-static uint32_t second_roots(const Emitter *e, Entry entry, NodeId *roots)
+/* Per entry of the Hessian's pattern: 1 when a band gives it. */
+static uint8_t *banded_entries(const HessPattern *h)
+{
+    uint8_t *banded = xcalloc((size_t)h->nnz + 1, 1);
+    for (uint32_t b = 0; b < h->nband; b++)
+        for (uint32_t t = 0; t < h->band[b].len; t++)
+            banded[hess_find(h, h->band[b].col0 + t + h->band[b].diag, h->band[b].col0 + t)] = 1;
+    return banded;
+}
+
+/* Per input, the vector an entry point writes for it: the gradient
+ * (f_grad, f_hess) or H v (f_hvp); NULL for f and f_jvp. The second-order
+ * ones write only the variables' (the inputs that are not parameters). */
+static const NodeId *entry_vectors(const Emitter *e, Entry entry, uint32_t *n)
 {
     const Kernel *k = e->k;
+    *n = entry == E_GRAD ? k->ninputs : k->ninputs - k->nparams;
+    if (entry == E_GRAD || entry == E_HESS)
+        return k->grad;
+    return entry == E_HVP ? k->hvp : NULL;
+}
+
+/* The Hessian's entries that f_hess computes one by one (those no band
+ * writes). */
+static uint32_t hess_roots(const Emitter *e, NodeId *roots)
+{
+    const HessPattern *h = &e->k->hess;
+    uint8_t *banded = banded_entries(h);
     uint32_t n = 0;
-    if (is_scalar(e, k->value))
-        roots[n++] = k->value;
-    if (entry == E_JVP)
-        roots[n++] = k->jvp;
-    for (uint32_t j = 0; entry != E_JVP && j < e->nwrt_in; j++)
-        roots[n++] = entry == E_HVP ? k->hvp[k->wrt[j]] : k->grad[k->wrt[j]];
-    for (uint32_t q = 0; entry == E_HESS && q < k->hess.nnz; q++)
-        roots[n++] = k->hval[q];
+    for (uint32_t q = 0; q < h->nnz; q++)
+        if (!banded[q])
+            roots[n++] = e->k->hval[q];
+    for (uint32_t b = 0; b < h->nband; b++)
+        for (uint32_t pc = 0; pc < h->band[b].npiece; pc++)
+            roots[n++] = h->band[b].v[pc];
+    free(banded);
     return n;
 }
 
+/* Which bands the loop of a run writes (Plan.band_run): those whose
+ * vectors that run computes, whose scalars are at hand before it. Their
+ * vectors then need no array of their own. */
+static void band_writes(const Emitter *e, Plan *p)
+{
+    const HessPattern *h = &e->k->hess;
+    p->band_run = xcalloc(h->nband + 1, sizeof *p->band_run);
+    for (uint32_t b = 0; b < h->nband; b++) {
+        const HessBand *hb = &h->band[b];
+        NodeId run = 0;
+        int ok = 1;
+        for (uint32_t pc = 0; pc < hb->npiece; pc++) {
+            NodeId v = hb->v[pc];
+            Store st = p->where[v].store;
+            if (is_scalar(e, v) || st == S_INPUT || st == S_ALIAS || st == S_TCONST) {
+                ok &= !is_scalar(e, v) || st == S_LITERAL || st == S_INPUT;
+                continue;       /* at hand anywhere */
+            }
+            ok &= p->run[v] && (!run || p->run[v] == run) && (st == S_ARRAY || st == S_WORK);
+            run = p->run[v];
+        }
+        if (!ok || !run || plan_loop_size(e, p, run) != hb->loop)
+            continue;
+        p->band_run[b] = run;
+        for (uint32_t pc = 0; pc < hb->npiece; pc++) {
+            Store st = p->where[hb->v[pc]].store;
+            p->roots[hb->v[pc]] -= st == S_ARRAY || st == S_WORK;
+        }
+    }
+    for (uint32_t b = 0; b < h->nband; b++)
+        for (uint32_t pc = 0; p->band_run[b] && pc < h->band[b].npiece; pc++) {
+            NodeId v = h->band[b].v[pc];
+            Store st = p->where[v].store;
+            if (!p->roots[v] && !p->outside[v] && (st == S_ARRAY || st == S_WORK))
+                p->where[v].store = S_LOCAL;
+        }
+}
+
 /* What an entry point computes: the value (not for a VJP), and per input
- * its gradient, or the blocks of a gradient written block by block. */
+ * its gradient (or H v), or the blocks of one written block by block;
+ * f_jvp's J v, f_hess's entries. */
 static uint32_t entry_roots(const Emitter *e, Entry entry, NodeId **rootsp,
                             NodeId **piecesp, uint32_t **npiecesp)
 {
@@ -781,19 +922,20 @@ static uint32_t entry_roots(const Emitter *e, Entry entry, NodeId **rootsp,
     NodeId *roots = xmalloc(((k->ninputs + 1) * (2 * MAXP + 1) + k->hess.nnz) * sizeof *roots);
     NodeId *pieces = xmalloc((k->ninputs + 1) * MAXP * sizeof *pieces);
     uint32_t *npieces = xcalloc(k->ninputs + 1, sizeof *npieces);
-    uint32_t nroots = 0;
+    uint32_t nroots = 0, nvec;
+    const NodeId *vec = entry_vectors(e, entry, &nvec);
     *rootsp = roots;
     *piecesp = pieces;
     *npiecesp = npieces;
-    if (entry >= E_JVP)
-        return second_roots(e, entry, roots);
     if (entry == E_VALUE || is_scalar(e, k->value))     /* a VJP does not return the value */
         roots[nroots++] = k->value;
-    for (uint32_t i = 0; entry == E_GRAD && i < k->ninputs; i++) {
+    if (entry == E_JVP)
+        roots[nroots++] = k->jvp;
+    for (uint32_t i = 0; vec && i < nvec; i++) {
         npieces[i] = 0;
-        if (k->grad[i] == NODE_NONE)            /* not in --wrt */
+        if (vec[i] == NODE_NONE)                /* not in --wrt */
             continue;
-        npieces[i] = plan_unview_pieces(e, k->grad[i], pieces + i * MAXP, MAXP);
+        npieces[i] = plan_unview_pieces(e, vec[i], pieces + i * MAXP, MAXP);
         for (uint32_t j = 0; j < npieces[i]; j++) {
             NodeId piece = pieces[i * MAXP + j], v = plan_piece_value(e, piece);
             if (plan_outer_piece(e, piece)) {        /* written from its factors */
@@ -804,11 +946,10 @@ static uint32_t entry_roots(const Emitter *e, Entry entry, NodeId **rootsp,
             }
         }
         if (npieces[i] == 0)
-            roots[nroots++] = k->grad[i];
+            roots[nroots++] = vec[i];
     }
-    *rootsp = roots;
-    *piecesp = pieces;
-    *npiecesp = npieces;
+    if (entry == E_HESS)
+        nroots += hess_roots(e, roots + nroots);
     return nroots;
 }
 
@@ -820,23 +961,51 @@ static void entry_writes(const Emitter *e, Entry entry, EntryPlan *ep)
     const Kernel *k = e->k;
     Plan *p = &ep->p;
     int tensor = !is_scalar(e, k->value);
+    uint32_t nvec;
+    const NodeId *vec = entry_vectors(e, entry, &nvec);
+    p->dst = entry == E_GRAD || entry == E_HESS ? "grad" : "out";
     if (entry == E_VALUE && tensor) {
-        p->dst = "out";
         ep->value_done = plan_loop_writes(e, p, k->value, NULL, 0, 0) ||
                          plan_in_place(e, p, k->value, NULL, 0, 0);
         plan_localise_written(p);
     }
-    if (entry == E_GRAD) {
-        uint8_t *early = ep->early = plan_early_stores(e, p, ep->npieces);
-        p->dst = "grad";
+    if (vec) {
+        uint8_t *early = ep->early = plan_early_stores(e, p, vec, ep->npieces);
         for (uint32_t i = 0; i < k->ninputs - k->nparams; i++) {
             NodeId *pc = ep->pieces + i * MAXP;
-            if (!early[i] && k->grad[i] != NODE_NONE && !is_scalar(e, k->grad[i]) &&
-                (plan_loop_writes(e, p, k->grad[i], pc, ep->npieces[i], e->grad_off[i]) ||
-                 plan_in_place(e, p, k->grad[i], pc, ep->npieces[i], e->grad_off[i])))
+            if (!early[i] && vec[i] != NODE_NONE && !is_scalar(e, vec[i]) &&
+                (plan_loop_writes(e, p, vec[i], pc, ep->npieces[i], e->grad_off[i]) ||
+                 plan_in_place(e, p, vec[i], pc, ep->npieces[i], e->grad_off[i])))
                 early[i] = 1;
         }
         plan_localise_written(p);
+    }
+    if (entry == E_HESS)
+        band_writes(e, p);
+}
+
+/* Stores what an entry point's vectors (entry_vectors) still need after
+ * the body, into p->dst (grad_params for parameters). */
+static void store_vectors(const Emitter *e, Entry entry, const EntryPlan *ep, Buf *out)
+{
+    const Kernel *k = e->k;
+    const Plan *p = &ep->p;
+    uint32_t nvec, nin = k->ninputs - k->nparams;
+    const NodeId *vec = entry_vectors(e, entry, &nvec);
+    for (uint32_t i = 0; i < nvec; i++) {
+        int is_param = i >= nin;
+        const char *dst = is_param ? "grad_params" : p->dst;
+        if (ep->early[i] || vec[i] == NODE_NONE)
+            continue;
+        if (is_param)
+            buf_puts(out, "    if (grad_params) {\n");
+        if (ep->npieces[i])
+            store_pieces(e, p, vec[i], ep->pieces + i * MAXP, ep->npieces[i], dst,
+                         e->grad_off[i], out);
+        else
+            store_result(e, p, vec[i], dst, e->grad_off[i], out);
+        if (is_param)
+            buf_puts(out, "    }\n");
     }
 }
 
@@ -865,9 +1034,6 @@ static void entry_function(const Emitter *e, Entry entry, int work, Buf *out)
     int tensor = !is_scalar(e, k->value);
     EntryPlan *ep = entry_plan(e, entry);
     Plan *p = &ep->p;
-    NodeId *pieces = ep->pieces;
-    uint32_t *npieces = ep->npieces;
-    uint8_t *early = ep->early;
     if (p->nparts) {
         p->part_tag = entry == E_GRAD ? "g" : "v";
         split_parts(e, p, entry, out);
@@ -888,26 +1054,11 @@ static void entry_function(const Emitter *e, Entry entry, int work, Buf *out)
     if (entry == E_VALUE && tensor && !value_done)
         store_result(e, p, k->value, "out", 0, out);
     if (entry == E_GRAD) {
-        uint32_t nin = k->ninputs - k->nparams;
         if (e->nwrt_in == 0)
             buf_puts(out, "    (void)grad;\n");
         if (k->nparams && k->nwrt == e->nwrt_in)
             buf_puts(out, "    (void)grad_params;\n");
-        for (uint32_t i = 0; i < k->ninputs; i++) {
-            int is_param = i >= nin;
-            const char *dst = is_param ? "grad_params" : "grad";
-            if (early[i] || k->grad[i] == NODE_NONE)
-                continue;
-            if (is_param)
-                buf_puts(out, "    if (grad_params) {\n");
-            if (npieces[i])
-                store_pieces(e, p, k->grad[i], pieces + i * MAXP, npieces[i], dst,
-                             e->grad_off[i], out);
-            else
-                store_result(e, p, k->grad[i], dst, e->grad_off[i], out);
-            if (is_param)
-                buf_puts(out, "    }\n");
-        }
+        store_vectors(e, entry, ep, out);
     }
     if (!tensor) {
         elem(e, p, k->value, "0", v);
@@ -916,10 +1067,22 @@ static void entry_function(const Emitter *e, Entry entry, int work, Buf *out)
     buf_puts(out, "}\n");
 }
 
-/* Static const arrays for the tensor constants the kernel uses. */
+/* Static const arrays for the tensor constants the kernel uses, and for
+ * the places in H of the bands whose entries are not evenly spaced. */
 static void constants(const Emitter *e, Buf *out)
 {
     const Graph *g = e->k->g;
+    const HessPattern *h = &e->k->hess;
+    for (uint32_t b = 0; has(e, E_HESS) && b < h->nband; b++) {
+        const HessBand *hb = &h->band[b];
+        if (hb->qstride)
+            continue;
+        buf_printf(out, "static const int %s_hband%u[%u] = {", e->sym, b, hb->loop);
+        for (uint32_t t = 0; t < hb->loop; t++)
+            buf_printf(out, "%s%u", t == 0 ? "\n    " : t % 16 ? ", " : ",\n    ",
+                       hess_find(h, hb->col0 + t + hb->diag, hb->col0 + t));
+        buf_puts(out, "\n};\n");
+    }
     for (NodeId i = 1; i < g->n; i++) {
         if (g->node[i].op != OP_TCONST)
             continue;
@@ -1062,9 +1225,15 @@ static void store_hessian(const Emitter *e, const Plan *p, Buf *out)
     char v[320];
     if (dense)
         buf_printf(out, "    for (long i = 0; i < %u; i++)\n        H[i] = 0.0;\n", h->n * h->n);
+    for (uint32_t b = 0; b < h->nband; b++)
+        if (!p->band_run[b])
+            band_loop(e, p, b, out);
+    uint8_t *banded = banded_entries(h);
     for (uint32_t j = 0; j < h->n; j++)
         for (uint32_t q = h->colptr[j]; q < h->colptr[j + 1]; q++) {
             uint32_t i = h->rowind[q];
+            if (banded[q])
+                continue;
             elem(e, p, e->k->hval[q], "0", v);
             if (!dense)
                 buf_printf(out, "    H[%u] = %s;\n", q, v);
@@ -1073,12 +1242,14 @@ static void store_hessian(const Emitter *e, const Plan *p, Buf *out)
             else
                 buf_printf(out, "    H[%u] = H[%u] = %s;\n", i * h->n + j, j * h->n + i, v);
         }
+    free(banded);
 }
 
 static void second_function(const Emitter *e, Entry entry, int work, Buf *out)
 {
     const Kernel *k = e->k;
-    Plan *p = &entry_plan(e, entry)->p;
+    EntryPlan *ep = entry_plan(e, entry);
+    Plan *p = &ep->p;
     second_signature(e, entry, work, 0, out);
     buf_puts(out, "{\n");
     if (!uses(p, e, 0))
@@ -1089,15 +1260,11 @@ static void second_function(const Emitter *e, Entry entry, int work, Buf *out)
         buf_puts(out, "    (void)work;\n");
     if (entry != E_HESS && !uses_tangent(p, e))
         buf_puts(out, "    (void)v;\n");
-    p->dst = entry == E_HESS ? "H" : "out";
     body(e, p, out);
     if (entry == E_JVP)
         store_result(e, p, k->jvp, "out", 0, out);
-    for (uint32_t j = 0; entry != E_JVP && j < e->nwrt_in; j++) {
-        uint32_t i = k->wrt[j];
-        store_result(e, p, entry == E_HVP ? k->hvp[i] : k->grad[i], entry == E_HVP ? "out" : "grad",
-                     e->grad_off[i], out);
-    }
+    else
+        store_vectors(e, entry, ep, out);
     if (entry == E_HESS)
         store_hessian(e, p, out);
     if (is_scalar(e, k->value)) {
@@ -1386,6 +1553,23 @@ int emit_report(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
         snprintf(name, sizeof name, "%s%s%s", e.sym,
                  entry == E_VALUE ? "" : tensor ? "_vjp" : "_grad", work ? "_work" : "");
         split_report(&e, p, name, out);
+    }
+    for (int entry = E_JVP; entry < E_COUNT; entry++) {
+        if (!has(&e, entry))
+            continue;
+        Plan *p = &entry_plan(&e, (Entry)entry)->p;
+        snprintf(name, sizeof name, "%s%s%s", e.sym, second_name[entry], work ? "_work" : "");
+        split_report(&e, p, name, out);
+        if (entry == E_HESS) {
+            uint32_t nb = 0, looped = 0;
+            for (uint32_t b = 0; b < k->hess.nband; b++) {
+                nb += k->hess.band[b].len;
+                looped += p->band_run[b] != 0;
+            }
+            buf_printf(out, "  Hessian: %u entries (lower triangle): %u written by %u band loops "
+                            "(%u of them fused with the loop of their terms), %u one by one\n",
+                       k->hess.nnz, nb, k->hess.nband, looped, k->hess.nnz - nb);
+        }
     }
     if (k->jac) {
         Plan p;

@@ -321,6 +321,7 @@ void plan_make(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p)
     uint8_t *mark = xmalloc(g->n);
     p->early = p->early_next = NULL;
     p->writes = NULL;
+    p->band_run = NULL;
     p->nwrites = p->nzero = 0;
     p->out_at = xcalloc(g->n, sizeof *p->out_at);
     p->wfirst = xcalloc(g->n, sizeof *p->wfirst);
@@ -415,6 +416,7 @@ void plan_free(Plan *p)
     free(p->out_at);
     free(p->wlast);
     free(p->part_at);
+    free(p->band_run);
 }
 
 /* The trip count of node i's loop when it is an elementwise or fused loop
@@ -442,12 +444,16 @@ int plan_emitted(const Plan *p, NodeId i)
  * the node after the run. */
 /* A scalar between two loops of a run that reads nothing the run computes
  * is computed before the run instead of splitting it (W3's Jacobian: the
- * s[k] of each row). Not with reused slots: a slot may still hold a value
+ * s[k] of each row); so is an alias of an array made before the run. Not with reused slots: a slot may still hold a value
  * that the loop reads. */
 static int hoistable(const Emitter *e, const Plan *p, NodeId i, NodeId first)
 {
     const Node *n = node(e, i);
-    if (n->shape.rank != 0 || p->slots || n->op == OP_LOGSUMEXP || n->op == OP_SUM)
+    /* An alias is a pointer into an array made before the run (f_hvp's
+     * slices of the direction v): declaring it early changes nothing. */
+    int alias = p->where[i].store == S_ALIAS;
+    if ((n->shape.rank != 0 && !alias) || (p->slots && !alias) || n->op == OP_LOGSUMEXP ||
+        n->op == OP_SUM)
         return 0;
     for (int k = 0; k < op_info[n->op].arity; k++)
         if (n->arg[k] >= first && node(e, n->arg[k])->shape.rank)
@@ -473,11 +479,11 @@ NodeId plan_run_end(const Emitter *e, const Plan *p, NodeId first)
     return end;
 }
 
-/* Marks the scalar gradient entries that body() can store right after
- * computing them. Storing them at the end instead lets gcc (its TER pass)
+/* Marks the scalar gradient entries (vec[i]: input i's, of k->grad or
+ * k->hvp) that body() can store right after computing them. Storing them at the end instead lets gcc (its TER pass)
  * sink each entry's last operation to the store, keeping its operands live
  * across the whole function. Returns per input: stored early. */
-uint8_t *plan_early_stores(const Emitter *e, Plan *p, const uint32_t *npieces)
+uint8_t *plan_early_stores(const Emitter *e, Plan *p, const NodeId *vec, const uint32_t *npieces)
 {
     const Kernel *k = e->k;
     uint32_t nin = k->ninputs - k->nparams;
@@ -486,7 +492,7 @@ uint8_t *plan_early_stores(const Emitter *e, Plan *p, const uint32_t *npieces)
     p->early = xcalloc(k->g->n, sizeof *p->early);
     p->early_next = xmalloc((k->ninputs + 1) * sizeof *p->early_next);
     for (uint32_t i = nin; i-- > 0;) {
-        NodeId r = k->grad[i];
+        NodeId r = vec[i];
         if (r == NODE_NONE)
             continue;
         Store s = p->where[r].store;
@@ -616,7 +622,7 @@ static void add_write(Plan *p, NodeId v, uint32_t at, int add)
 {
     NodeId r = p->run[v];
     p->writes = xrealloc(p->writes, (p->nwrites + 1) * sizeof *p->writes);
-    p->writes[p->nwrites++] = (LoopWrite){v, at, add, 0, 0};
+    p->writes[p->nwrites++] = (LoopWrite){v, at, add, 0, 0, p->dst};
     if (p->wlast[r])
         p->writes[p->wlast[r] - 1].next = p->nwrites;
     else

@@ -333,12 +333,31 @@ void diff_forward(Graph *g, const NodeId *roots, uint32_t nroots, const NodeId *
 /* Variables: the elements of the inputs, one after another. At most this
  * many (the pattern is found with an n x n bit matrix). */
 #define GRADC_MAX_HESS 8192u
+/* A band of the Hessian (hess_entries_by_slices): the entries (col0 + t +
+ * diag, col0 + t) for positions t < len, each the sum, in piece order, of
+ * the pieces' elements t - at[p] that exist (0 <= t - at[p] < loop). A
+ * piece is a vector of loop elements, or a scalar standing for loop equal
+ * ones; the smallest at is 0. A range sum of elementwise terms gives one
+ * band per diagonal, which f_hess writes in a loop instead of entry by
+ * entry. Positions t < loop are the pattern's entries q0 + qstride * t;
+ * qstride 0: they are not evenly spaced (hess_find gives each). */
+#define HESS_BAND_PIECES 8
+typedef struct HessBand {
+    uint32_t col0, diag, len, loop;
+    uint32_t q0, qstride;
+    uint32_t npiece;
+    NodeId v[HESS_BAND_PIECES];
+    uint32_t at[HESS_BAND_PIECES];
+} HessBand;
+
 typedef struct HessPattern {
     uint32_t n;                 /* variables */
     uint32_t nnz;               /* entries of the lower triangle, diagonal included */
     uint32_t *colptr;           /* n + 1: column j's entries are colptr[j] .. colptr[j+1] */
     uint32_t *rowind;           /* nnz: their rows (>= j), ascending */
     uint32_t *color, ncolors;   /* per column (hess_entries): its sweep */
+    HessBand *band;             /* hess_entries_by_slices: entries that are */
+    uint32_t nband;             /* also given by bands (their nodes in g) */
 } HessPattern;
 /* The structural nonzeros of d2 root / d inputs^2 (root a scalar). */
 void hess_pattern(const Graph *g, NodeId root, const NodeId *inputs, uint32_t ninputs,
@@ -349,10 +368,13 @@ void hess_entries(Graph *g, HessPattern *p, const NodeId *inputs, const NodeId *
                   uint32_t ninputs, NodeId *val);
 /* The same by one sweep per slice of the variables, when value reads
  * them through slices whose elements interact only index by index (range
- * sums of elementwise terms); returns 0, building nothing, otherwise. */
+ * sums of elementwise terms); returns 0, building nothing, otherwise.
+ * Entries that line up in bands (HessBand) are also given as bands. */
 int hess_entries_by_slices(Graph *g, NodeId value, HessPattern *p, const NodeId *inputs,
                            uint32_t ninputs, NodeId *val);
 void hess_pattern_free(HessPattern *p);
+/* q of the entry (i, j), i >= j, of p; UINT32_MAX when not in p. */
+uint32_t hess_find(const HessPattern *p, uint32_t i, uint32_t j);
 
 /* ---- rewrite.c: stability rewrites (1/(1+exp(-z)) -> sigmoid(z), ...) ---- */
 NodeId rewrite_stable(Graph *g, NodeId root);

@@ -299,6 +299,7 @@ void hess_pattern_free(HessPattern *p)
     free(p->colptr);
     free(p->rowind);
     free(p->color);
+    free(p->band);
     memset(p, 0, sizeof *p);
 }
 
@@ -494,10 +495,16 @@ static uint32_t leaves(const Graph *g, NodeId value, const NodeId *inputs, uint3
                 out[n++] = (Leaf){i, 1, var[x] - 1 + (uint32_t)nd->aux, 1};
             else
                 whole[x] = 1;
+            if (nd->op == OP_SLICE || nd->op == OP_INDEX)
+                whole[x] |= 2;
         }
     }
+    /* An input read whole and through slices too: its adjoint would hold
+     * the slices' part again (the leaves are not independent). */
     for (uint32_t k = 0; ok && k < ninputs; k++)
-        if ((whole[inputs[k]] || inputs[k] == value) && n < max)
+        ok &= whole[inputs[k]] != 3;
+    for (uint32_t k = 0; ok && k < ninputs; k++)
+        if ((whole[inputs[k]] == 1 || inputs[k] == value) && n < max)
             out[n++] = (Leaf){inputs[k], shape_size(g->node[inputs[k]].shape), var[inputs[k]] - 1, 1};
     free(mark);
     free(var);
@@ -505,8 +512,7 @@ static uint32_t leaves(const Graph *g, NodeId value, const NodeId *inputs, uint3
     return ok && n < max ? n : 0;
 }
 
-/* q of entry (i, j) of p (i >= j), or UINT32_MAX. */
-static uint32_t find(const HessPattern *p, uint32_t i, uint32_t j)
+uint32_t hess_find(const HessPattern *p, uint32_t i, uint32_t j)
 {
     uint32_t lo = p->colptr[j], hi = p->colptr[j + 1];
     while (lo < hi) {
@@ -517,6 +523,127 @@ static uint32_t find(const HessPattern *p, uint32_t i, uint32_t j)
             hi = mid;
     }
     return lo < p->colptr[j + 1] && p->rowind[lo] == i ? lo : UINT32_MAX;
+}
+
+/* ---- bands: the entries of one diagonal as loops ----
+ * With slices of stride 1 and one length L, the pair of slices P (from
+ * variable a) and Q (from b <= a) gives the entries (b + k + (a - b),
+ * b + k): L consecutive entries of the diagonal a - b. The pairs of one
+ * diagonal together make a band (HessBand), whose entries are usually
+ * spaced evenly in the pattern (banded patterns, one column after
+ * another; else the emitted loop looks their places up) and no other
+ * pair adds to them. */
+
+typedef struct Contrib {
+    NodeId v;                   /* the pair's vector, or the scalar it repeats */
+    uint32_t col, diag, len;    /* element k: entry (col + k + diag, col + k) */
+} Contrib;
+
+/* h itself, or the one scalar every element of h is. */
+static NodeId piece(Graph *g, NodeId h)
+{
+    const Node *n = &g->node[h];
+    if (n->op == OP_BCAST && g->node[n->arg[0]].shape.rank == 0)
+        return n->arg[0];
+    if (n->op == OP_TCONST) {
+        const double *v = ir_tconst_data(g, h);
+        for (uint32_t i = 1; i < shape_size(n->shape); i++)
+            if (memcmp(&v[i], &v[0], sizeof *v))
+                return h;
+        return ir_const(g, v[0]);
+    }
+    return h;
+}
+
+/* The band of the contributions of diagonal c[u].diag and length
+ * c[u].len not yet used; 0 when it cannot be one. */
+static int band_of(const HessPattern *p, const Contrib *c, uint32_t nc, uint32_t u,
+                   uint8_t *used, HessBand *b)
+{
+    int ok = 1, affine = 1;
+    memset(b, 0, sizeof *b);
+    b->diag = c[u].diag;
+    b->loop = c[u].len;
+    b->col0 = UINT32_MAX;
+    /* Pieces within REACH columns of the band's: each step between them
+     * is a register carried along, so far apart ones (the diagonals of
+     * two inputs) make bands of their own. */
+    enum { REACH = 8 };
+    uint32_t lo = c[u].col, hi = c[u].col;
+    for (int grew = 1; grew;) {
+        grew = 0;
+        for (uint32_t w = u; w < nc; w++) {
+            if (used[w] || c[w].diag != b->diag || c[w].len != b->loop ||
+                c[w].col + REACH < lo || c[w].col > hi + REACH)
+                continue;
+            used[w] = 1;
+            grew = 1;
+            lo = c[w].col < lo ? c[w].col : lo;
+            hi = c[w].col > hi ? c[w].col : hi;
+        }
+    }
+    for (uint32_t w = u; w < nc; w++) {
+        if (used[w] != 1)
+            continue;
+        used[w] = 2;            /* in index order: the entries' order of terms */
+        if (b->npiece == HESS_BAND_PIECES) {
+            ok = 0;
+            continue;
+        }
+        b->v[b->npiece] = c[w].v;
+        b->at[b->npiece++] = c[w].col;
+        b->col0 = c[w].col < b->col0 ? c[w].col : b->col0;
+    }
+    for (uint32_t k = 0; k < b->npiece; k++) {
+        b->at[k] -= b->col0;
+        b->len = b->at[k] + b->loop > b->len ? b->at[k] + b->loop : b->len;
+    }
+    for (uint32_t t = 0; t < b->len && ok; t++) {
+        uint32_t q = hess_find(p, b->col0 + t + b->diag, b->col0 + t), covered = 0;
+        for (uint32_t k = 0; k < b->npiece; k++)
+            covered |= t >= b->at[k] && t - b->at[k] < b->loop;
+        if (t == 0)
+            b->q0 = q;
+        else if (t == 1)
+            b->qstride = q - b->q0;
+        affine &= t >= b->loop || q == b->q0 + b->qstride * t;
+        ok = q != UINT32_MAX && covered;
+    }
+    if (!affine)
+        b->qstride = 0;
+    return ok;
+}
+
+/* p->band from the contributions; other[q]: entry q has terms of other
+ * pairs, and no band may hold it. */
+static void bands(HessPattern *p, const Contrib *c, uint32_t nc, const uint8_t *other)
+{
+    uint32_t *owner = xcalloc((size_t)p->nnz + 1, sizeof *owner);
+    uint8_t *used = xcalloc((size_t)nc + 1, 1), *ok = xcalloc((size_t)nc + 1, 1);
+    HessBand *band = xcalloc((size_t)nc + 1, sizeof *band);
+    uint32_t nb = 0;
+    for (uint32_t u = 0; u < nc; u++) {
+        if (used[u])
+            continue;
+        ok[nb] = (uint8_t)band_of(p, c, nc, u, used, &band[nb]);
+        for (uint32_t t = 0; ok[nb] && t < band[nb].len; t++) {
+            uint32_t q = hess_find(p, band[nb].col0 + t + band[nb].diag, band[nb].col0 + t);
+            owner[q] = owner[q] || other[q] ? UINT32_MAX : nb + 1;
+        }
+        nb++;
+    }
+    p->band = xcalloc((size_t)nb + 1, sizeof *p->band);
+    p->nband = 0;
+    for (uint32_t b = 0; b < nb; b++) {
+        for (uint32_t t = 0; ok[b] && t < band[b].len; t++)
+            ok[b] = owner[hess_find(p, band[b].col0 + t + band[b].diag, band[b].col0 + t)] == b + 1;
+        if (ok[b])
+            p->band[p->nband++] = band[b];
+    }
+    free(owner);
+    free(used);
+    free(ok);
+    free(band);
 }
 
 int hess_entries_by_slices(Graph *g, NodeId value, HessPattern *p, const NodeId *inputs,
@@ -554,18 +681,20 @@ int hess_entries_by_slices(Graph *g, NodeId value, HessPattern *p, const NodeId 
             pairs[ro][owner] = pairs[owner][ro] = 1;
         }
     }
-    /* Worth it only with fewer sweeps than colours (scalar variables are
-     * leaves of one element each: colouring groups them). */
-    uint32_t sweeps = 0;
+    /* Worth it with fewer sweeps than colours (scalar variables are
+     * leaves of one element each: colouring groups them), or as many when
+     * every leaf is a vector: then the entries come in bands, loops. */
+    uint32_t sweeps = 0, vectors = 1;
     for (uint32_t a = 0; a < nl; a++) {
         int any = 0;
         for (uint32_t b = 0; b < nl; b++)
             any |= pairs[a][b];
         sweeps += any;
+        vectors &= !any || leaf[a].len > 1;
     }
     if (diagonal)
         color(p);
-    if (!diagonal || sweeps >= p->ncolors) {
+    if (!diagonal || sweeps > p->ncolors || (sweeps == p->ncolors && !vectors)) {
         hess_pattern_free(&lp);
         return 0;
     }
@@ -573,6 +702,9 @@ int hess_entries_by_slices(Graph *g, NodeId value, HessPattern *p, const NodeId 
     diff_reverse(g, value, NODE_NONE, ids, nl, adj);
     for (uint32_t q = 0; q < p->nnz; q++)
         val[q] = NODE_NONE;
+    Contrib *contrib = xmalloc(MAXLEAF * MAXLEAF * sizeof *contrib);
+    uint8_t *other = xcalloc((size_t)p->nnz + 1, 1);
+    uint32_t ncontrib = 0;
     p->ncolors = 0;
     for (uint32_t a = 0; a < nl; a++) {
         int any = 0;
@@ -588,16 +720,26 @@ int hess_entries_by_slices(Graph *g, NodeId value, HessPattern *p, const NodeId 
         for (uint32_t b = 0; b < nl; b++) {
             if (!pairs[a][b])
                 continue;
-            uint32_t len = leaf[a].len < leaf[b].len ? leaf[a].len : leaf[b].len;
+            uint32_t len = leaf[a].len < leaf[b].len ? leaf[a].len : leaf[b].len, all = 1;
+            for (uint32_t k = 0; k < len; k++)
+                all &= hess_find(&lp, start[a] + k > start[b] + k ? start[a] + k : start[b] + k,
+                                 start[a] + k > start[b] + k ? start[b] + k : start[a] + k) != UINT32_MAX;
+            /* A band's part: stride 1, one length, every element. */
+            int banded = all && leaf[a].stride == 1 && leaf[b].stride == 1 && len > 1 &&
+                         leaf[a].len == leaf[b].len && leaf[a].first >= leaf[b].first;
+            if (banded)
+                contrib[ncontrib++] = (Contrib){piece(g, h[b]), leaf[b].first,
+                                                leaf[a].first - leaf[b].first, len};
             for (uint32_t k = 0; k < len; k++) {
-                if (find(&lp, start[a] + k > start[b] + k ? start[a] + k : start[b] + k,
+                if (hess_find(&lp, start[a] + k > start[b] + k ? start[a] + k : start[b] + k,
                          start[a] + k > start[b] + k ? start[b] + k : start[a] + k) == UINT32_MAX)
                     continue;   /* these elements do not interact */
                 uint32_t i = leaf[a].first + k * leaf[a].stride, j = leaf[b].first + k * leaf[b].stride;
                 if (i < j)
                     continue;   /* the mirror image: (b, a) gives it */
-                uint32_t q = find(p, i, j);
+                uint32_t q = hess_find(p, i, j);
                 assert(q != UINT32_MAX);
+                other[q] |= !banded;
                 NodeId e = element(g, h[b], k);
                 val[q] = val[q] == NODE_NONE ? e : ir_add(g, val[q], e);
             }
@@ -606,6 +748,9 @@ int hess_entries_by_slices(Graph *g, NodeId value, HessPattern *p, const NodeId 
     for (uint32_t q = 0; q < p->nnz; q++)
         if (val[q] == NODE_NONE)
             val[q] = ir_const(g, 0.0);
+    bands(p, contrib, ncontrib, other);
+    free(contrib);
+    free(other);
     hess_pattern_free(&lp);
     return 1;
 }

@@ -282,6 +282,15 @@ static uint32_t second_order(Graph *g, Kernel *k, NodeId value, const NodeId *dx
         if (!hess_entries_by_slices(g, value, &k->hess, dx, nvar, roots + n))
             hess_entries(g, &k->hess, dx, grad, nvar, roots + n);
         n += k->hess.nnz;
+        if (k->entries & ENTRY_HESS_DENSE)
+            k->hess.nband = 0;  /* written entry by entry, twice */
+        /* The bands' pieces are roots too (then mapped in place). */
+        *rootsp = xrealloc(*rootsp, ((size_t)nfirst + n + k->hess.nband * HESS_BAND_PIECES + 1) *
+                                        sizeof **rootsp);
+        roots = *rootsp + nfirst;
+        for (uint32_t b = 0; b < k->hess.nband; b++)
+            for (uint32_t pc = 0; pc < k->hess.band[b].npiece; pc++)
+                roots[n++] = k->hess.band[b].v[pc];
     }
     return n;
 }
@@ -301,6 +310,9 @@ static void second_order_roots(Kernel *k, const NodeId *map, const NodeId *roots
         k->hval = xmalloc(((size_t)k->hess.nnz + 1) * sizeof *k->hval);
         for (uint32_t q = 0; q < k->hess.nnz; q++)
             k->hval[q] = map[roots[n++]];
+        for (uint32_t b = 0; b < k->hess.nband; b++)
+            for (uint32_t pc = 0; pc < k->hess.band[b].npiece; pc++)
+                k->hess.band[b].v[pc] = map[roots[n++]];
     }
 }
 
@@ -526,4 +538,12 @@ void kernel_dump(const Kernel *k, Buf *out)
     for (uint32_t j = 0; k->hval && j < k->hess.n; j++)
         for (uint32_t q = k->hess.colptr[j]; q < k->hess.colptr[j + 1]; q++)
             buf_printf(out, "  hessian %u %u %%%u\n", k->hess.rowind[q], j, k->hval[q]);
+    for (uint32_t b = 0; b < k->hess.nband; b++) {
+        const HessBand *hb = &k->hess.band[b];
+        buf_printf(out, "  band diag=%u col=%u len=%u loop=%u q=%u+%ut", hb->diag, hb->col0,
+                   hb->len, hb->loop, hb->q0, hb->qstride);
+        for (uint32_t pc = 0; pc < hb->npiece; pc++)
+            buf_printf(out, " %%%u@%u", hb->v[pc], hb->at[pc]);
+        buf_puts(out, "\n");
+    }
 }

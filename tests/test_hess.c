@@ -403,6 +403,111 @@ Test(hess, rosenbrock_hessian_code_size_grows_linearly)
     cr_assert_lt(len[2], 48 * len[0], "%zu -> %zu bytes", len[0], len[2]);
 }
 
+/* The text of f_hess alone in emitted C (its definition). */
+static size_t hess_function_length(const char *c, size_t *lines)
+{
+    const char *start = strstr(c, "rosen_hess(const double *restrict");
+    cr_assert_not_null(start);
+    const char *end = strstr(start, "\n}\n");
+    cr_assert_not_null(end);
+    *lines = 0;
+    for (const char *q = start; q < end; q++)
+        *lines += *q == '\n';
+    return (size_t)(end - start);
+}
+
+/* Written as a range sum, the Hessian's entries are stored by loops (one
+ * per diagonal, HessBand), not one statement each: f_hess is the same
+ * few lines for n = 100 and n = 1000, only its numbers longer. */
+Test(hess, rosenbrock_hessian_entries_are_written_in_loops)
+{
+    size_t len[2], lines[2];
+    static const uint32_t sizes[2] = {100, 1000};
+    for (int s = 0; s < 2; s++) {
+        char text[200];
+        snprintf(text, sizeof text, rosen_text, sizes[s], sizes[s] - 2);
+        Program *p = parse_text(text, 0);
+        Kernel *k = opt_kernel_entries(p, program_find(p, "rosen"), NULL,
+                                       ENTRY_VALUE | ENTRY_GRAD | ENTRY_HVP | ENTRY_HESS);
+        cr_assert_eq(k->hess.nband, 2, "the diagonal and the one below it");
+        Buf c = {0};
+        Diag d;
+        diag_init(&d);
+        EmitOptions o = {0};
+        cr_assert_eq(emit_c_source(k, &o, &c, &d), 0);
+        len[s] = hess_function_length(c.data, &lines[s]);
+        buf_free(&c);
+        diag_free(&d);
+        kernel_free(k);
+        program_free(p);
+    }
+    cr_assert_lt(lines[0], 60, "f_hess of n = 100 has %zu lines", lines[0]);
+    /* gradc emit --report says so */
+    char text[200];
+    snprintf(text, sizeof text, rosen_text, 100, 98);
+    Program *p = parse_text(text, 0);
+    Kernel *k = opt_kernel_entries(p, program_find(p, "rosen"), NULL, ENTRY_VALUE | ENTRY_HESS);
+    Buf r = {0};
+    Diag d;
+    diag_init(&d);
+    EmitOptions o = {0};
+    cr_assert_eq(emit_report(k, &o, &r, &d), 0);
+    cr_assert_not_null(strstr(r.data, "\nrosen_hess: "), "%s", r.data);
+    cr_assert_not_null(strstr(r.data, "  Hessian: 199 entries (lower triangle): 199 written by 2 band "
+                                      "loops (2 of them fused with the loop of their terms), 0 one by one\n"),
+                       "%s", r.data);
+    buf_free(&r);
+    diag_free(&d);
+    kernel_free(k);
+    program_free(p);
+    cr_assert_eq(lines[1], lines[0], "%zu lines, then %zu", lines[0], lines[1]);
+    cr_assert_lt(len[1], len[0] + 64, "%zu bytes, then %zu", len[0], len[1]);
+}
+
+/* Banded Hessians of other range sums (three slices, two vector inputs,
+ * a term that is a slice itself), written by bands, against differences
+ * of the generated gradient, the interpreter's entries and H v. */
+static void tensor_case(const char *text, const char *func, uint32_t n, double tol);
+
+static void banded_case(const char *text, uint32_t n, uint32_t min_bands)
+{
+    Compiled c;
+    compile_func(&c, text, "f", ENTRY_VALUE | ENTRY_HESS);
+    cr_assert_geq(c.k->hess.nband, min_bands, "%s: %u bands", text, c.k->hess.nband);
+    uint32_t nnz = c.k->hess.nnz;
+    double *x = malloc(n * sizeof *x), *grad = malloc(n * sizeof *grad);
+    double *vals = malloc(nnz * sizeof *vals), *ref = malloc(nnz * sizeof *ref);
+    unsigned seed = 7;
+    for (uint32_t i = 0; i < n; i++)
+        x[i] = draw(&seed, ANY);
+    rt_call2(&c.code, x, NULL, NULL, NULL, NULL, grad, vals);
+    interp_eval(c.k->g, c.k->input, x, c.k->ninputs, c.k->hval, nnz, ref);
+    for (uint32_t q = 0; q < nnz; q++)
+        cr_assert(close_to(vals[q], ref[q], 1e-14, 1e-300), "%s: entry %u: %.17g, interpreter %.17g",
+                  text, q, vals[q], ref[q]);
+    free(x);
+    free(grad);
+    free(vals);
+    free(ref);
+    release(&c);
+    tensor_case(text, "f", n, 1e-5);
+}
+
+Test(hess, banded_range_sums)
+{
+    banded_case("f(x[12]) = sum(i = 0 .. 9, (x[i] - x[i+1] * x[i+2])^2 + exp(0.1 * x[i+1] * x[i]))\n",
+                12, 3);
+    banded_case("f(x[9], y[9]) = sum(i = 0 .. 7, x[i] * y[i+1]^2 + sin(x[i+1] * y[i]))\n", 18, 3);
+    /* the diagonals of x and of y far apart: separate bands */
+    banded_case("f(x[20], y[20]) = sum(i = 0 .. 18, x[i] * y[i+1]^2 + sin(x[i+1] * y[i]))\n", 40, 4);
+    banded_case("f(x[10]) = sum(i = 0 .. 7, x[i] * x[i+1] * x[i+2])\n", 10, 2);
+    /* a band whose entries are not evenly spaced in H: a table of places */
+    banded_case("f(x[8], y[7]) = sum(i = 0 .. 6, x[i+1] * y[i]^2 + exp(x[i] * y[i]))\n", 15, 2);
+    banded_case("f(x[8], y[8]) = sum(i = 0 .. 6, x[i] * y[i]^2 + x[i+1]^2 * x[i])\n", 16, 3);
+    /* x[0] alone: colouring, entry by entry */
+    banded_case("f(x[10]) = sum(i = 0 .. 8, x[i+1]^2 * x[i]) + x[0]^3\n", 10, 0);
+}
+
 /* Tensor inputs: the Hessian by a vector and by a matrix, through
  * matrix products, logsumexp, softmax and elementwise ops, against
  * differences of the generated gradient. */
