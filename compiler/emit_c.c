@@ -857,8 +857,8 @@ static const NodeId *entry_vectors(const Emitter *e, Entry entry, uint32_t *n)
     return entry == E_HVP ? k->hvp : NULL;
 }
 
-/* The Hessian's entries that f_hess computes one by one (those no band
- * writes). */
+/* What f_hess computes for H: the entries no band gives, one by one,
+ * and the bands' pieces. */
 static uint32_t hess_roots(const Emitter *e, NodeId *roots)
 {
     const HessPattern *h = &e->k->hess;
@@ -895,6 +895,10 @@ static void band_writes(const Emitter *e, Plan *p)
             ok &= p->run[v] && (!run || p->run[v] == run) && (st == S_ARRAY || st == S_WORK);
             run = p->run[v];
         }
+        /* An alias is declared where its node comes: before the run or,
+         * hoisted, in it; not after. */
+        for (uint32_t pc = 0; pc < hb->npiece; pc++)
+            ok &= p->where[hb->v[pc]].store != S_ALIAS || hb->v[pc] < run || p->run[hb->v[pc]] == run;
         if (!ok || !run || plan_loop_size(e, p, run) != hb->loop)
             continue;
         p->band_run[b] = run;
@@ -919,7 +923,8 @@ static uint32_t entry_roots(const Emitter *e, Entry entry, NodeId **rootsp,
                             NodeId **piecesp, uint32_t **npiecesp)
 {
     const Kernel *k = e->k;
-    NodeId *roots = xmalloc(((k->ninputs + 1) * (2 * MAXP + 1) + k->hess.nnz) * sizeof *roots);
+    NodeId *roots = xmalloc(((k->ninputs + 1) * (2 * MAXP + 1) + k->hess.nnz +
+                             (size_t)k->hess.nband * HESS_BAND_PIECES) * sizeof *roots);
     NodeId *pieces = xmalloc((k->ninputs + 1) * MAXP * sizeof *pieces);
     uint32_t *npieces = xcalloc(k->ninputs + 1, sizeof *npieces);
     uint32_t nroots = 0, nvec;
