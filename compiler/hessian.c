@@ -25,6 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Patterns are found for at most this many variables: GRADC_MAX_HESS,
+ * or the elements of the slices through which hess_entries_by_slices
+ * reads them (two per variable for chained Rosenbrock; 32 MB of bits). */
+enum { HESS_MAX_LEAVES = 2 * GRADC_MAX_HESS };
+
 typedef struct Set {            /* a sorted run of pool[off .. off + len) */
     uint32_t off, len;
 } Set;
@@ -269,7 +274,7 @@ void hess_pattern(const Graph *g, NodeId root, const NodeId *inputs, uint32_t ni
         }
         d.n += size;
     }
-    assert(d.n <= GRADC_MAX_HESS);
+    assert(d.n <= HESS_MAX_LEAVES);
     d.words = (d.n + 63) / 64;
     d.bits = xcalloc((size_t)d.n * d.words + 1, sizeof *d.bits);
     d.last_a.len = d.last_b.len = 0;
@@ -654,7 +659,7 @@ int hess_entries_by_slices(Graph *g, NodeId value, HessPattern *p, const NodeId 
     uint32_t nl = leaves(g, value, inputs, ninputs, leaf, MAXLEAF), total = 0;
     for (uint32_t a = 0; a < nl; a++)
         total += leaf[a].len;
-    if (nl == 0 || total > GRADC_MAX_HESS)
+    if (nl == 0 || total > HESS_MAX_LEAVES)
         return 0;
     /* The leaves' own pattern: every interaction must pair equal k. */
     NodeId ids[MAXLEAF];
