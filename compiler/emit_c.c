@@ -895,6 +895,11 @@ static void band_writes(const Emitter *e, Plan *p)
             ok &= p->run[v] && (!run || p->run[v] == run) && (st == S_ARRAY || st == S_WORK);
             run = p->run[v];
         }
+        /* Pieces all at hand (slices of the input): the first run of the
+         * band's trip count will do. */
+        for (NodeId i = 1; ok && !run && i < e->k->g->n; i++)
+            if (p->run[i] == i && plan_loop_size(e, p, i) == hb->loop)
+                run = i;
         /* An alias is declared where its node comes: before the run or,
          * hoisted, in it; not after. */
         for (uint32_t pc = 0; pc < hb->npiece; pc++)
