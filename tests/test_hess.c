@@ -403,22 +403,28 @@ Test(hess, rosenbrock_hessian_code_size_grows_linearly)
     cr_assert_lt(len[2], 48 * len[0], "%zu -> %zu bytes", len[0], len[2]);
 }
 
-/* The text of f_hess alone in emitted C (its definition). */
-static size_t hess_function_length(const char *c, size_t *lines)
+/* The definition of function name (rosen_hess) in emitted C: its length,
+ * its lines and its loops. */
+static size_t function_length(const char *c, const char *name, size_t *lines, size_t *loops)
 {
-    const char *start = strstr(c, "rosen_hess(const double *restrict");
-    cr_assert_not_null(start);
+    char sig[64];
+    snprintf(sig, sizeof sig, "%s(const double *restrict", name);
+    const char *start = strstr(c, sig);
+    cr_assert_not_null(start, "no %s", name);
     const char *end = strstr(start, "\n}\n");
     cr_assert_not_null(end);
-    *lines = 0;
-    for (const char *q = start; q < end; q++)
+    *lines = *loops = 0;
+    for (const char *q = start; q < end; q++) {
         *lines += *q == '\n';
+        *loops += strncmp(q, "for (", 5) == 0;
+    }
     return (size_t)(end - start);
 }
 
 /* Written as a range sum, the Hessian's entries are stored by loops (one
  * per diagonal, HessBand), not one statement each: f_hess is the same
- * few lines for n = 100, 1000 and 8000, only their numbers longer. */
+ * few lines for n = 100, 1000 and 8000, only their numbers longer; and
+ * f_hess and f_hvp are each one loop, as the hand-written code. */
 Test(hess, rosenbrock_hessian_entries_are_written_in_loops)
 {
     size_t len[3], lines[3];
@@ -436,7 +442,13 @@ Test(hess, rosenbrock_hessian_entries_are_written_in_loops)
         diag_init(&d);
         EmitOptions o = {0};
         cr_assert_eq(emit_c_source(k, &o, &c, &d), 0);
-        len[s] = hess_function_length(c.data, &lines[s]);
+        size_t loops, hvp_lines, hvp_loops;
+        len[s] = function_length(c.data, "rosen_hess", &lines[s], &loops);
+        function_length(c.data, "rosen_hvp", &hvp_lines, &hvp_loops);
+        /* one pass each, as the gradient's: value, gradient (or H v) and
+         * both diagonals in the same loop */
+        cr_assert_eq(loops, 1, "n = %u: f_hess has %zu loops", sizes[s], loops);
+        cr_assert_eq(hvp_loops, 1, "n = %u: f_hvp has %zu loops", sizes[s], hvp_loops);
         buf_free(&c);
         diag_free(&d);
         kernel_free(k);
