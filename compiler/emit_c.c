@@ -523,6 +523,7 @@ static void fused_loop(const Emitter *e, const Plan *p, NodeId head, Buf *out)
  * (0.0 before the first, where the piece has no element yet). The last
  * positions come from the carries after the loop. */
 
+/* Piece pc's element at this iteration (d = 0) or d iterations back. */
 static void band_term(const Emitter *e, const Plan *p, uint32_t b, uint32_t pc, uint32_t d,
                       char out[320])
 {
@@ -533,6 +534,7 @@ static void band_term(const Emitter *e, const Plan *p, uint32_t b, uint32_t pc, 
         snprintf(out, 320, "h%u_%u_%u", b, pc, d);
 }
 
+/* The carried registers, before the loop. */
 static void band_carries(const Emitter *e, uint32_t b, Buf *out)
 {
     const HessBand *hb = &e->k->hess.band[b];
@@ -541,6 +543,7 @@ static void band_carries(const Emitter *e, uint32_t b, Buf *out)
             buf_printf(out, "    double h%u_%u_%u = 0.0;\n", b, pc, d);
 }
 
+/* Inside the loop: position i's entry, then the registers move on. */
 static void band_iteration(const Emitter *e, const Plan *p, uint32_t b, Buf *out)
 {
     const HessBand *hb = &e->k->hess.band[b];
@@ -564,6 +567,7 @@ static void band_iteration(const Emitter *e, const Plan *p, uint32_t b, Buf *out
     }
 }
 
+/* After the loop: positions loop .. len - 1, from the registers. */
 static void band_tail(const Emitter *e, uint32_t b, Buf *out)
 {
     const HessBand *hb = &e->k->hess.band[b];
