@@ -52,7 +52,18 @@ void diff_reverse(Graph *g, NodeId root, NodeId seed, const NodeId *inputs,
     uint8_t *active = activity(g, root, inputs, n);
     if (root != NODE_NONE)
         adj[root] = seed != NODE_NONE ? seed : ir_const(g, 1.0);
+    enum { AHEAD = 16 };
     for (NodeId i = root; i > 0; i--) {
+        /* The operands of a node a few steps on: their nodes (read by the
+         * rule and unbroadcast) and adjoints are far away in a big graph,
+         * each a cache miss; the sweep itself reads in order. */
+        if (i > AHEAD && adj[i - AHEAD] != NODE_NONE) {
+            const Node *m = &g->node[i - AHEAD];
+            __builtin_prefetch(&g->node[m->arg[0]]);
+            __builtin_prefetch(&g->node[m->arg[1]]);
+            __builtin_prefetch(&adj[m->arg[0]], 1);
+            __builtin_prefetch(&adj[m->arg[1]], 1);
+        }
         if (adj[i] == NODE_NONE || !active[i])
             continue;
         Node nd = g->node[i];   /* a copy: the rules append to g->node */

@@ -18,6 +18,10 @@
 #define PREFETCH(p) ((void)(p))
 #endif
 
+/* How far ahead sweeps in index order fetch what their nodes' operands
+ * will need (entries read at random, each a cache miss in a big graph). */
+enum { AHEAD = 32 };
+
 typedef struct Frame {
     NodeId id;
     int next;                   /* next operand to visit */
@@ -71,6 +75,10 @@ static void walk_init(Sched *s)
     uint32_t *need = xmalloc(g->n * sizeof *need);
     for (NodeId i = 0; i < g->n; i++) {
         const Node *n = &g->node[i];
+        if (i + AHEAD < g->n) {         /* the operands' labels: random reads */
+            PREFETCH(&need[n[AHEAD].arg[0]]);
+            PREFETCH(&need[n[AHEAD].arg[1]]);
+        }
         int arity = op_info[n->op].arity;
         uint32_t a = arity > 0 ? need[n->arg[0]] : 0;
         uint32_t b = arity > 1 ? need[n->arg[1]] : 0;
@@ -167,6 +175,10 @@ static void copy_scheduled(const Graph *src, Graph *dst, const NodeId *roots,
     for (NodeId i = 0; i < src->n; i++) {
         const Walk *w = &s.w[i];
         int unseen = !seen(&s, i);
+        if (i + AHEAD < src->n) {
+            PREFETCH(&ready[w[AHEAD].arg[0]]);
+            PREFETCH(&ready[w[AHEAD].arg[1]]);
+        }
         for (int k = 0; k < walk_arity(w); k++)
             if (ready[w->arg[k]] > ready[i] && unseen)
                 ready[i] = ready[w->arg[k]];
