@@ -47,11 +47,22 @@ static void yyerror(const Loc *loc, Parser *P, const char *msg);
 %token <name> STRING "string"
 %token <name> CALLNAME "a call compared with == or !="
 
-%type <node> expr term unary power postfix primary
+%type <node> expr postfix primary
 %type <count> args arglist layeropts
 %type <count> cmp litlist
 %type <num> within
 %type <name> checkname
+
+/* Precedence, loosest first. The binary and unary operators are one
+ * rule each instead of a chain of nonterminals (expr, term, unary,
+ * power): an operand then takes two reductions to become an expr, not
+ * six, which is most of the parser's work on a big formula. The
+ * language is the same: -x^2 is -(x^2), 2^-x and x*-y parse, and ^
+ * groups to the right. */
+%left '+' '-'
+%left '*' '/' '@'
+%precedence UNARY
+%precedence '^'
 
 %%
 
@@ -187,26 +198,14 @@ bstmt
     ;
 
 expr
-    : expr '+' term             { $$ = front_binary(P, OP_ADD, $1, $3, @2); }
-    | expr '-' term             { $$ = front_binary(P, OP_SUB, $1, $3, @2); }
-    | term
-    ;
-
-term
-    : term '*' unary            { $$ = front_binary(P, OP_MUL, $1, $3, @2); }
-    | term '/' unary            { $$ = front_binary(P, OP_DIV, $1, $3, @2); }
-    | term '@' unary            { $$ = front_matmul(P, $1, $3, @2); }
-    | unary
-    ;
-
-unary
-    : '-' unary                 { $$ = front_unary(P, OP_NEG, $2, @1); }
-    | '+' unary                 { $$ = $2; }
-    | power
-    ;
-
-power
-    : postfix '^' unary         { $$ = front_binary(P, OP_POW, $1, $3, @2); }
+    : expr '+' expr             { $$ = front_binary(P, OP_ADD, $1, $3, @2); }
+    | expr '-' expr             { $$ = front_binary(P, OP_SUB, $1, $3, @2); }
+    | expr '*' expr             { $$ = front_binary(P, OP_MUL, $1, $3, @2); }
+    | expr '/' expr             { $$ = front_binary(P, OP_DIV, $1, $3, @2); }
+    | expr '@' expr             { $$ = front_matmul(P, $1, $3, @2); }
+    | '-' expr %prec UNARY      { $$ = front_unary(P, OP_NEG, $2, @1); }
+    | '+' expr %prec UNARY      { $$ = $2; }
+    | postfix '^' expr          { $$ = front_binary(P, OP_POW, $1, $3, @2); }
     | postfix
     ;
 
