@@ -27,12 +27,16 @@ typedef struct Frame {
     int next;                   /* next operand to visit */
 } Frame;
 
-/* What the walk needs of a src node, 8 bytes instead of a whole Node:
+/* What the walk needs of a src node, 16 bytes instead of a whole Node:
  * the walk's random reads are cache misses in a big graph, and one read
  * of a node's entry brings in both its operands. NODE_NONE (never an
  * operand) marks the absent ones. */
 typedef struct Walk {
     NodeId arg[2];              /* the operands (at most 2, ops.h), in visiting order */
+    /* The first operand's arg[]: the walk goes down to it next, and
+     * then to these, whose entries can so be fetched a level early (a
+     * descent is one dependent cache miss per level otherwise). */
+    NodeId next[2];
 } Walk;
 
 /* State of the scheduled copy (copy_scheduled). */
@@ -78,14 +82,18 @@ static void walk_init(Sched *s)
         if (i + AHEAD < g->n) {         /* the operands' labels: random reads */
             PREFETCH(&need[n[AHEAD].arg[0]]);
             PREFETCH(&need[n[AHEAD].arg[1]]);
+            PREFETCH(&s->w[n[AHEAD].arg[0]]);
+            PREFETCH(&s->w[n[AHEAD].arg[1]]);
         }
         int arity = op_info[n->op].arity;
         uint32_t a = arity > 0 ? need[n->arg[0]] : 0;
         uint32_t b = arity > 1 ? need[n->arg[1]] : 0;
         need[i] = arity == 0 ? 0 : a == b ? a + 1 : a > b ? a : b;
         int swap = arity == 2 && b > a;
-        s->w[i] = (Walk){{arity > 0 ? n->arg[swap] : NODE_NONE,
-                          arity > 1 ? n->arg[!swap] : NODE_NONE}};
+        NodeId first = arity > 0 ? n->arg[swap] : NODE_NONE;
+        s->w[i] = (Walk){{first, arity > 1 ? n->arg[!swap] : NODE_NONE},
+                         {arity > 0 ? s->w[first].arg[0] : NODE_NONE,
+                          arity > 0 ? s->w[first].arg[1] : NODE_NONE}};
         if (s->map[i])
             see(s, i);
     }
@@ -128,6 +136,8 @@ static void postorder(Sched *s, NodeId root, NodeId *order, uint32_t *norder)
                 /* Both operands' entries and the node itself will be
                  * read: start the cache misses together. */
                 PREFETCH(&s->w[n->arg[arity - 1]]);
+                PREFETCH(&s->w[n->next[0]]);
+                PREFETCH(&s->w[n->next[1]]);
                 PREFETCH(&s->src->node[f->id]);
                 PREFETCH(&s->map[n->arg[0]]);
                 PREFETCH(&s->map[n->arg[arity - 1]]);
