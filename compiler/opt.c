@@ -68,6 +68,28 @@ static int walk_arity(const Walk *w)
     return (w->arg[0] != NODE_NONE) + (w->arg[1] != NODE_NONE);
 }
 
+/* A hash of the tree below n (a and b: its operands' forms) that leaves
+ * out which input each leaf is: the terms of a sum written out term by
+ * term, 100*(x1 - x0^2)^2 + ..., all get the same forms, and the walk
+ * then visits their operands in the same order (ties of labels would
+ * otherwise be broken by the canonical operand order, a hash that depends
+ * on the input): the schedule repeats term after term, which
+ * emit_split.c folds into a loop. */
+static uint32_t node_form(const Node *n, uint32_t a, uint32_t b)
+{
+    uint64_t bits;
+    memcpy(&bits, &n->num, sizeof bits);
+    uint64_t h = (uint64_t)n->op * 0x9e3779b97f4a7c15ull ^ bits;
+    h = h * 0xff51afd7ed558ccdull + (n->op == OP_INPUT ? 0 : (uint32_t)n->aux);
+    if ((op_info[n->op].flags & OPF_COMM) && b < a) {
+        uint32_t t = a;
+        a = b, b = t;
+    }
+    h = (h ^ a) * 0xc4ceb9fe1a85ec53ull;
+    h = (h ^ b) * 0xff51afd7ed558ccdull;
+    return (uint32_t)(h ^ h >> 32);
+}
+
 /* Fills w[] and seen from src. Sethi-Ullman labels: about how many values
  * evaluating each node's subtree keeps live at once (the DAG read as a
  * tree). Operands come before their users, so one forward loop computes
@@ -76,20 +98,23 @@ static int walk_arity(const Walk *w)
 static void walk_init(Sched *s)
 {
     const Graph *g = s->src;
-    uint32_t *need = xmalloc(g->n * sizeof *need);
+    /* Label and form side by side: one random read for both. */
+    struct { uint32_t need, form; } *l = xmalloc(g->n * sizeof *l);
     for (NodeId i = 0; i < g->n; i++) {
         const Node *n = &g->node[i];
         if (i + AHEAD < g->n) {         /* the operands' labels: random reads */
-            PREFETCH(&need[n[AHEAD].arg[0]]);
-            PREFETCH(&need[n[AHEAD].arg[1]]);
+            PREFETCH(&l[n[AHEAD].arg[0]]);
+            PREFETCH(&l[n[AHEAD].arg[1]]);
             PREFETCH(&s->w[n[AHEAD].arg[0]]);
             PREFETCH(&s->w[n[AHEAD].arg[1]]);
         }
         int arity = op_info[n->op].arity;
-        uint32_t a = arity > 0 ? need[n->arg[0]] : 0;
-        uint32_t b = arity > 1 ? need[n->arg[1]] : 0;
-        need[i] = arity == 0 ? 0 : a == b ? a + 1 : a > b ? a : b;
-        int swap = arity == 2 && b > a;
+        uint32_t a = arity > 0 ? l[n->arg[0]].need : 0;
+        uint32_t b = arity > 1 ? l[n->arg[1]].need : 0;
+        l[i].need = arity == 0 ? 0 : a == b ? a + 1 : a > b ? a : b;
+        l[i].form = node_form(n, arity > 0 ? l[n->arg[0]].form : 0,
+                              arity > 1 ? l[n->arg[1]].form : 0);
+        int swap = arity == 2 && (b > a || (b == a && l[n->arg[1]].form < l[n->arg[0]].form));
         NodeId first = arity > 0 ? n->arg[swap] : NODE_NONE;
         s->w[i] = (Walk){{first, arity > 1 ? n->arg[!swap] : NODE_NONE},
                          {arity > 0 ? s->w[first].arg[0] : NODE_NONE,
@@ -97,7 +122,7 @@ static void walk_init(Sched *s)
         if (s->map[i])
             see(s, i);
     }
-    free(need);
+    free(l);
 }
 
 /* Appends node id of src to dst; its operands are there already. src is
