@@ -21,7 +21,9 @@ static const char emit_help[] =
     "  --max-locals N    stack budget in doubles per function (default 4096)\n"
     "  --max-block N     statements per generated function: a longer straight-\n"
     "                    line body is cut into static functions of at most N\n"
-    "                    (default 500; docs/emitted-api.md)\n"
+    "                    (default 500; docs/emitted-api.md); parts that repeat\n"
+    "                    with shifted inputs become one function in a loop\n"
+    "  --no-fold         keep every part its own function (no loop)\n"
     "  --max-code-size MB refuse to write more C than this (default 128;\n"
     "                    0: no limit; docs/robustness.md)\n"
     "  --report          describe each entry point on standard error: parts,\n"
@@ -44,6 +46,7 @@ typedef struct EmitArgs {
     long max_mb;                /* --max-code-size; -1: the default */
     int report;
     int no_rewrite;
+    int no_fold;
     int freeze;
     int blas;
     int single;                 /* --float */
@@ -69,6 +72,7 @@ static int parse_args(int argc, char **argv, EmitArgs *a)
         if (opts && !strcmp(s, "--blas")) { a->blas = 1; continue; }
         if (opts && !strcmp(s, "--float")) { a->single = 1; continue; }
         if (opts && !strcmp(s, "--report")) { a->report = 1; continue; }
+        if (opts && !strcmp(s, "--no-fold")) { a->no_fold = 1; continue; }
         if (opts && !strcmp(s, "--dense-hessian")) { a->entries |= ENTRY_HESS_DENSE; continue; }
         if (opts && !strcmp(s, "-e")) slot = &a->expr;
         else if (opts && !strcmp(s, "--func")) slot = &a->func;
@@ -244,8 +248,8 @@ static int emit_one(Program *p, Func *f, const EmitArgs *a, Buf *c, Buf *h, Diag
     Kernel *k = opt_kernel_entries(p, f, wrt, a->entries);
     free(wrt);
     EmitOptions o = {.name = a->name, .prefix = a->prefix, .max_locals = a->max_locals,
-                     .max_block = a->max_block, .net = a->freeze ? NULL : f->net,
-                     .blas = a->blas, .single = a->single,
+                     .max_block = a->max_block, .no_fold = a->no_fold,
+                     .net = a->freeze ? NULL : f->net, .blas = a->blas, .single = a->single,
                      .max_bytes = a->max_mb < 0 ? EMIT_DEFAULT_MAX_BYTES : (size_t)a->max_mb << 20};
     int rc = 0;
     Buf sc = {0}, sh = {0};     /* --float: double-precision text to convert */

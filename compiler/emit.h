@@ -79,6 +79,11 @@ typedef struct Plan {
     NodeId *band_run;           /* f_hess: per band of k->hess, the first
                                    node of the run whose loop writes it; 0:
                                    a loop of its own after the body */
+    /* A fold (emit_split.c): parts fold_part .. fold_part + fold_count - 1
+     * are the same statements on in and grad shifted by fold_in and
+     * fold_grad per part; only the first is printed, and called
+     * fold_count times in a loop. fold_count 0: no fold. */
+    uint32_t fold_part, fold_count, fold_in, fold_grad;
     uint8_t whole;              /* never cut into parts: the entry point
                                    reads its roots after the body (f_jvp,
                                    f_hvp, f_hess) */

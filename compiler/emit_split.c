@@ -194,16 +194,468 @@ static void pull_order(const Emitter *e, const Plan *p, NodeId *order)
     free(stack);
 }
 
+/* ---- folding: parts that repeat become one function called in a loop ----
+ *
+ * A formula written out term by term (the chained Rosenbrock function,
+ * any sum of terms of one shape over shifted inputs) makes a body that
+ * repeats itself: the same statements every p statements, on inputs and
+ * gradient entries shifted by a constant. Cut at a multiple of p, the
+ * parts then differ only in those offsets, and one function called in a
+ * loop with in + i*d and grad + i*d replaces them: the processor runs one
+ * part's code again and again from its instruction cache instead of the
+ * whole formula's, and the C compiler compiles one part instead of all.
+ * Values carried from one part to the next (the running sum, an adjoint
+ * waiting for the next term) are in the same slots for every call.
+ * Each statement is still the same operation on the same values in the
+ * same order, so the results are the same bits; and nothing is folded
+ * unless same_part proves every part the first one up to the shift. */
+
+typedef struct Fold {
+    const Emitter *e;
+    const Plan *p;
+    const NodeId *order;
+    uint32_t count, max;
+    uint32_t *pos;              /* per node: where in order; UINT32_MAX: no statement */
+    uint32_t *last;             /* per statement: its last reader (count: returned) */
+    uint32_t *gfirst, *gnext;   /* the gradient entries stored with a statement,
+                                   as plan_early_stores will list them */
+    /* The candidate: n parts of len statements from at, part i reading
+     * in + i*din and writing grad + i*dgrad. */
+    uint32_t at, len, n, din, dgrad;
+    /* Roles: the statements before the first part that it reads, and
+     * what later parts read in their place (bound, per part). */
+    NodeId *role, *bound;
+    uint32_t nroles;
+    uint32_t *role_of;          /* per node: 1 + its role; 0: none */
+    uint32_t *carry;            /* per role: where in the previous part its
+                                   value is; UINT32_MAX: the same value for
+                                   every part (computed before them) */
+    uint32_t *read_until;       /* per role: its last reader in the first part */
+    uint32_t *sig;              /* per statement: signature() */
+    uint32_t *cross;            /* see liveness(); NULL: not computed yet */
+} Fold;
+
+static uint32_t in_offset(const Emitter *e, NodeId i)
+{
+    return e->input_off[node(e, i)->aux];
+}
+
+/* An input read from in[] (the array whose pointer a fold shifts). */
+static int is_in(const Fold *f, NodeId i)
+{
+    const Emitter *e = f->e;
+    return f->p->where[i].store == S_INPUT &&
+           (uint32_t)node(e, i)->aux < e->k->ninputs - e->k->nparams;
+}
+
+/* What a statement is up to the shift: its operation and constants, and
+ * per operand the literal, "an input", or how far back its statement is
+ * (far: one value for all). Equal signatures p apart over a stretch
+ * suggest a period p; same_part is the proof. */
+static uint32_t signature(const Fold *f, uint32_t at)
+{
+    const Graph *g = f->e->k->g;
+    const Node *n = &g->node[f->order[at]];
+    uint64_t bits, code[2] = {0, 0};
+    memcpy(&bits, &n->num, sizeof bits);
+    for (int k = 0; k < op_info[n->op].arity && k < 2; k++) {
+        NodeId a = n->arg[k];
+        if (f->pos[a] != UINT32_MAX)
+            code[k] = at - f->pos[a] < 2 * f->max ? 3ull << 32 | (at - f->pos[a]) : 4ull << 32;
+        else
+            code[k] = is_in(f, a) ? 2ull << 32 : 1ull << 32 | a;
+    }
+    if ((op_info[n->op].flags & OPF_COMM) && code[1] < code[0]) {
+        uint64_t t = code[0];
+        code[0] = code[1], code[1] = t;
+    }
+    uint32_t stores = 0;
+    for (uint32_t j = f->gfirst[f->order[at]]; j; j = f->gnext[j - 1])
+        stores++;
+    uint64_t h = (n->op * 0x9e3779b97f4a7c15ull ^ bits) * 0xff51afd7ed558ccdull;
+    h = (h ^ (uint32_t)n->aux ^ (uint64_t)stores << 40) * 0xc4ceb9fe1a85ec53ull;
+    h = (h ^ code[0]) * 0xff51afd7ed558ccdull;
+    h = (h ^ code[1]) * 0xc4ceb9fe1a85ec53ull;
+    return (uint32_t)(h ^ h >> 32);
+}
+
+/* The smallest period p <= max of the signatures from c: equal p apart
+ * over 2p and at least 64 statements. 0: none. */
+static uint32_t find_period(const uint32_t *sig, uint32_t count, uint32_t c, uint32_t max)
+{
+    for (uint32_t p = 1; p <= max; p++) {
+        uint32_t w = 2 * p > 64 ? 2 * p : 64, j = 0;
+        if ((uint64_t)c + w + p > count)
+            return 0;
+        while (j < w && sig[c + j] == sig[c + j + p])
+            j++;
+        if (j == w)
+            return p;
+    }
+    return 0;
+}
+
+/* Whether operand u0 of the first part and uk of part k are the same up
+ * to the shift; a role is bound at its first use in part k (bind) and
+ * must be the same value at every other. */
+static int same_operand(Fold *f, NodeId u0, NodeId uk, uint32_t k, int bind)
+{
+    const Emitter *e = f->e;
+    Store s = f->p->where[u0].store;
+    if (s == S_INPUT && is_in(f, u0))
+        return is_in(f, uk) && shape_eq(node(e, uk)->shape, node(e, u0)->shape) &&
+               in_offset(e, uk) == in_offset(e, u0) + k * f->din;
+    if (f->pos[u0] == UINT32_MAX)       /* a literal, params or v: not shifted */
+        return uk == u0;
+    if (f->pos[uk] == UINT32_MAX)
+        return 0;
+    if (f->pos[u0] >= f->at)            /* computed in the part */
+        return f->pos[uk] == f->pos[u0] + k * f->len;
+    if (f->pos[uk] >= f->at + k * f->len)
+        return 0;
+    NodeId *b = &f->bound[f->role_of[u0] - 1];
+    if (*b == NODE_NONE && bind)
+        *b = uk;
+    return *b == NODE_NONE || *b == uk;
+}
+
+/* The gradient entries stored with s0 and with sk, shifted by k*dgrad. */
+static int same_stores(const Fold *f, NodeId s0, NodeId sk, uint32_t k)
+{
+    uint32_t a = f->gfirst[s0], b = f->gfirst[sk];
+    for (; a || b; a = f->gnext[a - 1], b = f->gnext[b - 1])
+        if (!a || !b || f->e->grad_off[b - 1] != f->e->grad_off[a - 1] + k * f->dgrad)
+            return 0;
+    return 1;
+}
+
+/* Whether statement sk of part k is statement s0 of the first part up to
+ * the shift: the same operation and constants, operands that correspond
+ * (either order for a commutative operation: a + b is b + a, bit for
+ * bit), the same gradient entries shifted. */
+static int same_statement(Fold *f, NodeId s0, NodeId sk, uint32_t k)
+{
+    const Node *a = node(f->e, s0), *b = node(f->e, sk);
+    int arity = op_info[a->op].arity;
+    if (a->op != b->op || a->aux != b->aux || memcmp(&a->num, &b->num, sizeof a->num) ||
+        !shape_eq(a->shape, b->shape) || arity > 2 || s0 == f->e->k->value ||
+        sk == f->e->k->value || !same_stores(f, s0, sk, k))
+        return 0;
+    int orders = arity == 2 && (op_info[a->op].flags & OPF_COMM) ? 2 : 1;
+    for (int swap = 0; swap < orders; swap++) {
+        int ok = 1;
+        for (int j = 0; j < arity && ok; j++)
+            ok = same_operand(f, a->arg[j], b->arg[j ^ swap], k, 0);
+        if (ok) {
+            for (int j = 0; j < arity && ok; j++)
+                ok = same_operand(f, a->arg[j], b->arg[j ^ swap], k, 1);
+            return ok;
+        }
+    }
+    return 0;
+}
+
+/* Whether part k (k >= 1) is the first part up to the shift, and reads
+ * each role where the fold keeps it: a value of the same role of part
+ * k - 1 (carried), or the same value as the first part (invariant). Part
+ * 1 decides which roles are carried. And every value of part k - 1 is
+ * dead after part k, so the slots can be reused by part k + 1. */
+static int same_part(Fold *f, uint32_t k)
+{
+    uint32_t base = f->at + k * f->len;
+    for (uint32_t r = 0; r < f->nroles; r++)
+        f->bound[r] = NODE_NONE;
+    for (uint32_t j = 0; j < f->len; j++)
+        if (!same_statement(f, f->order[f->at + j], f->order[base + j], k))
+            return 0;
+    for (uint32_t r = 0; r < f->nroles; r++) {
+        NodeId b = f->bound[r];
+        if (k == 1 && b != f->role[r] && f->pos[b] < f->at)
+            return 0;                   /* another value from before the parts */
+        if (k == 1)
+            f->carry[r] = b == f->role[r] ? UINT32_MAX : f->pos[b] - f->at;
+        if (f->carry[r] == UINT32_MAX ? b != f->role[r]
+                                      : f->pos[b] != base - f->len + f->carry[r])
+            return 0;
+    }
+    for (uint32_t j = 0; j < f->len; j++)
+        if (f->last[f->order[base - f->len + j]] >= base + f->len)
+            return 0;
+    return 1;
+}
+
+/* A carried role's value shares its slot with the value that replaces
+ * it: the first part must read it no later than it writes that slot, it
+ * must be dead after the first part (the head writes it there), and no
+ * two roles may share a slot. */
+static int slots_shareable(const Fold *f)
+{
+    uint8_t *used = xcalloc(f->len, 1);
+    int ok = 1;
+    for (uint32_t r = 0; r < f->nroles && ok; r++) {
+        uint32_t c = f->carry[r];
+        if (c == UINT32_MAX)
+            continue;
+        ok = c < f->len && !used[c] && f->read_until[r] <= f->at + c &&
+             f->last[f->role[r]] < f->at + f->len;
+        if (c < f->len)
+            used[c] = 1;
+    }
+    free(used);
+    return ok;
+}
+
+/* The roles of the first part: the statements before it that it reads. */
+static void find_roles(Fold *f)
+{
+    const Graph *g = f->e->k->g;
+    for (uint32_t r = 0; r < f->nroles; r++)
+        f->role_of[f->role[r]] = 0;
+    f->nroles = 0;
+    for (uint32_t at = f->at; at < f->at + f->len; at++) {
+        const Node *n = &g->node[f->order[at]];
+        for (int k = 0; k < op_info[n->op].arity; k++) {
+            NodeId a = n->arg[k];
+            if (f->pos[a] == UINT32_MAX || f->pos[a] >= f->at)
+                continue;
+            if (!f->role_of[a]) {
+                f->role[f->nroles] = a;
+                f->read_until[f->nroles] = 0;
+                f->role_of[a] = ++f->nroles;
+            }
+            f->read_until[f->role_of[a] - 1] = at;
+        }
+    }
+}
+
+/* The shifts of part 1 against the first part: dgrad from the first
+ * statement that stores gradient entries, din tried for each input of
+ * the first statement that reads one (a commutative operation's operands
+ * may come in either order). Then the parts from 2 on, as long as they
+ * are the same. Returns how many parts fold (0: none). */
+static uint32_t fold_parts(Fold *f, uint32_t n)
+{
+    const Emitter *e = f->e;
+    const Graph *g = e->k->g;
+    find_roles(f);
+    f->dgrad = 0;
+    for (uint32_t j = 0; j < f->len; j++) {
+        NodeId s0 = f->order[f->at + j], s1 = f->order[f->at + f->len + j];
+        if (f->gfirst[s0]) {
+            if (!f->gfirst[s1] || e->grad_off[f->gfirst[s1] - 1] < e->grad_off[f->gfirst[s0] - 1])
+                return 0;
+            f->dgrad = e->grad_off[f->gfirst[s1] - 1] - e->grad_off[f->gfirst[s0] - 1];
+            break;
+        }
+    }
+    uint32_t cand[2] = {0, 0}, ncand = 1;
+    for (uint32_t j = 0; j < f->len; j++) {
+        const Node *a = &g->node[f->order[f->at + j]], *b = &g->node[f->order[f->at + f->len + j]];
+        int k0 = 0;
+        while (k0 < op_info[a->op].arity && !is_in(f, a->arg[k0]))
+            k0++;
+        if (k0 == op_info[a->op].arity)
+            continue;
+        ncand = 0;
+        for (int k = 0; k < op_info[b->op].arity && k < 2; k++)
+            if (is_in(f, b->arg[k]) && in_offset(e, b->arg[k]) >= in_offset(e, a->arg[k0]))
+                cand[ncand++] = in_offset(e, b->arg[k]) - in_offset(e, a->arg[k0]);
+        break;
+    }
+    uint32_t c = 0;
+    for (; c < ncand; c++) {
+        f->din = cand[c];
+        if (same_part(f, 1) && slots_shareable(f))
+            break;
+    }
+    if (c == ncand)
+        return 0;
+    uint32_t k = 2;
+    while (k < n && same_part(f, k))
+        k++;
+    /* What the code after the loop reads of the last part must be in a
+     * slot: a value the first part also passes on. */
+    for (; k >= 2; k--) {
+        uint32_t base = f->at + (k - 1) * f->len, j = 0;
+        while (j < f->len && (f->last[f->order[base + j]] < f->at + k * f->len ||
+                              f->last[f->order[f->at + j]] >= f->at + f->len))
+            j++;
+        if (j == f->len)
+            break;
+    }
+    return k >= 2 ? k : 0;
+}
+
+/* The rest of what a fold needs once a period is found, too slow to
+ * compute for every big body (a random formula of 10^6 nodes has no
+ * period): all signatures, each statement's last reader, and cross[c],
+ * how many values computed before statement c are read at or after it. */
+static void liveness(Fold *f)
+{
+    const Graph *g = f->e->k->g;
+    f->last = xcalloc(g->n, sizeof *f->last);
+    for (uint32_t at = 0; at < f->count; at++) {
+        const Node *n = &g->node[f->order[at]];
+        for (int a = 0; a < op_info[n->op].arity; a++)
+            f->last[n->arg[a]] = at;
+        f->sig[at] = signature(f, at);
+    }
+    f->last[f->e->k->value] = f->count;
+    f->cross = xcalloc(f->count + 2, sizeof *f->cross);
+    for (uint32_t at = 0; at < f->count; at++) {
+        NodeId i = f->order[at];
+        if (f->last[i] > at) {
+            f->cross[at + 1]++;
+            f->cross[f->last[i] + 1]--;
+        }
+    }
+    for (uint32_t c = 1; c <= f->count; c++)
+        f->cross[c] += f->cross[c - 1];
+}
+
+/* Looks for a fold around statement c: the period of the signatures,
+ * the stretch where they repeat, the cut in a period that the fewest
+ * values cross, then as many parts of a multiple of the period (at most
+ * max statements) as prove the same. The stretch can begin with a period
+ * that only looks the same (the first term of a sum, added last, reads
+ * other inputs): the cut is tried a period and two later too. */
+static int fold_near(Fold *f, uint32_t c)
+{
+    uint32_t *sig = f->sig, end = c + 3 * f->max + 64 < f->count ? c + 3 * f->max + 64 : f->count;
+    for (uint32_t at = c; at < end && !f->cross; at++)
+        sig[at] = signature(f, at);
+    uint32_t p = find_period(sig, f->count, c, f->max);
+    if (!p)
+        return 0;
+    if (!f->cross)
+        liveness(f);
+    uint32_t lo = c, hi = c + p, best = c;
+    while (lo > 0 && sig[lo - 1] == sig[lo - 1 + p])
+        lo--;
+    while (hi < f->count && sig[hi] == sig[hi - p])
+        hi++;
+    for (uint32_t a = lo; a < lo + p; a++)
+        if (f->cross[a] < f->cross[best])
+            best = a;
+    for (f->at = best; f->at < best + 3 * p; f->at += p) {
+        if (f->at + 2 * p > hi)
+            return 0;
+        uint32_t q = f->max / p;
+        if ((hi - f->at) / (q * p) < 2)
+            q = (hi - f->at) / p / 2;
+        if (!q)
+            return 0;
+        f->len = q * p;
+        f->n = fold_parts(f, (hi - f->at) / f->len);
+        if (f->n >= 2)
+            return 1;
+    }
+    return 0;
+}
+
+/* Finds a fold of the body in order (one, the first found near the
+ * middle, then a quarter and three quarters in). Only plain scalar entry
+ * points: parameters and a seed are read at fixed offsets, and the loop
+ * shifts in and grad only. */
+static int fold_find(Fold *f, const Emitter *e, const Plan *p, const NodeId *order,
+                     uint32_t count, uint32_t nroots)
+{
+    const Kernel *k = e->k;
+    const Graph *g = k->g;
+    memset(f, 0, sizeof *f);
+    if ((e->o && e->o->no_fold) || k->nparams || !is_scalar(e, k->value))
+        return 0;
+    *f = (Fold){.e = e, .p = p, .order = order, .count = count, .max = split_max_block(e)};
+    f->pos = xmalloc(g->n * sizeof *f->pos);
+    f->gfirst = xcalloc(g->n, sizeof *f->gfirst);
+    f->gnext = xcalloc(k->ninputs + 1, sizeof *f->gnext);
+    f->role = xmalloc(2 * f->max * sizeof *f->role);
+    f->bound = xmalloc(2 * f->max * sizeof *f->bound);
+    f->carry = xmalloc(2 * f->max * sizeof *f->carry);
+    f->read_until = xmalloc(2 * f->max * sizeof *f->read_until);
+    f->role_of = xcalloc(g->n, sizeof *f->role_of);
+    f->sig = xmalloc(count * sizeof *f->sig);
+    memset(f->pos, 0xff, g->n * sizeof *f->pos);
+    for (uint32_t at = 0; at < count; at++)
+        f->pos[order[at]] = at;
+    /* As plan_early_stores will: the grad entry point (more roots than
+     * the value) stores each scalar entry with its statement. */
+    for (uint32_t i = k->ninputs; nroots > 1 && i-- > 0;) {
+        NodeId r = k->grad[i];
+        if (r != NODE_NONE && f->pos[r] != UINT32_MAX) {
+            f->gnext[i] = f->gfirst[r];
+            f->gfirst[r] = i + 1;
+        }
+    }
+    return fold_near(f, count / 2) || fold_near(f, count / 4) || fold_near(f, count / 4 * 3);
+}
+
+static void fold_free(Fold *f)
+{
+    free(f->pos);
+    free(f->last);
+    free(f->gfirst);
+    free(f->gnext);
+    free(f->role);
+    free(f->bound);
+    free(f->carry);
+    free(f->read_until);
+    free(f->role_of);
+    free(f->sig);
+    free(f->cross);
+}
+
+/* Cuts order[from, to) into equal parts of at most max statements,
+ * appending their starts to part_at; returns how many. */
+static uint32_t cut_even(uint32_t from, uint32_t to, uint32_t max, uint32_t *part_at)
+{
+    if (to <= from)
+        return 0;
+    uint32_t n = (to - from + max - 1) / max, per = (to - from + n - 1) / n;
+    for (uint32_t k = 0; k < n; k++)
+        part_at[k] = from + k * per;
+    return n;
+}
+
+/* The fold's slots, past the others: one per value a part passes on to
+ * the next, which the next reads in place of the value before it (the
+ * head writes the first part's there), and the code after the loop
+ * finds the last part's. */
+static void fold_slots(const Fold *f, Plan *p)
+{
+    uint32_t *slot = xmalloc(f->len * sizeof *slot);
+    for (uint32_t j = 0; j < f->len; j++) {
+        slot[j] = UINT32_MAX;
+        if (f->last[f->order[f->at + j]] < f->at + f->len)
+            continue;
+        slot[j] = p->nslots++;
+        for (uint32_t k = 0; k < f->n; k++) {
+            NodeId i = f->order[f->at + k * f->len + j];
+            assert(p->where[i].store == S_SLOT || k + 1 == f->n);
+            if (p->where[i].store == S_SLOT)
+                p->where[i].num = slot[j];
+        }
+    }
+    for (uint32_t r = 0; r < f->nroles; r++)
+        if (f->carry[r] != UINT32_MAX) {
+            assert(p->where[f->role[r]].store == S_SLOT && slot[f->carry[r]] != UINT32_MAX);
+            p->where[f->role[r]].num = slot[f->carry[r]];
+        }
+    free(slot);
+}
+
 /* Cuts the body into parts when it is all scalar statements and more
- * than max_block of them: equal parts in pull_order; values read in
- * another part (and the returned value) move to scratch slots. Gradient
- * entries are stored right after they are computed (plan_early_stores),
- * inside their part, so they need no slot. Returns 1 when cut. */
+ * than max_block of them: equal parts in pull_order, or where the body
+ * repeats itself, a head, parts that fold into one function, and a tail;
+ * values read in another part (and the returned value) move to scratch
+ * slots. Gradient entries are stored right after they are computed
+ * (plan_early_stores), inside their part, so they need no slot. Returns
+ * 1 when cut. */
 int split_plan(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots, uint32_t budget)
 {
     const Graph *g = e->k->g;
-    (void)roots, (void)nroots;
-    p->nparts = 0;
+    (void)roots;
+    p->nparts = p->fold_count = 0;
     p->part_at = p->order = NULL;
     p->part_tag = "v";
     if (p->whole)
@@ -211,46 +663,66 @@ int split_plan(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots, 
     uint32_t count = scalar_statements(e, p), max = split_max_block(e);
     if (count <= max)
         return 0;
-    uint32_t nparts = (count + max - 1) / max, per = (count + nparts - 1) / nparts;
-    /* One block: part_at, then order (plan_free frees part_at). */
-    p->part_at = xmalloc((nparts + 1 + count) * sizeof *p->part_at);
-    p->order = p->part_at + nparts + 1;
+    NodeId *order = xmalloc(count * sizeof *order);
     if (count <= SPLIT_PULL_MAX) {
-        pull_order(e, p, p->order);
+        pull_order(e, p, order);
     } else {
         uint32_t at = 0;
         for (NodeId i = 1; i < g->n; i++)
             if (p->where[i].store == S_TEMP)
-                p->order[at++] = i;
+                order[at++] = i;
     }
-    uint32_t *part = xmalloc(g->n * sizeof *part);
-    for (uint32_t at = 0; at < count; at++) {
-        NodeId i = p->order[at];
-        if (at + AHEAD < count) {
-            const Node *a = &g->node[p->order[at + AHEAD]];
-            __builtin_prefetch(&p->where[a->arg[0]]);
-            __builtin_prefetch(&p->where[a->arg[1]]);
-            __builtin_prefetch(&part[a->arg[0]]);
-            __builtin_prefetch(&part[a->arg[1]]);
-        }
-        part[i] = at / per;
-        if (at % per == 0)
-            p->part_at[at / per] = at;
-        const Node *n = &g->node[i];
-        for (int a = 0; a < op_info[n->op].arity; a++) {
-            NodeId x = n->arg[a];
-            Store s = p->where[x].store;
-            if ((s == S_TEMP || s == S_SLOT) && part[x] != part[i])
-                p->where[x].store = S_SLOT;
-        }
+    Fold f;
+    int fold = fold_find(&f, e, p, order, count, nroots);
+    uint32_t from = fold ? f.at : 0, to = fold ? f.at + f.n * f.len : 0;
+    /* At most: the head's parts, the fold's, the tail's. */
+    uint32_t most = (from + max - 1) / max + (fold ? f.n : 0) + (count - to + max - 1) / max;
+    p->part_at = xmalloc((most + 1 + count) * sizeof *p->part_at);
+    p->order = p->part_at + most + 1;
+    memcpy(p->order, order, count * sizeof *order);
+    free(order);
+    uint32_t nparts = cut_even(0, from, max, p->part_at);
+    if (fold) {
+        p->fold_part = nparts;
+        p->fold_count = f.n;
+        p->fold_in = f.din;
+        p->fold_grad = f.dgrad;
+        for (uint32_t k = 0; k < f.n; k++)
+            p->part_at[nparts++] = f.at + k * f.len;
     }
-    assert((count - 1) / per + 1 == nparts);
+    nparts += cut_even(to, count, max, p->part_at + nparts);
+    assert(nparts <= most);
     p->nparts = nparts;
     p->part_at[nparts] = count;
+    uint32_t *part = xmalloc(g->n * sizeof *part);
+    for (uint32_t k = 0; k < nparts; k++)
+        for (uint32_t at = p->part_at[k]; at < p->part_at[k + 1]; at++) {
+            NodeId i = p->order[at];
+            if (at + AHEAD < count) {
+                const Node *a = &g->node[p->order[at + AHEAD]];
+                __builtin_prefetch(&p->where[a->arg[0]]);
+                __builtin_prefetch(&p->where[a->arg[1]]);
+                __builtin_prefetch(&part[a->arg[0]]);
+                __builtin_prefetch(&part[a->arg[1]]);
+            }
+            part[i] = k;
+            const Node *n = &g->node[i];
+            for (int a = 0; a < op_info[n->op].arity; a++) {
+                NodeId x = n->arg[a];
+                Store s = p->where[x].store;
+                if ((s == S_TEMP || s == S_SLOT) && part[x] != k)
+                    p->where[x].store = S_SLOT;
+            }
+        }
     if (p->where[e->k->value].store == S_TEMP)
         p->where[e->k->value].store = S_SLOT;
     free(part);
     p->nslots = scratch_slots(e, p, count);
+    if (fold) {
+        f.order = p->order;
+        fold_slots(&f, p);
+    }
+    fold_free(&f);
     if (p->nslots > budget) {
         p->slots_in_work = 1;
         p->work += p->nslots;
@@ -258,9 +730,35 @@ int split_plan(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots, 
     return 1;
 }
 
+/* Whether part k is printed: all but the folded parts after the first. */
+static int part_printed(const Plan *p, uint32_t k)
+{
+    return !p->fold_count || k <= p->fold_part || k >= p->fold_part + p->fold_count;
+}
+
+/* The name of the function that computes part k: numbered in the order
+ * the functions are printed, a folded part's is the first one's. */
 static void part_name(const Emitter *e, const Plan *p, uint32_t k, char out[300])
 {
-    snprintf(out, 300, "%s__%s%u", e->sym, p->part_tag, k);
+    uint32_t fn = k;
+    if (p->fold_count && k > p->fold_part)
+        fn = k < p->fold_part + p->fold_count ? p->fold_part : k - (p->fold_count - 1);
+    snprintf(out, 300, "%s__%s%u", e->sym, p->part_tag, fn);
+}
+
+/* The gradient entries the folded parts store (plan_early_stores, decided
+ * after the cut) are those fold_find foresaw: the first part's, shifted. */
+static void check_fold_stores(const Emitter *e, const Plan *p)
+{
+    uint32_t at = p->part_at[p->fold_part], len = p->part_at[p->fold_part + 1] - at;
+    for (uint32_t k = 1; k < p->fold_count; k++)
+        for (uint32_t j = 0; j < len; j++) {
+            uint32_t a = p->early ? p->early[p->order[at + j]] : 0;
+            uint32_t b = p->early ? p->early[p->order[at + k * len + j]] : 0;
+            for (; a || b; a = p->early_next[a - 1], b = p->early_next[b - 1])
+                if (!a || !b || e->grad_off[b - 1] != e->grad_off[a - 1] + k * p->fold_grad)
+                    abort();    /* fold_find and plan_early_stores disagree */
+        }
 }
 
 /* What part k reads and writes: inputs, params, scratch, grad, the seed v. */
@@ -296,9 +794,13 @@ void split_parts(const Emitter *e, const Plan *p, Entry entry, Buf *out)
     buf_puts(out, "#ifndef GRADC_NOINLINE\n#ifdef __GNUC__\n"
                   "#define GRADC_NOINLINE __attribute__((noinline))\n#else\n"
                   "#define GRADC_NOINLINE\n#endif\n#endif\n\n");
+    if (p->fold_count)
+        check_fold_stores(e, p);
     for (uint32_t k = 0; k < p->nparts; k++) {
         char name[300];
         int use[5];
+        if (!part_printed(p, k))
+            continue;
         part_name(e, p, k, name);
         part_uses(e, p, k, use);
         buf_printf(out, "GRADC_NOINLINE static void %s(const double *restrict in", name);
@@ -327,10 +829,20 @@ void split_calls(const Emitter *e, const Plan *p, Buf *out)
 {
     int grad = p->part_tag[0] == 'g', seed = grad && !is_scalar(e, e->k->value);
     for (uint32_t k = 0; k < p->nparts; k++) {
-        char name[300];
+        char name[300], in[64] = "in", g[64] = "grad";
+        if (!part_printed(p, k))
+            continue;
         part_name(e, p, k, name);
-        buf_printf(out, "    %s(in%s%s%s, w);\n", name, e->k->nparams ? ", params" : "",
-                   seed ? ", v" : "", grad ? ", grad" : "");
+        if (p->fold_count && k == p->fold_part) {
+            /* The folded parts: part i reads in + i*fold_in, writes grad + i*fold_grad. */
+            buf_printf(out, "    for (long i = 0; i < %u; i++)\n    ", p->fold_count);
+            if (p->fold_in)
+                snprintf(in, sizeof in, "in + %u * i", p->fold_in);
+            if (p->fold_grad)
+                snprintf(g, sizeof g, "grad + %u * i", p->fold_grad);
+        }
+        buf_printf(out, "    %s(%s%s%s%s%s, w);\n", name, in, e->k->nparams ? ", params" : "",
+                   seed ? ", v" : "", grad ? ", " : "", grad ? g : "");
     }
 }
 
@@ -401,11 +913,22 @@ void split_report(const Emitter *e, const Plan *p, const char *fname, Buf *out)
         buf_printf(out, "  %u parts (max-block %u), scratch w[%u] = %u bytes %s\n",
                    p->nparts, split_max_block(e), p->nslots,
                    p->nslots * real, p->slots_in_work ? "in work" : "on the entry point's stack");
+        if (p->fold_count) {
+            char g[64] = "";
+            if (p->part_tag[0] == 'g')
+                snprintf(g, sizeof g, ", grad + %u", p->fold_grad);
+            buf_printf(out, "  parts %u to %u are one function called in a loop (in + %u%s a "
+                            "call): %u functions\n", p->fold_part,
+                       p->fold_part + p->fold_count - 1, p->fold_in, g,
+                       p->nparts - p->fold_count + 1);
+        }
     }
     buf_printf(out, "  work array: %u %s (%u bytes)\n", p->work, single ? "floats" : "doubles",
                p->work * real);
     for (uint32_t k = 0; k < p->nparts; k++) {
         uint32_t n = 0, t = 0, rd = 0, wr = 0;
+        if (!part_printed(p, k))
+            continue;
         for (uint32_t at = p->part_at[k]; at < p->part_at[k + 1]; at++) {
             NodeId i = p->order[at];
             n++;
@@ -418,6 +941,9 @@ void split_report(const Emitter *e, const Plan *p, const char *fname, Buf *out)
         char name[300];
         part_name(e, p, k, name);
         buf_printf(out, "  %s: %u statements, %u temporaries, reads %u and writes %u scratch "
-                        "values\n", name, n, t, rd, wr);
+                        "values", name, n, t, rd, wr);
+        if (p->fold_count && k == p->fold_part)
+            buf_printf(out, ", called %u times", p->fold_count);
+        buf_puts(out, "\n");
     }
 }

@@ -470,6 +470,8 @@ typedef struct EmitOptions {
     int max_block;              /* statements per function before a
                                    straight-line body is cut into parts
                                    (emit_split.c; 0: default) */
+    int no_fold;                /* never fold isomorphic parts into one
+                                   function called in a loop (--no-fold) */
     const Network *net;         /* emit NAME_init_params for this network */
     int runtime_entry;          /* also emit NAME_rt, the run-time library's
                                    uniform entry point (runtime/rt.h) */

@@ -137,11 +137,11 @@ void cache_key_for(CacheKey *key, const Kernel *k, const EmitOptions *eo,
     /* Every EmitOptions field that can change the object (header_name
      * only names things in comments; networks are never cached). */
     key->options = strf("name=%s prefix=%s max_locals=%d max_block=%d runtime_entry=%d "
-                        "real=double",
+                        "real=double%s",
                         eo->name ? eo->name : k->name, eo->prefix ? eo->prefix : "",
                         eo->max_locals ? eo->max_locals : EMIT_DEFAULT_MAX_LOCALS,
                         eo->max_block ? eo->max_block : EMIT_DEFAULT_MAX_BLOCK,
-                        eo->runtime_entry);
+                        eo->runtime_entry, eo->no_fold ? " no_fold=1" : "");
     key->compiler = cache_compiler_identity(gradc_default_cc(opt));
     /* What jit.c adds after the user's flags. */
     key->flags = strf("%s -shared -fPIC -lm", gradc_default_cflags(opt));
