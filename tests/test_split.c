@@ -67,7 +67,37 @@ static void make_gulf(Formula *f)
     compile(f, t.data);
 }
 
+/* A sum written out term by term over x0..x{n-1} (and y when the terms
+ * name it): term i is `term` with I replaced by i, J by i + 1 and K by
+ * 2i mod n (input numbers), C by i + 1 (a constant). */
+static void make_terms(Formula *f, const char *name, int n, int y, const char *term)
+{
+    Buf t = {0};
+    buf_printf(&t, "%s(x0", name);
+    for (int i = 1; i < n; i++)
+        buf_printf(&t, ", x%d", i);
+    buf_printf(&t, "%s) = ", y ? ", y" : "");
+    for (int i = 0; i + 1 < n; i++) {
+        buf_puts(&t, i ? " + (" : "(");
+        for (const char *c = term; *c; c++) {
+            int v = *c == 'I' ? i : *c == 'J' || *c == 'C' ? i + 1 : *c == 'K' ? 2 * i % n : -1;
+            if (v < 0)
+                buf_printf(&t, "%c", *c);
+            else
+                buf_printf(&t, "%d", v);
+        }
+        buf_puts(&t, ")");
+    }
+    buf_puts(&t, "\n");
+    compile(f, t.data);
+}
 
+/* The chained Rosenbrock function written out term by term (W4s of the
+ * benchmarks): terms of one shape on inputs shifted by one. */
+static void make_rosen(Formula *f, int n)
+{
+    make_terms(f, "rosen", n, 0, "100*(xJ - xI^2)^2 + (1 - xI)^2");
+}
 
 typedef double (*GradFn)(const double *, double *);
 typedef double (*GradWorkFn)(const double *, double *, double *);
@@ -116,8 +146,8 @@ static int compare_bits(const Kernel *k, const Code *one, const Code *cut,
 {
     uint32_t n = k->ninputs;
     int trials = 200;
+    double *in = malloc(3 * n * sizeof *in), *g1 = in + n, *g2 = g1 + n;
     for (int trial = 0; trial < trials; trial++) {
-        double in[16], g1[16], g2[16];
         for (uint32_t i = 0; i < n; i++)
             in[i] = point(trial, i);
         double v1 = call_grad(one, in, g1), v2 = call_grad(cut, in, g2);
@@ -129,6 +159,7 @@ static int compare_bits(const Kernel *k, const Code *one, const Code *cut,
             cr_assert(!memcmp(&w1, &v1, sizeof w1), "value entry and grad entry agree");
         }
     }
+    free(in);
     return trials;
 }
 
@@ -136,12 +167,13 @@ static int compare_bits(const Kernel *k, const Code *one, const Code *cut,
 static void check_math(const Kernel *k, const Code *l, double (*point)(int, uint32_t))
 {
     uint32_t n = k->ninputs;
-    NodeId roots[17];
+    NodeId *roots = malloc((n + 1) * sizeof *roots);
     roots[0] = k->value;
     for (uint32_t i = 0; i < n; i++)
         roots[1 + i] = k->grad[i];
+    double *in = malloc((6 * n + 1) * sizeof *in), *g = in + n, *want = g + n;
+    double *up = want + n + 1, *dn = up + n, *gg = dn + n;
     for (int trial = 0; trial < 5; trial++) {
-        double in[16], g[16], want[17];
         for (uint32_t i = 0; i < n; i++)
             in[i] = point(trial, i);
         double v = call_grad(l, in, g);
@@ -150,9 +182,9 @@ static void check_math(const Kernel *k, const Code *l, double (*point)(int, uint
         for (uint32_t i = 0; i < n; i++) {
             cr_expect(fabs(g[i] - want[1 + i]) <= 1e-12 * fabs(want[1 + i]) + 1e-300,
                       "d/d%s %.17g vs interpreter %.17g", k->input_name[i], g[i], want[1 + i]);
-            double h = 1e-6 * (fabs(in[i]) + 1), up[16], dn[16], gg[16];
-            memcpy(up, in, sizeof up);
-            memcpy(dn, in, sizeof dn);
+            double h = 1e-6 * (fabs(in[i]) + 1);
+            memcpy(up, in, n * sizeof *up);
+            memcpy(dn, in, n * sizeof *dn);
             up[i] += h;
             dn[i] -= h;
             double fd = (call_grad(l, up, gg) - call_grad(l, dn, gg)) / (up[i] - dn[i]);
@@ -160,6 +192,8 @@ static void check_math(const Kernel *k, const Code *l, double (*point)(int, uint
                       "d/d%s %.17g vs finite difference %.17g", k->input_name[i], g[i], fd);
         }
     }
+    free(roots);
+    free(in);
 }
 
 static double mixed_point(int trial, uint32_t i)
@@ -275,16 +309,8 @@ Test(split, scratch_size_in_header_and_work)
  * cross the cuts and the scratch stays small however long the sum. */
 Test(split, terms_keep_their_backward_part_close)
 {
-    Buf t = {0};
-    int n = 400;
-    buf_puts(&t, "rosen(x0");
-    for (int i = 1; i < n; i++)
-        buf_printf(&t, ", x%d", i);
-    buf_puts(&t, ") = ");
-    for (int i = 0; i + 1 < n; i++)
-        buf_printf(&t, "%s(100*(x%d - x%d^2)^2 + (1 - x%d)^2)", i ? " + " : "", i + 1, i, i);
     Formula f;
-    compile(&f, t.data);
+    make_rosen(&f, 400);
     EmitOptions cut = {.name = "f", .prefix = "r_", .max_block = 100};
     char *hdr = support_emit(f.k, &cut, 1);
     const char *m = strstr(hdr, "#define R_F_SCRATCH_SIZE ");
@@ -372,5 +398,153 @@ Test(split, vjp_reads_the_seed_in_its_parts)
     gradc_so_close(so2);
     free(s1);
     free(s2);
+    release(&f);
+}
+
+/* ---- folded parts (emit_split.c: parts that repeat with shifted inputs
+ * become one function called in a loop) ---- */
+
+static double rosen_point(int trial, uint32_t i)
+{
+    return (i % 2 ? 1.0 : -1.2) * (1 + 0.4 * sin(1.7 * trial + 0.3 * i)) + 0.01 * trial;
+}
+
+/* The loop of folded parts in entry point `entry` of src: the call in it
+ * (NULL: none); *after is the line after the loop. */
+static const char *fold_loop(const char *src, const char *entry, const char **after)
+{
+    const char *body = strstr(src, entry), *loop = body ? strstr(body, "    for (long i = 0; i < ") : NULL;
+    const char *end = body ? strstr(body, "\n}\n") : NULL;
+    if (!loop || loop > end)
+        return NULL;
+    const char *call = strchr(loop, '\n') + 1;
+    *after = strchr(call, '\n') + 1;
+    return call;
+}
+
+/* Emits o's code for f, loads it, and checks it against one body, bit for
+ * bit; returns the source. */
+static char *emit_and_compare(const Formula *f, const EmitOptions *o, double (*point)(int, uint32_t))
+{
+    EmitOptions one = {.name = "f", .prefix = "one_", .max_block = 1 << 20};
+    Code l1, l2;
+    load_entry(&l1, f->k, &one);
+    load_entry(&l2, f->k, o);
+    compare_bits(f->k, &l1, &l2, point);
+    unload(&l1);
+    unload(&l2);
+    return support_emit(f->k, o, 0);
+}
+
+/* The Rosenbrock sum folds: value and gradient are each a head part, one
+ * part called in a loop, and a tail part (the remainder); the same bits
+ * as the same parts unfolded and as one body, and right by the
+ * interpreter and finite differences. */
+Test(split, folded_parts_are_bit_identical)
+{
+    Formula f;
+    make_rosen(&f, 300);
+    EmitOptions cut = {.name = "f", .prefix = "cut_", .max_block = 100, .no_fold = 1};
+    EmitOptions fold = {.name = "f", .prefix = "fold_", .max_block = 100};
+    char *s1 = emit_and_compare(&f, &cut, rosen_point), *s2 = emit_and_compare(&f, &fold, rosen_point);
+    int parts = support_count(s1, "GRADC_NOINLINE static void");
+    int fns = support_count(s2, "GRADC_NOINLINE static void");
+    cr_expect_geq(parts, 2400 / 100 + 4500 / 100, "unfolded: %d parts", parts);
+    cr_expect_eq(fns, 6, "folded: head, loop and tail, for value and gradient:\n%s", s2);
+    cr_expect(!strstr(s1, "for (long i"), "--no-fold: no loop");
+    const char *after, *call;
+    call = fold_loop(s2, "double fold_f(const double *restrict in)", &after);
+    cr_assert_not_null(call, "%s", s2);
+    cr_expect(!strncmp(call, "        fold_f__v1(in + ", 24), "%.60s", call);
+    cr_expect(!strncmp(after, "    fold_f__v2(in, w);\n", 23), "a tail part: %.60s", after);
+    call = fold_loop(s2, "double fold_f_grad(const double *restrict in, double *restrict grad)", &after);
+    cr_assert_not_null(call, "%s", s2);
+    cr_expect(strstr(call, "(in + ") && strstr(call, "grad + ") < strchr(call, '\n'), "%.80s", call);
+    cr_expect(!strncmp(after, "    fold_f__g2(in, grad, w);\n", 29), "a tail part: %.60s", after);
+    Code l;
+    load_entry(&l, f.k, &fold);
+    check_math(f.k, &l, rosen_point);
+    unload(&l);
+    free(s1);
+    free(s2);
+
+    /* The scratch in the work array: still folded, still the same bits. */
+    EmitOptions work = {.name = "f", .prefix = "work_", .max_block = 100, .max_locals = 2};
+    s2 = emit_and_compare(&f, &work, rosen_point);
+    cr_expect(strstr(s2, "double *const w = work + ") && strstr(s2, "for (long i"), "%s", s2);
+    free(s2);
+    release(&f);
+}
+
+static double spread_point(int trial, uint32_t i)
+{
+    return 0.8 * sin(1.3 * trial + 0.7 * i) + 0.1 * (trial % 3);
+}
+
+/* Terms of one shape that are not the same up to a shift are not folded:
+ * a different constant in every term, and inputs that do not all move by
+ * the same offset (x_i and x_{2i mod n}). The parts stay functions of
+ * their own, with the same bits as one body. */
+Test(split, no_fold_when_terms_differ)
+{
+    static const char *const terms[] = {
+        "C*(xJ - xI^2)^2 + (1 - xI)^2",
+        "exp(xI) * xK + xJ",
+    };
+    for (int t = 0; t < 2; t++) {
+        Formula f;
+        make_terms(&f, "d", 120, 0, terms[t]);
+        EmitOptions cut = {.name = "f", .prefix = "cut_", .max_block = 40};
+        char *src = emit_and_compare(&f, &cut, spread_point);
+        cr_expect_gt(support_count(src, "GRADC_NOINLINE static void"), 10, "%s", terms[t]);
+        cr_expect(!strstr(src, "for (long i"), "%s folded:\n%s", terms[t], src);
+        free(src);
+        release(&f);
+    }
+}
+
+/* A value computed before the folded parts and read by all of them
+ * (sin(y), read by every term) stays in its slot through the loop: the
+ * value folds, with the same bits as one body. (Its gradient does not:
+ * every term's part of d/dy waits for the end, where reverse mode adds
+ * them up.) */
+Test(split, folded_parts_share_a_value_computed_before)
+{
+    Formula f;
+    make_terms(&f, "s", 60, 1, "(xI - sin(y))^2");
+    EmitOptions cut = {.name = "f", .prefix = "cut_", .max_block = 40};
+    char *src = emit_and_compare(&f, &cut, spread_point);
+    const char *after;
+    cr_expect_not_null(fold_loop(src, "double cut_f(const double *restrict in)", &after), "%s", src);
+    Code l;
+    load_entry(&l, f.k, &cut);
+    check_math(f.k, &l, spread_point);
+    unload(&l);
+    free(src);
+    release(&f);
+}
+
+/* --report names the function called in the loop and how often, and
+ * lists each printed function once. */
+Test(split, report_of_folded_parts)
+{
+    Formula f;
+    make_rosen(&f, 300);
+    EmitOptions o = {.name = "f", .max_block = 100};
+    Buf r = {0};
+    Diag d;
+    diag_init(&d);
+    cr_assert_eq(emit_report(f.k, &o, &r, &d), 0);
+    char *src = support_emit(f.k, &o, 0);
+    cr_expect_eq(support_count(r.data, "  f__"), support_count(src, "GRADC_NOINLINE static void"),
+                 "one report line per function:\n%s", r.data);
+    cr_expect(strstr(r.data, "  parts 1 to 24 are one function called in a loop (in + 12 a call): "
+                             "3 functions\n"), "%s", r.data);
+    cr_expect(strstr(r.data, "  f__v1: 96 statements, 95 temporaries, reads 1 and writes 1 scratch "
+                             "values, called 24 times\n"), "%s", r.data);
+    cr_expect(strstr(r.data, ", called "), "%s", r.data);
+    free(src);
+    buf_free(&r);
+    diag_free(&d);
     release(&f);
 }
