@@ -249,9 +249,10 @@ static int is_in(const Fold *f, NodeId i)
 }
 
 /* What a statement is up to the shift: its operation and constants, and
- * per operand the literal, "an input", or how far back its statement is
- * (far: one value for all). Equal signatures p apart over a stretch
- * suggest a period p; same_part is the proof. */
+ * per operand the literal, "an input", or the operation of the statement
+ * that computes it (not where: a value computed once before a sum and
+ * read by every term is ever farther back). Equal signatures p apart
+ * over a stretch suggest a period p; same_part is the proof. */
 static uint32_t signature(const Fold *f, uint32_t at)
 {
     const Graph *g = f->e->k->g;
@@ -261,7 +262,7 @@ static uint32_t signature(const Fold *f, uint32_t at)
     for (int k = 0; k < op_info[n->op].arity && k < 2; k++) {
         NodeId a = n->arg[k];
         if (f->pos[a] != UINT32_MAX)
-            code[k] = at - f->pos[a] < 2 * f->max ? 3ull << 32 | (at - f->pos[a]) : 4ull << 32;
+            code[k] = 3ull << 32 | (g->node[a].op * 0x9e3779b9u ^ (uint32_t)g->node[a].aux);
         else
             code[k] = is_in(f, a) ? 2ull << 32 : 1ull << 32 | a;
     }
@@ -279,11 +280,12 @@ static uint32_t signature(const Fold *f, uint32_t at)
     return (uint32_t)(h ^ h >> 32);
 }
 
-/* The smallest period p <= max of the signatures from c: equal p apart
- * over 2p and at least 64 statements. 0: none. */
-static uint32_t find_period(const uint32_t *sig, uint32_t count, uint32_t c, uint32_t max)
+/* The smallest period p in [from, max] of the signatures from c: equal
+ * p apart over 2p and at least 64 statements. 0: none. */
+static uint32_t find_period(const uint32_t *sig, uint32_t count, uint32_t c, uint32_t from,
+                            uint32_t max)
 {
-    for (uint32_t p = 1; p <= max; p++) {
+    for (uint32_t p = from; p <= max; p++) {
         uint32_t w = 2 * p > 64 ? 2 * p : 64, j = 0;
         if ((uint64_t)c + w + p > count)
             return 0;
@@ -513,28 +515,17 @@ static void liveness(Fold *f)
         f->cross[c] += f->cross[c - 1];
 }
 
-/* Looks for a fold around statement c: the period of the signatures,
- * the stretch where they repeat, the cut in a period that the fewest
- * values cross, then as many parts of a multiple of the period (at most
- * max statements) as prove the same. The stretch can begin with a period
- * that only looks the same (the first term of a sum, added last, reads
- * other inputs): the cut is tried a period and two later too. */
-static int fold_near(Fold *f, uint32_t c)
+/* Tries period p around statement c; see fold_near. */
+static int fold_period(Fold *f, uint32_t c, uint32_t p)
 {
-    uint32_t *sig = f->sig, end = c + 3 * f->max + 64 < f->count ? c + 3 * f->max + 64 : f->count;
-    for (uint32_t at = c; at < end && !f->cross; at++)
-        sig[at] = signature(f, at);
-    uint32_t p = find_period(sig, f->count, c, f->max);
-    if (!p)
-        return 0;
-    if (!f->cross)
-        liveness(f);
-    uint32_t lo = c, hi = c + p, best = c;
+    const uint32_t *sig = f->sig;
+    uint32_t lo = c, hi = c + p;
     while (lo > 0 && sig[lo - 1] == sig[lo - 1 + p])
         lo--;
     while (hi < f->count && sig[hi] == sig[hi - p])
         hi++;
-    for (uint32_t a = lo; a < lo + p; a++)
+    uint32_t best = lo;
+    for (uint32_t a = lo + 1; a < lo + p; a++)
         if (f->cross[a] < f->cross[best])
             best = a;
     for (f->at = best; f->at < best + 3 * p; f->at += p) {
@@ -548,6 +539,31 @@ static int fold_near(Fold *f, uint32_t c)
         f->len = q * p;
         f->n = fold_parts(f, (hi - f->at) / f->len);
         if (f->n >= 2)
+            return 1;
+    }
+    return 0;
+}
+
+/* Looks for a fold around statement c: a period of the signatures, the
+ * stretch where they repeat, the cut in a period that the fewest values
+ * cross, then as many parts of a multiple of the period (at most max
+ * statements) as prove the same. The stretch can begin with a period
+ * that only looks the same (the first term of a sum, added last, reads
+ * other inputs): the cut is tried a period and two later too. And the
+ * signatures can repeat at a fraction of the true period: the next few
+ * periods are tried when one fails. */
+static int fold_near(Fold *f, uint32_t c)
+{
+    uint32_t *sig = f->sig, end = c + 3 * f->max + 64 < f->count ? c + 3 * f->max + 64 : f->count;
+    for (uint32_t at = c; at < end && !f->cross; at++)
+        sig[at] = signature(f, at);
+    for (uint32_t p = 0, tries = 0; tries < 4; tries++) {
+        p = find_period(sig, f->count, c, p + 1, f->max);
+        if (!p)
+            return 0;
+        if (!f->cross)
+            liveness(f);
+        if (fold_period(f, c, p))
             return 1;
     }
     return 0;
