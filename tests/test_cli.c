@@ -753,6 +753,43 @@ Test(cli, emit_max_block_and_report)
     cleanup(dir);
 }
 
+/* Parts that repeat (a sum written out term by term) are one function
+ * called in a loop, which --report names, and the file compiles without
+ * warnings; --no-fold keeps one function per part. */
+Test(cli, emit_folds_repeating_parts)
+{
+    char *dir = tmpdir();
+    char *g = path(dir, "terms.grad"), *c = path(dir, "terms.c");
+    FILE *f = fopen(g, "w");
+    fputs("rosen(x0", f);
+    for (int i = 1; i < 40; i++)
+        fprintf(f, ", x%d", i);
+    fputs(") = 0", f);
+    for (int i = 0; i + 1 < 40; i++)
+        fprintf(f, " + (100*(x%d - x%d^2)^2 + (1 - x%d)^2)", i + 1, i, i);
+    fputs("\n", f);
+    fclose(f);
+    Run r = run(dir, ARGS("emit", g, "--max-block", "50", "--report", "-o", c));
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.err, "are one function called in a loop (in + "), "%s", r.err);
+    cr_expect(strstr(r.err, " times\n"), "%s", r.err);
+    char *src = slurp(c);
+    cr_expect(strstr(src, "    for (long i = 0; i < "), "%s", src);
+    cr_expect_eq(shell("cd '%s' && cc " CFLAGS " -c terms.c -o terms.o 2>&1", dir), 0);
+    free(src);
+    run_free(&r);
+    r = run(dir, ARGS("emit", g, "--max-block", "50", "--report", "--no-fold", "-o", c));
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect(!strstr(r.err, "loop"), "%s", r.err);
+    src = slurp(c);
+    cr_expect(!strstr(src, "for (long i"), "%s", src);
+    free(src);
+    run_free(&r);
+    free(g);
+    free(c);
+    cleanup(dir);
+}
+
 /* ---- second order and forward mode: --hessian, --tangent, --entry ---- */
 
 Test(cli, eval_hessian_and_tangent)
