@@ -14,7 +14,9 @@
  * The order is the kernel's schedule (opt.c), which already puts each
  * gradient entry right after the last value it needs: the backward part
  * of a term of a sum is in the same part as its forward part, or the
- * next one. */
+ * next one. Where the body repeats itself (a sum written out term by
+ * term), parts that are the same statements on shifted inputs become one
+ * function called in a loop (fold_find, below). */
 #include "emit.h"
 
 #include <assert.h>
