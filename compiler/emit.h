@@ -20,6 +20,8 @@ typedef enum Store {
     S_FUSED,                    /* element i in the loop of its group: eN */
     S_LOCAL,                    /* element i, a local of the one loop that
                                    computes and reads it: eN */
+    S_PINPUT,                   /* a scalar input read into a local of the
+                                   part printed now: in_N (emit_split.c) */
 } Store;
 
 enum { MAX_ZERO = 64, MAXP = 64 };
@@ -167,6 +169,7 @@ static inline uint32_t row_size(Shape s)
 void emit_literal(double v, char out[48]);
 void emit_statement(const Emitter *e, const Plan *p, NodeId i, Buf *out);
 void emit_base(const Emitter *e, const Plan *p, NodeId id, char out[320]);
+void emit_scalar(const Emitter *e, const Plan *p, NodeId id, char out[320]);
 
 /* emit_plan.c */
 void plan_make(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p);
@@ -193,7 +196,7 @@ void plan_localise_written(Plan *p);
 /* emit_split.c */
 uint32_t split_max_block(const Emitter *e);
 int split_plan(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots, uint32_t budget);
-void split_parts(const Emitter *e, const Plan *p, Entry entry, Buf *out);
+void split_parts(const Emitter *e, Plan *p, Entry entry, Buf *out);
 void split_calls(const Emitter *e, const Plan *p, Buf *out);
 void split_report(const Emitter *e, const Plan *p, const char *fname, Buf *out);
 

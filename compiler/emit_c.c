@@ -202,6 +202,10 @@ static size_t elem(const Emitter *e, const Plan *p, NodeId id, const char *ix, c
     case S_SLOT:
         q = put_str(put_uint(put_str(q, "w["), p->where[id].num), "]");
         break;
+    case S_PINPUT:
+        q = put_str(put_str(q, input_array(e, id)), "_");
+        q = put_uint(q, input_offset(e, node(e, id)));
+        break;
     default:
         q = put_uint(put_str(q, "a"), id);
         q = put_str(put_str(put_str(q, "["), is_scalar(e, id) ? "0" : ix), "]");
@@ -209,6 +213,12 @@ static size_t elem(const Emitter *e, const Plan *p, NodeId id, const char *ix, c
     }
     *q = 0;
     return (size_t)(q - out);
+}
+
+/* The text of a scalar operand: tN, w[N], in[N], a literal... */
+void emit_scalar(const Emitter *e, const Plan *p, NodeId id, char out[320])
+{
+    elem(e, p, id, "0", out);
 }
 
 /* A pointer expression to the first element of a tensor node. */
