@@ -224,10 +224,12 @@ Test(split, parts_are_bit_identical_to_one_body)
         int lines = 0;
         for (const char *c = open + 3; c < close; c++)
             lines += *c == '\n';
-        int voids = 0;
+        int voids = 0, loads = 0;     /* and input loads, in_N = in[N] */
         for (const char *v = strstr(open, "(void)"); v && v < close; v = strstr(v + 1, "(void)"))
             voids++;
-        cr_expect_leq(lines - voids, 37 + 20, "statements and early stores of one part");
+        for (const char *v = strstr(open, " = in["); v && v < close; v = strstr(v + 1, " = in["))
+            loads++;
+        cr_expect_leq(lines - voids - loads, 37 + 20, "statements and early stores of one part");
     }
     free(src1);
     free(src2);
@@ -238,6 +240,45 @@ Test(split, parts_are_bit_identical_to_one_body)
     check_math(f.k, &l2, mixed_point);
     unload(&l1);
     unload(&l2);
+    release(&f);
+}
+
+/* Each part loads an input once, into `const double in_N`, where it first
+ * needs it, and reads the local after that; the parts are compiled with
+ * fewer of gcc's passes, between push_options and pop_options (the
+ * results are still those of one body: parts_are_bit_identical_to_one_body). */
+Test(split, parts_load_each_input_once)
+{
+    Formula f;
+    make_mixed(&f, 80);
+    EmitOptions cut = {.name = "f", .max_block = 37};
+    char *src = support_emit(f.k, &cut, 0);
+    int parts = 0;
+    for (const char *s = strstr(src, "GRADC_NOINLINE static void"); s;
+         s = strstr(s + 1, "GRADC_NOINLINE static void"), parts++) {
+        const char *open = strstr(s, "\n{\n"), *close = strstr(s, "\n}\n");
+        for (int x = 0; x < 8; x++) {
+            char load[64], ref[16], local[16];
+            snprintf(load, sizeof load, "const double in_%d = in[%d];", x, x);
+            snprintf(ref, sizeof ref, "in[%d]", x);
+            snprintf(local, sizeof local, "in_%d", x);
+            int refs = 0, loads = 0, locals = 0;
+            for (const char *c = strstr(open, ref); c && c < close; c = strstr(c + 1, ref))
+                refs++;
+            for (const char *c = strstr(open, load); c && c < close; c = strstr(c + 1, load))
+                loads++;
+            for (const char *c = strstr(open, local); c && c < close; c = strstr(c + 1, local))
+                locals += c[strlen(local)] < '0' || c[strlen(local)] > '9';    /* not in_70 */
+            cr_expect_leq(refs, 1, "input %d read once in part %d", x, parts);
+            cr_expect_eq(loads, refs, "input %d read by its load line in part %d", x, parts);
+            if (loads)
+                cr_expect_gt(locals, 1, "the local in_%d declared and used", x);
+        }
+    }
+    cr_expect_gt(parts, 20);
+    cr_expect_eq(support_count(src, "#pragma GCC push_options"), 2, "value and gradient parts");
+    cr_expect_eq(support_count(src, "#pragma GCC pop_options"), 2);
+    free(src);
     release(&f);
 }
 
