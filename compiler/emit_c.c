@@ -1740,7 +1740,7 @@ int emit_c_source(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
     uint32_t work = work_size(&e);
     const Network *net = o ? o->net : NULL;
     /* Room for the whole text at once, from its usual size per kernel
-     * node (random 10^6: 57 bytes): grown by doubling, a big buffer was
+     * node (random 10^6: 60 bytes): grown by doubling, a big buffer was
      * copied at every step below malloc's mmap threshold. Room never
      * written costs address space, not memory. */
     buf_grow(out, (size_t)k->g->n * 64);
