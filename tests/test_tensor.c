@@ -296,6 +296,9 @@ Test(tensor, softmax_paths_at_extreme_inputs)
         {-inf, 2, -inf, 1, 0},
         {inf, 0, 1, 2, 3},
         {0, 1, NAN, 2, 3},
+        {inf, NAN, 1, 2, 3},            /* NaN beside an infinite maximum */
+        {-inf, -inf, NAN, -inf, -inf},
+        {NAN, NAN, NAN, NAN, NAN},
         {-745, -744, -746, -800, -740},
         {1e-320, -1e-320, 0, -0.0, 4e-310},
     };
