@@ -33,6 +33,32 @@ void run_free(Run *r)
     free(r->err);
 }
 
+/* The directories support_tmpdir made in this process: each test runs in
+ * a process of its own, which removes them when it exits, failed
+ * assertion or not. */
+static char **tmpdirs;
+static int ntmpdirs;
+
+static void remove_tmpdirs(void)
+{
+    for (int i = 0; i < ntmpdirs; i++)
+        if (support_shell(NULL, "rm -rf '%s'", tmpdirs[i]) != 0)
+            fprintf(stderr, "could not remove %s\n", tmpdirs[i]);
+}
+
+char *support_tmpdir(const char *tag)
+{
+    char *d = malloc(strlen(tag) + 32);
+    sprintf(d, "/tmp/gradc-test-%s-XXXXXX", tag);
+    cr_assert_not_null(mkdtemp(d), "mkdtemp %s", d);
+    if (ntmpdirs == 0)
+        atexit(remove_tmpdirs);
+    tmpdirs = realloc(tmpdirs, (size_t)(ntmpdirs + 1) * sizeof *tmpdirs);
+    cr_assert_not_null(tmpdirs);
+    tmpdirs[ntmpdirs++] = strdup(d);
+    return d;
+}
+
 char *support_emit(const Kernel *k, const EmitOptions *o, int header)
 {
     Buf out = {0};

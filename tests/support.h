@@ -13,6 +13,10 @@ typedef struct Run {
 char *slurp(const char *path);
 void run_free(Run *r);
 
+/* A new directory /tmp/gradc-test-TAG-XXXXXX, removed with everything in
+ * it when the test's process exits; free() the string. */
+char *support_tmpdir(const char *tag);
+
 /* Runs a shell command (printf-style, at most 4 KB); its standard output
  * (with stderr if the command redirects it) in *out unless out is NULL
  * (free() it), the exit status returned (-1: killed by a signal). */

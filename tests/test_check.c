@@ -21,9 +21,7 @@
 
 static char *tmpdir(void)
 {
-    char *d = strdup("/tmp/gradc-test-check-XXXXXX");
-    cr_assert_not_null(mkdtemp(d));
-    return d;
+    return support_tmpdir("check");
 }
 
 /* Every run uses a private cache, never the user's. */

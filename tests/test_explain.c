@@ -18,9 +18,7 @@
 
 static char *tmpdir(void)
 {
-    char *d = strdup("/tmp/gradc-test-explain-XXXXXX");
-    cr_assert_not_null(mkdtemp(d));
-    return d;
+    return support_tmpdir("explain");
 }
 
 
