@@ -121,6 +121,7 @@ typedef struct Emitter {
     Buf *out;
     uint32_t *input_off;        /* per input: offset in its array */
     uint32_t *lit_at;           /* per node: 1 + its literal's offset in lits */
+    uint8_t *table_used;        /* per tensor constant: its table is read */
     Buf *lits;                  /* literals of scalar constants, NUL-separated */
     struct EntryPlan *plans;    /* per Entry: see entry_plan */
     uint32_t *grad_off;         /* per input with a gradient: its offset in

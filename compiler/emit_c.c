@@ -189,6 +189,7 @@ static size_t elem(const Emitter *e, const Plan *p, NodeId id, const char *ix, c
         break;
     }
     case S_TCONST:
+        e->table_used[id] = 1;
         q = put_uint(put_str(put_str(q, e->sym), "_k"), id);
         q = put_str(put_str(put_str(q, "["), ix), "]");
         break;
@@ -230,8 +231,10 @@ void emit_base(const Emitter *e, const Plan *p, NodeId id, char out[320])
         snprintf(out, 320, "%s", input_array(e, id));
     else if (p->where[id].store == S_INPUT)
         snprintf(out, 320, "(%s + %u)", input_array(e, id), off);
-    else if (p->where[id].store == S_TCONST)
+    else if (p->where[id].store == S_TCONST) {
+        e->table_used[id] = 1;
         snprintf(out, 320, "%s_k%u", e->sym, id);
+    }
     else
         snprintf(out, 320, "a%u", id);
 }
@@ -783,11 +786,9 @@ static void store_pieces(const Emitter *e, const Plan *p, NodeId root, const Nod
                        o->shape.dim[1], op, b);
             continue;
         }
-        if (u->op == OP_TCONST) {      /* one-hot: its one element */
-            char ix[16];
+        if (u->op == OP_TCONST) {      /* one-hot: its one element, as a literal */
             at = plan_one_hot(e, pieces[k]);
-            snprintf(ix, sizeof ix, "%u", at);
-            elem(e, p, pieces[k], ix, v);
+            emit_literal(ir_tconst_data(e->k->g, pieces[k])[at], v);
             buf_printf(out, "    %s[%u] %s %s;\n", dst, off + at, op, v);
             continue;
         }
@@ -1112,7 +1113,7 @@ static void constants(const Emitter *e, Buf *out)
         buf_puts(out, "\n};\n");
     }
     for (NodeId i = 1; i < g->n; i++) {
-        if (g->node[i].op != OP_TCONST)
+        if (g->node[i].op != OP_TCONST || !e->table_used[i])
             continue;
         const double *v = ir_tconst_data(g, i);
         uint32_t n = shape_size(g->node[i].shape);
@@ -1451,6 +1452,7 @@ static void teardown(Emitter *e)
     free(e->input_off);
     free(e->grad_off);
     free(e->lit_at);
+    free(e->table_used);
     if (e->lits)
         buf_free(e->lits);
     free(e->lits);
@@ -1481,6 +1483,7 @@ static int setup(Emitter *e, const Kernel *k, const EmitOptions *o, Buf *out, Di
     }
     e->input_off = xmalloc((k->ninputs + 1) * sizeof *e->input_off);
     e->lit_at = xcalloc(k->g->n, sizeof *e->lit_at);
+    e->table_used = xcalloc(k->g->n, 1);
     e->lits = xmalloc(sizeof *e->lits);
     memset(e->lits, 0, sizeof *e->lits);
     e->plans = xcalloc(E_COUNT, sizeof *e->plans);
@@ -1734,6 +1737,51 @@ static void prototypes(const Emitter *e, const Network *net, int work, int doc, 
     }
 }
 
+/* Every function of the file, in order. */
+static void emit_functions(const Emitter *e, uint32_t work, Buf *out)
+{
+    const Network *net = e->o ? e->o->net : NULL;
+    const char *sep = "";
+    if (has(e, E_VALUE)) {
+        entry_function(e, E_VALUE, work != 0, out);
+        sep = "\n";
+    }
+    if (has(e, E_GRAD)) {
+        buf_puts(out, sep);
+        entry_function(e, E_GRAD, work != 0, out);
+        if (!is_scalar(e, e->k->value)) {
+            buf_puts(out, "\n");
+            jacobian_function(e, work != 0, 0, out);
+        }
+        sep = "\n";
+    }
+    for (int entry = E_JVP; entry < E_COUNT; entry++)
+        if (has(e, entry)) {
+            buf_puts(out, sep);
+            second_function(e, (Entry)entry, work != 0, out);
+            sep = "\n";
+        }
+    if (has(e, E_VALUE)) {
+        buf_puts(out, "\n");
+        batch_function(e, work != 0, 0, out);
+    }
+    if (net) {
+        buf_puts(out, "\n");
+        init_function(e, net, 0, out);
+    }
+    if (e->o && e->o->runtime_entry)
+        runtime_entry(e, work != 0, out);
+}
+
+static int has_tables(const Emitter *e)
+{
+    const Graph *g = e->k->g;
+    for (NodeId i = 1; i < g->n; i++)
+        if (g->node[i].op == OP_TCONST)
+            return 1;
+    return 0;
+}
+
 int emit_c_source(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
 {
     Emitter e;
@@ -1762,39 +1810,22 @@ int emit_c_source(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
     for (uint32_t i = 0; i < nin; i++)
         buf_printf(out, "\"%s\", ", k->input_name[i]);
     buf_puts(out, "0};\n\n");
+    /* The tables of tensor constants come first in the file, but only
+     * those the code reads are printed (a one-hot vector's element is a
+     * literal): the functions go to a buffer of their own first. */
+    Buf functions = {0};
+    int tables = has_tables(&e);
+    if (tables)
+        emit_functions(&e, work, &functions);
     constants(&e, out);
     if (has(&e, E_HESS))
         hessian_pattern(&e, 0, out);
-    const char *sep = "";
-    if (has(&e, E_VALUE)) {
-        entry_function(&e, E_VALUE, work != 0, out);
-        sep = "\n";
+    if (tables) {
+        buf_put(out, functions.data, functions.len);
+        buf_free(&functions);
+    } else {
+        emit_functions(&e, work, out);
     }
-    if (has(&e, E_GRAD)) {
-        buf_puts(out, sep);
-        entry_function(&e, E_GRAD, work != 0, out);
-        if (!is_scalar(&e, k->value)) {
-            buf_puts(out, "\n");
-            jacobian_function(&e, work != 0, 0, out);
-        }
-        sep = "\n";
-    }
-    for (int entry = E_JVP; entry < E_COUNT; entry++)
-        if (has(&e, entry)) {
-            buf_puts(out, sep);
-            second_function(&e, (Entry)entry, work != 0, out);
-            sep = "\n";
-        }
-    if (has(&e, E_VALUE)) {
-        buf_puts(out, "\n");
-        batch_function(&e, work != 0, 0, out);
-    }
-    if (net) {
-        buf_puts(out, "\n");
-        init_function(&e, net, 0, out);
-    }
-    if (o && o->runtime_entry)
-        runtime_entry(&e, work != 0, out);
     teardown(&e);
     if (o && o->max_bytes && out->len - start > o->max_bytes) {
         diag_plain(d, "the generated C would be %.1f MB, more than the limit of %.1f MB "

@@ -267,3 +267,56 @@ Test(emit, batch_parameters_never_hide_the_function)
         diag_free(&d);
     }
 }
+
+/* A tensor constant's table is printed only when the code reads it: the
+ * one-hot vector of cross_entropy's gradient contributes one literal (W3b
+ * once printed a 1,000-element table for it), a weight vector read in a
+ * loop keeps its table, and both compute the right numbers. */
+Test(emit, tables_only_for_constants_the_code_reads)
+{
+    const char *text = "l(x[1000]) = cross_entropy(softmax(x), 3)\n"
+                       "w(x[4]) = sum(x * [1, 2, 3, 4])\n";
+    Source src = {"t.grad", text, strlen(text)};
+    Diag d;
+    diag_init(&d);
+    Program *p = front_parse(&src, 0, &d);
+    cr_assert_not_null(p, "%s", d.out.data ? d.out.data : "");
+    Kernel *kl = opt_kernel(p, program_find(p, "l"), 1);
+    Kernel *kw = opt_kernel(p, program_find(p, "w"), 1);
+    char *cl = support_emit(kl, NULL, 0), *cw = support_emit(kw, NULL, 0);
+    cr_expect(!strstr(cl, "static const double"), "%s", cl);
+    cr_expect(strstr(cl, "grad[3] += (-1.0);"), "%s", cl);
+    cr_expect_eq(support_count(cw, "static const double w_k"), 1, "%s", cw);
+
+    static double x[1000], g[1000];
+    double m = -INFINITY, s = 0;
+    for (int i = 0; i < 1000; i++)
+        m = fmax(m, x[i] = sin(0.37 * i) * 4);
+    for (int i = 0; i < 1000; i++)
+        s += exp(x[i] - m);
+    gradc_so *so = support_load(cl);
+    double (*lg)(const double *, double *) =
+        (double (*)(const double *, double *))gradc_so_symbol(so, "l_grad");
+    cr_assert_not_null(lg);
+    cr_expect(fabs(lg(x, g) - (m + log(s) - x[3])) < 1e-12);
+    for (int i = 0; i < 1000; i++)
+        cr_expect(fabs(g[i] - (exp(x[i] - m) / s - (i == 3))) < 1e-15, "d/dx%d %.17g", i, g[i]);
+    gradc_so_close(so);
+
+    so = support_load(cw);
+    double (*wg)(const double *, double *) =
+        (double (*)(const double *, double *))gradc_so_symbol(so, "w_grad");
+    cr_assert_not_null(wg);
+    const double xw[4] = {1, -1, 0.5, 2};
+    double gw[4];
+    cr_expect_eq(wg(xw, gw), 1 - 2 + 1.5 + 8);
+    for (int i = 0; i < 4; i++)
+        cr_expect_eq(gw[i], i + 1);
+    gradc_so_close(so);
+    free(cl);
+    free(cw);
+    kernel_free(kl);
+    kernel_free(kw);
+    diag_free(&d);
+    program_free(p);
+}
