@@ -168,6 +168,8 @@ static inline uint32_t row_size(Shape s)
 
 /* emit_c.c */
 void emit_literal(double v, char out[48]);
+/* The C template of node n's operation ($0, $1: operands), as printed. */
+const char *emit_template(const Emitter *e, const Node *n);
 void emit_statement(const Emitter *e, const Plan *p, NodeId i, Buf *out);
 void emit_base(const Emitter *e, const Plan *p, NodeId id, char out[320]);
 void emit_scalar(const Emitter *e, const Plan *p, NodeId id, char out[320]);

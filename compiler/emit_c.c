@@ -267,7 +267,7 @@ static void expand(const char *t, char a[2][320], Buf *out)
     expand_n(t, a, NULL, out);
 }
 
-static const char *template_of(const Emitter *e, const Node *n)
+const char *emit_template(const Emitter *e, const Node *n)
 {
     /* pow(x, 2) and pow(x, -1) as x*x and 1/x: exact, and much faster. */
     if (n->op == OP_POW && ir_is_const(e->k->g, n->arg[1], 2.0))
@@ -301,7 +301,7 @@ static void scalar_statement(const Emitter *e, const Plan *p, NodeId id, const N
     for (int k = 0; k < arity; k++)
         len[k] = elem(e, p, n->arg[k], "0", a[k]);
     size_t dlen = elem(e, p, id, "0", dst);
-    const char *t = template_of(e, n);
+    const char *t = emit_template(e, n);
     size_t tlen = strlen(t);
     /* Every "$k" of the template becomes at most 320 bytes (16 more for
      * put_text's over-copy), and the rest is copied as it is. */
@@ -343,7 +343,7 @@ static void elementwise(const Emitter *e, const Plan *p, NodeId id, Buf *out)
         elem(e, p, n->arg[k], "i", a[k]);
     elem(e, p, id, "i", dst);
     buf_printf(out, p->where[id].store == S_LOCAL ? "        const double %s = " : "        %s = ", dst);
-    expand(template_of(e, n), a, out);
+    expand(emit_template(e, n), a, out);
     buf_puts(out, ";\n");
 }
 
@@ -517,7 +517,7 @@ static void fused_loop(const Emitter *e, const Plan *p, NodeId head, Buf *out)
         for (int k = 0; k < op_info[n->op].arity; k++)
             elem(e, p, n->arg[k], "i", a[k]);
         buf_printf(out, "        const double e%u = ", m);
-        expand(template_of(e, n), a, out);
+        expand(emit_template(e, n), a, out);
         buf_puts(out, ";\n");
     }
     if (sum) {
@@ -529,7 +529,7 @@ static void fused_loop(const Emitter *e, const Plan *p, NodeId head, Buf *out)
         elem(e, p, h->arg[k], "i", a[k]);
     elem(e, p, head, "i", d);
     buf_printf(out, p->where[head].store == S_LOCAL ? "        const double %s = " : "        %s = ", d);
-    expand(template_of(e, h), a, out);
+    expand(emit_template(e, h), a, out);
     buf_puts(out, ";\n");
 }
 

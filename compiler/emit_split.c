@@ -804,15 +804,22 @@ static void part_uses(const Emitter *e, const Plan *p, uint32_t k, int use[5])
 /* gcc -O2 spends most of its time on a part in passes that look for
  * what gradc's straight-line code does not have: redundant loads and
  * expressions (FRE, PRE, GCSE, code hoisting: every value is computed
- * once, every input loaded once per part), dead stores, branches to
- * thread, loops, plus points-to analysis and the second scheduling pass.
- * With those off the parts compile 2.4 times faster (a random formula of
- * 10^4 nodes: 16.5 -> 6.5 s of CPU, 247 -> 170 MB) and their code runs
- * as fast or faster (W4s n = 1,000 gradient 0.85x the time). Only gcc
- * reads the pragma; -DGRADC_LEAN_PARTS=0 compiles the parts with every
- * pass of the command line. */
+ * once), dead stores, branches to thread, loops, plus points-to analysis
+ * and the second scheduling pass. The parts are compiled at -Og (the
+ * -O1 passes that make sense for debugging; gcc's own floor, -O0 for
+ * the parts, costs more, for it keeps every value on the stack) with
+ * those passes off, and with some -O1 passes off that find nothing here
+ * either (CCP, copy propagation, forward propagation, DCE, if
+ * conversion, conditional dead call elimination, register copy
+ * propagation). A random formula of 10^4 nodes: 16.5 -> 6.5 s of CPU
+ * with the -O2 list (item 27 of docs/performance.md), 14 % fewer cc1
+ * instructions again with -Og and inputs read where used (item 29); the
+ * code runs as fast (W4s n = 1,000 gradient within a few per cent, the
+ * random formula's 0.97x). Only gcc reads the pragma;
+ * -DGRADC_LEAN_PARTS=0 compiles the parts with every pass of the
+ * command line. */
 static const char *const lean_passes[] = {
-    "no-tree-fre", "no-tree-pre", "no-tree-pta", "no-tree-dse", "no-dse",
+    "Og", "no-tree-fre", "no-tree-pre", "no-tree-pta", "no-tree-dse", "no-dse",
     "no-schedule-insns2", "no-gcse", "no-tree-slp-vectorize", "no-tree-vrp",
     "no-tree-dominator-opts", "no-code-hoisting", "no-tree-sink", "no-ipa-modref",
     "no-expensive-optimizations", "no-peephole2", "no-caller-saves",
@@ -820,6 +827,11 @@ static const char *const lean_passes[] = {
     "no-rerun-cse-after-loop", "no-tree-tail-merge", "no-store-merging",
     "no-hoist-adjacent-loads", "no-thread-jumps",
     "no-isolate-erroneous-paths-dereference", "no-strict-aliasing",
+    "no-tree-builtin-call-dce", "no-cprop-registers", "no-dce", "no-tree-ccp",
+    "no-forward-propagate", "no-guess-branch-probability", "no-tree-dce",
+    "no-ipa-ra", "no-if-conversion", "no-compare-elim",
+    "no-ipa-pure-const", "no-tree-copy-prop", "no-tree-bit-ccp", "no-ipa-cp",
+    "no-if-conversion2",
 };
 
 static void lean_parts_begin(Buf *out)
@@ -838,8 +850,9 @@ static void lean_parts_begin(Buf *out)
  * into locals, `const double in_N = in[N];`, printed as in_N from then on
  * (S_PINPUT; read[] lists them for the end of the part). Each input is
  * loaded once per part, where it is first needed, so the part has no
- * repeated loads for gcc to merge (split_pragmas turns off the passes
- * that would), and its live range is the one gcc's merging would give. */
+ * repeated loads for gcc to merge (lean_passes turns off the passes
+ * that would), and its live range is the one gcc's merging would give;
+ * only in parts without calls (split_parts). */
 static uint32_t input_locals(const Emitter *e, Plan *p, NodeId i, NodeId *read, uint32_t n,
                              Buf *out)
 {
@@ -856,6 +869,20 @@ static uint32_t input_locals(const Emitter *e, Plan *p, NodeId i, NodeId *read, 
         read[n++] = x;
     }
     return n;
+}
+
+/* Whether part k calls the C library (exp, log, sin, ...: a template with
+ * a name before a parenthesis). A call clobbers every SSE register, so a
+ * value live across it is spilled and reloaded. */
+static int part_calls(const Emitter *e, const Plan *p, uint32_t k)
+{
+    for (uint32_t at = p->part_at[k]; at < p->part_at[k + 1]; at++) {
+        const char *c = emit_template(e, node(e, p->order[at]));
+        for (const char *q = strchr(c, '('); q; q = strchr(q + 1, '('))
+            if (q > c && q[-1] >= 'a' && q[-1] <= 'z')
+                return 1;
+    }
+    return 0;
 }
 
 /* The static functions of the parts, defined before the entry point
@@ -896,10 +923,17 @@ void split_parts(const Emitter *e, Plan *p, Entry entry, Buf *out)
             if (!use[a] && (a != 1 || e->k->nparams) && (a != 3 || entry == E_GRAD) &&
                 (a != 4 || seed))
                 buf_printf(out, "    (void)%s;\n", arg[a]);
+        /* In a part that calls the C library, inputs are read from in[]
+         * where used: a local in_N would live across the calls and be
+         * spilled (random formula of 3,000 nodes: 7 % more cc1
+         * instructions, and the code no faster). Without calls, the
+         * locals keep the inputs in registers (W4s n = 1,000: 4 % faster). */
+        int locals = !part_calls(e, p, k);
         uint32_t nread = 0;
         for (uint32_t at = p->part_at[k]; at < p->part_at[k + 1]; at++) {
             prefetch_operands(e, p, at + PRINT_AHEAD);
-            nread = input_locals(e, p, p->order[at], read, nread, out);
+            if (locals)
+                nread = input_locals(e, p, p->order[at], read, nread, out);
             emit_statement(e, p, p->order[at], out);
         }
         while (nread)

@@ -243,41 +243,82 @@ Test(split, parts_are_bit_identical_to_one_body)
     release(&f);
 }
 
-/* Each part loads an input once, into `const double in_N`, where it first
- * needs it, and reads the local after that; the parts are compiled with
- * fewer of gcc's passes, between push_options and pop_options (the
- * results are still those of one body: parts_are_bit_identical_to_one_body). */
-Test(split, parts_load_each_input_once)
+/* A part without calls loads each input once, into `const double in_N`,
+ * where it first needs it, and reads the local after that (inputs 0 to
+ * ninputs - 1 checked). */
+static void expect_inputs_loaded_once(const char *open, const char *close, int part,
+                                      int ninputs)
+{
+    for (int x = 0; x < ninputs; x++) {
+        char load[64], ref[16], local[16];
+        snprintf(load, sizeof load, "const double in_%d = in[%d];", x, x);
+        snprintf(ref, sizeof ref, "in[%d]", x);
+        snprintf(local, sizeof local, "in_%d", x);
+        int refs = 0, loads = 0, locals = 0;
+        for (const char *c = strstr(open, ref); c && c < close; c = strstr(c + 1, ref))
+            refs++;
+        for (const char *c = strstr(open, load); c && c < close; c = strstr(c + 1, load))
+            loads++;
+        for (const char *c = strstr(open, local); c && c < close; c = strstr(c + 1, local))
+            locals += c[strlen(local)] < '0' || c[strlen(local)] > '9';    /* not in_70 */
+        cr_expect_leq(refs, 1, "input %d read once in part %d", x, part);
+        cr_expect_eq(loads, refs, "input %d read by its load line in part %d", x, part);
+        if (loads)
+            cr_expect_gt(locals, 1, "the local in_%d declared and used", x);
+    }
+}
+
+/* Inputs: in parts that call exp, sin, ... (which clobber every SSE
+ * register) read from in[] where used; in parts without calls loaded
+ * once into locals. The parts are compiled at -Og with fewer of gcc's
+ * passes, between push_options and pop_options (the results are still
+ * those of one body: parts_are_bit_identical_to_one_body). */
+Test(split, parts_read_inputs_by_calls)
 {
     Formula f;
-    make_mixed(&f, 80);
+    make_mixed(&f, 80);         /* every term calls exp, cos, sin */
     EmitOptions cut = {.name = "f", .max_block = 37};
     char *src = support_emit(f.k, &cut, 0);
-    int parts = 0;
+    int parts = 0, calling = 0, reading = 0;
     for (const char *s = strstr(src, "GRADC_NOINLINE static void"); s;
          s = strstr(s + 1, "GRADC_NOINLINE static void"), parts++) {
         const char *open = strstr(s, "\n{\n"), *close = strstr(s, "\n}\n");
-        for (int x = 0; x < 8; x++) {
-            char load[64], ref[16], local[16];
-            snprintf(load, sizeof load, "const double in_%d = in[%d];", x, x);
-            snprintf(ref, sizeof ref, "in[%d]", x);
-            snprintf(local, sizeof local, "in_%d", x);
-            int refs = 0, loads = 0, locals = 0;
-            for (const char *c = strstr(open, ref); c && c < close; c = strstr(c + 1, ref))
-                refs++;
-            for (const char *c = strstr(open, load); c && c < close; c = strstr(c + 1, load))
-                loads++;
-            for (const char *c = strstr(open, local); c && c < close; c = strstr(c + 1, local))
-                locals += c[strlen(local)] < '0' || c[strlen(local)] > '9';    /* not in_70 */
-            cr_expect_leq(refs, 1, "input %d read once in part %d", x, parts);
-            cr_expect_eq(loads, refs, "input %d read by its load line in part %d", x, parts);
-            if (loads)
-                cr_expect_gt(locals, 1, "the local in_%d declared and used", x);
+        int calls = 0;
+        for (const char *const *fn = (const char *const[]){"exp(", "sin(", "cos(", 0}; *fn; fn++) {
+            const char *c = strstr(open, *fn);
+            calls |= c && c < close;
+        }
+        const char *local = strstr(open, "const double in_"), *ref = strstr(open, "in[");
+        if (calls) {
+            cr_expect(!local || local > close, "no input locals in part %d (calls)", parts);
+            calling++;
+            reading += ref && ref < close;
+        } else {
+            expect_inputs_loaded_once(open, close, parts, 8);
         }
     }
     cr_expect_gt(parts, 20);
+    cr_expect_gt(calling, 10);
+    cr_expect_gt(reading, 10, "parts that call read in[] where used");
+    cr_expect_eq(support_count(src, "#pragma GCC optimize(\"Og\", \"no-tree-fre\""), 2,
+                 "value and gradient parts at -Og");
     cr_expect_eq(support_count(src, "#pragma GCC push_options"), 2, "value and gradient parts");
     cr_expect_eq(support_count(src, "#pragma GCC pop_options"), 2);
+    free(src);
+    release(&f);
+
+    make_rosen(&f, 40);         /* no calls */
+    EmitOptions nofold = {.name = "f", .max_block = 37, .no_fold = 1};
+    src = support_emit(f.k, &nofold, 0);
+    parts = 0;
+    for (const char *s = strstr(src, "GRADC_NOINLINE static void"); s;
+         s = strstr(s + 1, "GRADC_NOINLINE static void"), parts++) {
+        const char *open = strstr(s, "\n{\n"), *close = strstr(s, "\n}\n");
+        expect_inputs_loaded_once(open, close, parts, 40);
+        const char *local = strstr(open, "const double in_");
+        cr_expect(local && local < close, "part %d loads its inputs into locals", parts);
+    }
+    cr_expect_gt(parts, 10);
     free(src);
     release(&f);
 }
