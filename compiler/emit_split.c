@@ -813,7 +813,7 @@ static void part_uses(const Emitter *e, const Plan *p, uint32_t k, int use[5])
  * conversion, conditional dead call elimination, register copy
  * propagation). A random formula of 10^4 nodes: 16.5 -> 6.5 s of CPU
  * with the -O2 list (item 27 of docs/performance.md), 14 % fewer cc1
- * instructions again with -Og and inputs read where used (item 29); the
+ * instructions again with -Og and inputs read where used (item 32); the
  * code runs as fast (W4s n = 1,000 gradient within a few per cent, the
  * random formula's 0.97x). Only gcc reads the pragma;
  * -DGRADC_LEAN_PARTS=0 compiles the parts with every pass of the
