@@ -320,3 +320,71 @@ Test(emit, tables_only_for_constants_the_code_reads)
     diag_free(&d);
     program_free(p);
 }
+
+/* A big kernel's value and gradient are planned and printed on two
+ * threads (emit_c.c, "two threads"); the text must be the one thread's,
+ * byte for byte: a scalar kernel past EMIT_THREAD_MIN nodes with the
+ * default options (two threads on their own), with parts, slots and a
+ * work array; and small kernels made to use two threads: tensors, a
+ * table read only by the gradient (the side thread's marks must reach the
+ * tables, printed first), a one-hot literal, a network. */
+/* Where two texts first differ (-1: nowhere): the texts are megabytes,
+ * too long for an assertion message. */
+static long first_difference(const char *a, const char *b)
+{
+    long i = 0;
+    while (a[i] && a[i] == b[i])
+        i++;
+    return a[i] == b[i] ? -1 : i;
+}
+
+static void expect_same_text(const Kernel *k, EmitOptions o)
+{
+    o.threads = 1;
+    char *one = support_emit(k, &o, 0);
+    o.threads = 2;
+    char *two = support_emit(k, &o, 0);
+    o.threads = 0;
+    char *dflt = support_emit(k, &o, 0);
+    cr_expect(strstr(one, "_grad") || strstr(one, "_vjp"), "%.300s", one);
+    long d2 = first_difference(one, two), d0 = first_difference(one, dflt);
+    cr_expect_eq(d2, -1, "two threads differ at byte %ld: %.80s", d2, two + (d2 < 0 ? 0 : d2));
+    cr_expect_eq(d0, -1, "the default differs at byte %ld: %.80s", d0, dflt + (d0 < 0 ? 0 : d0));
+    free(one);
+    free(two);
+    free(dflt);
+}
+
+Test(emit, two_threads_print_the_same_text)
+{
+    Big b;
+    make_big(&b, 3000);
+    cr_assert_geq(b.k->g->n, EMIT_THREAD_MIN, "the kernel must be big enough for two threads");
+    expect_same_text(b.k, (EmitOptions){0});
+    expect_same_text(b.k, (EmitOptions){.max_block = 7});
+    expect_same_text(b.k, (EmitOptions){.max_locals = 8});
+    expect_same_text(b.k, (EmitOptions){.max_locals = 8, .max_block = 50, .no_fold = 1});
+    free_big(&b);
+
+    const char *text = "l(x[1000]) = cross_entropy(softmax(x), 3)\n"
+                       "w(x[4]) = sum(x * [1, 2, 3, 4])\n"
+                       "q(x[3], y) = sum(exp([0.5, 1, 2] * x) * y) / (1 + y^2)\n"
+                       "r(x[3]) = sum([1, 2, 3] * x * [4, 5, 6])\n"
+                       "network net(x[4]) { dense(3, tanh)  dense(2, softmax) }\n";
+    Source src = {"t.grad", text, strlen(text)};
+    Diag d;
+    diag_init(&d);
+    Program *p = front_parse(&src, 0, &d);
+    cr_assert_not_null(p, "%s", d.out.data ? d.out.data : "");
+    /* r's gradient is the table [4, 10, 18], which f does not read. */
+    const char *names[] = {"l", "w", "q", "r", "net"};
+    for (int i = 0; i < 5; i++) {
+        Kernel *k = opt_kernel(p, program_find(p, names[i]), 1);
+        cr_assert_not_null(k, "%s", names[i]);
+        expect_same_text(k, (EmitOptions){0});
+        expect_same_text(k, (EmitOptions){.max_locals = 4});
+        kernel_free(k);
+    }
+    program_free(p);
+    diag_free(&d);
+}
