@@ -53,7 +53,10 @@ typedef struct Plan {
     uint32_t *early, *early_next;
     /* A softmax and a logsumexp of the same operand share one pass of
      * exp(x - max): pair[i] is the other one (0: none), and the later of
-     * the two is computed with the earlier (its storage is its own). */
+     * the two is computed with the earlier (its storage is its own).
+     * NULL when the plan has no softmax. The other per-node arrays of
+     * tensors (first, next, run, outside, roots, out_at, wfirst, wlast)
+     * are NULL when it has no tensor (tensors == 0). */
     NodeId *pair;
     /* Loop runs (loop_run): run[i] is the first node of the run that
      * computes node i (0: none); outside[i]: a node outside that run

@@ -372,13 +372,19 @@ static void declare(const Emitter *e, const Plan *p, NodeId id, Buf *out)
     }
 }
 
+/* The softmax or logsumexp paired with node i (pair_softmax), or 0. */
+static NodeId pair_of(const Plan *p, NodeId i)
+{
+    return p->pair ? p->pair[i] : 0;   /* NULL: the plan has no softmax */
+}
+
 /* A softmax (sm) and/or a logsumexp (lse) of one operand, row by row for
  * a matrix (row r of x at x + r * len). The logsumexp of all -inf or of
  * +inf is m itself, as in kernels.c. */
 static void softmax_lse(const Emitter *e, const Plan *p, NodeId id, Buf *out)
 {
     int is_sm = node(e, id)->op == OP_SOFTMAX;
-    NodeId sm = is_sm ? id : p->pair[id], lse = is_sm ? p->pair[id] : id;
+    NodeId sm = is_sm ? id : pair_of(p, id), lse = is_sm ? pair_of(p, id) : id;
     NodeId arg = node(e, sm ? sm : lse)->arg[0];
     Shape s0 = node(e, arg)->shape;
     uint32_t len = s0.rank == 2 ? s0.dim[1] : shape_size(s0);
@@ -396,8 +402,8 @@ static void softmax_lse(const Emitter *e, const Plan *p, NodeId id, Buf *out)
     } else if (lse) {
         elem(e, p, lse, "0", res);
     }
-    if (p->pair[id])                    /* the partner is computed here too */
-        declare(e, p, p->pair[id], out);
+    if (pair_of(p, id))                 /* the partner is computed here too */
+        declare(e, p, pair_of(p, id), out);
     /* The maximum of the elements that are not NaN, a branch-free chain
      * (maxsd). kernels.c takes NaN as the maximum when an element is NaN;
      * here that only matters when m is infinite: with a finite m a NaN
@@ -720,7 +726,7 @@ static void body(const Emitter *e, const Plan *p, Buf *out)
         }
         if (!plan_emitted(p, i))
             continue;
-        if (p->pair[i] && p->pair[i] < i)
+        if (pair_of(p, i) && pair_of(p, i) < i)
             ;                   /* the later of a pair: computed already */
         else if (plan_loop_size(e, p, i))
             next = loop_run(e, p, i, out);
@@ -901,6 +907,8 @@ static void band_writes(const Emitter *e, Plan *p)
 {
     const HessPattern *h = &e->k->hess;
     p->band_run = xcalloc(h->nband + 1, sizeof *p->band_run);
+    if (!p->run)                /* only scalars (plan_make): no loop to join */
+        return;
     for (uint32_t b = 0; b < h->nband; b++) {
         const HessBand *hb = &h->band[b];
         NodeId run = 0;

@@ -131,10 +131,10 @@ static void chain_sums(const Emitter *e, Plan *p, const NodeId *roots, uint32_t 
 static uint32_t fuse(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots)
 {
     const Graph *g = e->k->g;
-    p->first = xcalloc(g->n, sizeof *p->first);
-    p->next = xcalloc(g->n, sizeof *p->next);
     if (!p->tensors)            /* only scalars: no elementwise tensor, no sum */
         return 0;
+    p->first = xcalloc(g->n, sizeof *p->first);
+    p->next = xcalloc(g->n, sizeof *p->next);
     NodeId *head = xcalloc(g->n, sizeof *head);    /* the group its users offer */
     NodeId *grp = xcalloc(g->n, sizeof *grp);
     uint8_t *bad = xcalloc(g->n, 1);               /* users disagree, or a root */
@@ -254,9 +254,9 @@ static void assign_work(const Emitter *e, Plan *p, const NodeId *roots, uint32_t
 static void pair_softmax(const Emitter *e, Plan *p)
 {
     const Graph *g = e->k->g;
-    p->pair = xcalloc(g->n, sizeof *p->pair);
     if (!p->softmaxes)
         return;
+    p->pair = xcalloc(g->n, sizeof *p->pair);
     NodeId *sm = xcalloc(g->n, sizeof *sm);      /* per operand: its softmax */
     for (NodeId i = 1; i < g->n; i++)
         if (g->node[i].op == OP_SOFTMAX && p->where[i].store != S_NONE)
@@ -279,15 +279,16 @@ static void pair_softmax(const Emitter *e, Plan *p)
 static uint32_t localise(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots)
 {
     const Graph *g = e->k->g;
+    /* Only scalars: no loop runs, so nothing is read inside one, and no
+     * output is written inside one or in place (the readers of run,
+     * outside and roots all start from a tensor). */
+    if (!p->tensors)
+        return 0;
     NodeId *run = p->run = xcalloc(g->n, sizeof *run);
     uint8_t *outside = p->outside = xcalloc(g->n, 1);
     p->roots = xcalloc(g->n, sizeof *p->roots);
     for (uint32_t r = 0; r < nroots; r++)
         p->roots[roots[r]]++;
-    /* Only scalars: no loop runs, so nothing is read inside one (outside
-     * is consulted only for values that a run computes). */
-    if (!p->tensors)
-        return 0;
     for (NodeId i = 1, next; i < g->n; i = next) {
         next = i + 1;
         if (!plan_emitted(p, i) || !plan_loop_size(e, p, i))
@@ -323,9 +324,12 @@ void plan_make(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p)
     p->writes = NULL;
     p->band_run = NULL;
     p->nwrites = p->nzero = 0;
-    p->out_at = xcalloc(g->n, sizeof *p->out_at);
-    p->wfirst = xcalloc(g->n, sizeof *p->wfirst);
-    p->wlast = xcalloc(g->n, sizeof *p->wlast);
+    /* A kernel of scalars only (a big formula) needs none of the per-node
+     * arrays for tensors: they stay NULL (each one a full pass of fresh
+     * pages over the nodes: 2.2 million nodes, 9 MB an array). */
+    p->first = p->next = p->pair = p->run = NULL;
+    p->outside = NULL;
+    p->roots = p->out_at = p->wfirst = p->wlast = NULL;
     p->where = xcalloc(g->n, sizeof *p->where);
     p->tensors = p->softmaxes = 0;
     ir_mark_reachable(g, roots, nroots, mark);
@@ -354,6 +358,11 @@ void plan_make(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p)
         }
     }
     p->slots = scalars > budget;
+    if (p->tensors) {
+        p->out_at = xcalloc(g->n, sizeof *p->out_at);
+        p->wfirst = xcalloc(g->n, sizeof *p->wfirst);
+        p->wlast = xcalloc(g->n, sizeof *p->wlast);
+    }
     tensors -= fuse(e, p, roots, nroots);
     tensors -= localise(e, p, roots, nroots);
     p->work = 0;
@@ -424,7 +433,7 @@ void plan_free(Plan *p)
 uint32_t plan_loop_size(const Emitter *e, const Plan *p, NodeId i)
 {
     const Node *n = node(e, i);
-    if (p->first[i])
+    if (p->first && p->first[i])
         return n->op == OP_SUM ? size_of(e, n->arg[0]) : size_of(e, i);
     if ((op_info[n->op].flags & OPF_ELEM) && n->shape.rank > 0)
         return size_of(e, i);
