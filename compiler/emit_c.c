@@ -116,17 +116,22 @@ static char *put_str(char *p, const char *s)
     return p + n;
 }
 
-/* Two digits at a time, from the end: half the divisions of a digit
- * loop, and no reversal. */
-static char *put_uint(char *p, uint32_t v)
+/* The digits of v, two at a time from the end: half the divisions of a
+ * digit loop, and no reversal. Their number comes from the bit length
+ * (1233 / 4096 is just below log10(2)) and one comparison, not from a
+ * loop of divisions: a big kernel prints millions of numbers. */
+static inline char *put_uint(char *p, uint32_t v)
 {
     static const char pairs[] = "00010203040506070809101112131415161718192021222324"
                                 "25262728293031323334353637383940414243444546474849"
                                 "50515253545556575859606162636465666768697071727374"
                                 "75767778798081828384858687888990919293949596979899";
-    int n = 1;
-    for (uint32_t t = v; t >= 10; t /= 10)
-        n++;
+    static const uint32_t pow10[10] = {1, 10, 100, 1000, 10000, 100000, 1000000,
+                                       10000000, 100000000, 1000000000};
+    /* t = floor(log10(v)) or one less; v | 1 makes 0 one digit (and
+     * changes no other count: 10^t - 1 is odd for t > 0). */
+    uint32_t t = (uint32_t)(32 - __builtin_clz(v | 1)) * 1233 >> 12;
+    int n = (int)t + ((v | 1) >= pow10[t]);
     char *end = p + n;
     for (; v >= 100; v /= 100) {
         end -= 2;
@@ -278,35 +283,37 @@ const char *emit_template(const Emitter *e, const Node *n)
     return op_info[n->op].c;
 }
 
-/* Copies n <= 320 bytes of an operand text (in a char[320]) to q, which
- * has room: texts are short, so the usual case is one fixed 16-byte copy
- * (two moves) instead of a call to memcpy. */
-static char *put_text(char *q, const char *s, size_t n)
+/* A scalar operand's text at q, returning its end (a NUL may follow):
+ * temporaries and slots, most of a big kernel's operands, written here,
+ * the rest by elem. */
+static inline char *put_scalar(const Emitter *e, const Plan *p, NodeId id, char *q)
 {
-    if (n <= 16)
-        memcpy(q, s, 16);
-    else
-        memcpy(q, s, n);
-    return q + n;
+    Where w = p->where[id];
+    if (w.store == S_TEMP) {
+        *q = 't';
+        return put_uint(q + 1, w.num);
+    }
+    if (w.store == S_SLOT) {
+        memcpy(q, "w[", 2);
+        q = put_uint(q + 2, w.num);
+        *q = ']';
+        return q + 1;
+    }
+    return q + elem(e, p, id, "0", q);
 }
 
 /* A scalar statement `[const double ]dst = template;`, the line a big
- * kernel has millions of: written straight into the buffer, with room
- * reserved once for its longest form, instead of piece by piece. */
+ * kernel has millions of: written straight into the buffer, operands
+ * included, with room reserved once for its longest form, instead of
+ * piece by piece. */
 static void scalar_statement(const Emitter *e, const Plan *p, NodeId id, const Node *n,
                              Buf *out)
 {
-    char a[2][320], dst[320];
-    size_t len[2] = {0, 0};
-    int arity = op_info[n->op].arity;
-    for (int k = 0; k < arity; k++)
-        len[k] = elem(e, p, n->arg[k], "0", a[k]);
-    size_t dlen = elem(e, p, id, "0", dst);
     const char *t = emit_template(e, n);
     size_t tlen = strlen(t);
-    /* Every "$k" of the template becomes at most 320 bytes (16 more for
-     * put_text's over-copy), and the rest is copied as it is. */
-    size_t room = 80 + dlen + tlen + (tlen / 2 + 1) * (320 + 16);
+    /* The destination and every "$k" of the template become at most 320
+     * bytes each (elem's bound), and the rest is copied as it is. */
+    size_t room = 80 + tlen + (tlen / 2 + 2) * 320;
     if (out->len + room + 1 > out->cap)
         buf_grow(out, room);
     char *q = out->data + out->len;
@@ -315,17 +322,14 @@ static void scalar_statement(const Emitter *e, const Plan *p, NodeId id, const N
     Where w = p->where[id];
     int l = w.store != S_TEMP || w.acc == 2 ? 0 : w.acc ? 1 : 2;
     memcpy(q, lead[l], 24);
-    q += lead_len[l];
-    q = put_text(q, dst, dlen);
+    q = put_scalar(e, p, id, q + lead_len[l]);
     memcpy(q, " = ", 3);
     q += 3;
     for (; *t; t++) {
-        if (t[0] == '$' && (t[1] == '0' || t[1] == '1')) {
-            int k = *++t - '0';
-            q = put_text(q, a[k], len[k]);
-        } else {
+        if (t[0] == '$' && (t[1] == '0' || t[1] == '1'))
+            q = put_scalar(e, p, n->arg[*++t - '0'], q);
+        else
             *q++ = *t;
-        }
     }
     memcpy(q, ";\n", 3);       /* with the NUL */
     out->len = (size_t)(q + 2 - out->data);
