@@ -64,48 +64,76 @@ static uint32_t scalar_statements(const Emitter *e, const Plan *p)
     return count;
 }
 
-/* Slots for the values that cross a cut, reused after their last use (a
- * linear scan in statement order, as assign_slots does). */
-static uint32_t scratch_slots(const Emitter *e, Plan *p, uint32_t count)
+/* The values that cross a cut (read in a later part, or returned) move
+ * to slots, reused after their last use (a linear scan in statement
+ * order, as assign_slots does). The operands of each statement are
+ * fetched once as statement positions (pos: per node, UINT32_MAX for no
+ * statement), and the sweeps then work on arrays of the statements'
+ * size, fetched a few statements ahead: in a big kernel the nodes (56
+ * bytes each) and their plan entries are far apart in memory, and each
+ * sweep over them was a cache miss per operand. Returns the number of
+ * slots. */
+static uint32_t cross_slots(const Emitter *e, Plan *p, const uint32_t *pos, uint32_t count)
 {
     const Graph *g = e->k->g;
     const NodeId *order = p->order;
-    uint32_t *last = xcalloc(g->n, sizeof *last);
-    uint32_t *free_slots = xmalloc(g->n * sizeof *free_slots);
-    uint32_t nfree = 0, nslots = 0;
-    /* Both sweeps read the entries of operands, far apart in a big
-     * kernel: each is fetched a few statements ahead. */
+    uint32_t (*arg)[2] = xmalloc(count * sizeof *arg);  /* count: none */
     for (uint32_t at = 0; at < count; at++) {
         if (at + AHEAD < count) {
             const Node *a = &g->node[order[at + AHEAD]];
-            __builtin_prefetch(&last[a->arg[0]], 1);
-            __builtin_prefetch(&last[a->arg[1]], 1);
+            __builtin_prefetch(&pos[a->arg[0]]);
+            __builtin_prefetch(&pos[a->arg[1]]);
         }
-        for (int k = 0; k < op_info[g->node[order[at]].op].arity; k++)
-            last[g->node[order[at]].arg[k]] = at + 1;
+        const Node *n = &g->node[order[at]];
+        int arity = op_info[n->op].arity;
+        assert(arity <= 2);
+        for (int j = 0; j < 2; j++) {
+            uint32_t a = j < arity ? pos[n->arg[j]] : UINT32_MAX;
+            arg[at][j] = a == UINT32_MAX ? count : a;
+        }
     }
-    last[e->k->value] = UINT32_MAX;             /* returned at the end */
+    /* Per statement: 1 + the position of its last reader (0: none,
+     * UINT32_MAX: returned), then its slot: one cache line for both.
+     * Entry count takes the writes for operands that are no statement. */
+    uint32_t (*s)[2] = xcalloc(count + 1, sizeof *s);
     for (uint32_t at = 0; at < count; at++) {
-        NodeId i = order[at];
-        const Node *n = &g->node[i];
         if (at + AHEAD < count) {
-            const Node *a = &g->node[order[at + AHEAD]];
-            __builtin_prefetch(&last[a->arg[0]]);
-            __builtin_prefetch(&last[a->arg[1]]);
-            __builtin_prefetch(&p->where[a->arg[0]]);
-            __builtin_prefetch(&p->where[a->arg[1]]);
+            __builtin_prefetch(&s[arg[at + AHEAD][0]], 1);
+            __builtin_prefetch(&s[arg[at + AHEAD][1]], 1);
         }
-        for (int k = 0; k < op_info[n->op].arity; k++) {
-            NodeId a = n->arg[k];
-            if (last[a] == at + 1 && p->where[a].store == S_SLOT) {
-                free_slots[nfree++] = p->where[a].num;
-                last[a] = 0;    /* released once, even for x*x */
+        s[arg[at][0]][0] = s[arg[at][1]][0] = at + 1;
+    }
+    if (pos[e->k->value] != UINT32_MAX)
+        s[pos[e->k->value]][0] = UINT32_MAX;
+    /* Operands come before their users, and parts are runs of positions:
+     * a value crosses a cut when its last reader is past the end of its
+     * part, and a value read last in part k crossed when it is before
+     * part k's first statement. Its slot is released there (once, even
+     * for x*x). */
+    uint32_t *free_slots = xmalloc(count * sizeof *free_slots), nfree = 0, nslots = 0;
+    for (uint32_t k = 0; k < p->nparts; k++) {
+        uint32_t start = p->part_at[k], end = p->part_at[k + 1];
+        for (uint32_t at = start; at < end; at++) {
+            if (at + AHEAD < count) {
+                __builtin_prefetch(&s[arg[at + AHEAD][0]], 1);
+                __builtin_prefetch(&s[arg[at + AHEAD][1]], 1);
+            }
+            for (int j = 0; j < 2; j++) {
+                uint32_t a = arg[at][j];
+                if (a < start && s[a][0] == at + 1) {      /* a = count: none */
+                    free_slots[nfree++] = s[a][1];
+                    s[a][0] = 0;
+                }
+            }
+            if (s[at][0] && s[at][0] - 1 >= end) {
+                s[at][1] = nfree ? free_slots[--nfree] : nslots++;
+                p->where[order[at]].store = S_SLOT;
+                p->where[order[at]].num = s[at][1];
             }
         }
-        if (p->where[i].store == S_SLOT)
-            p->where[i].num = nfree ? free_slots[--nfree] : nslots++;
     }
-    free(last);
+    free(arg);
+    free(s);
     free(free_slots);
     return nslots;
 }
@@ -217,7 +245,8 @@ typedef struct Fold {
     const Plan *p;
     const NodeId *order;
     uint32_t count, max;
-    uint32_t *pos;              /* per node: where in order; UINT32_MAX: no statement */
+    const uint32_t *pos;        /* per node: where in order; UINT32_MAX: no
+                                   statement (split_plan's) */
     uint32_t *last;             /* per statement: its last reader (count: returned) */
     uint32_t *gfirst, *gnext;   /* the gradient entries stored with a statement,
                                    as plan_early_stores will list them */
@@ -576,7 +605,7 @@ static int fold_near(Fold *f, uint32_t c)
  * points: parameters and a seed are read at fixed offsets, and the loop
  * shifts in and grad only. */
 static int fold_find(Fold *f, const Emitter *e, const Plan *p, const NodeId *order,
-                     uint32_t count, uint32_t nroots)
+                     const uint32_t *pos, uint32_t count, uint32_t nroots)
 {
     const Kernel *k = e->k;
     const Graph *g = k->g;
@@ -584,7 +613,7 @@ static int fold_find(Fold *f, const Emitter *e, const Plan *p, const NodeId *ord
     if ((e->o && e->o->no_fold) || k->nparams || !is_scalar(e, k->value))
         return 0;
     *f = (Fold){.e = e, .p = p, .order = order, .count = count, .max = split_max_block(e)};
-    f->pos = xmalloc(g->n * sizeof *f->pos);
+    f->pos = pos;
     f->gfirst = xcalloc(g->n, sizeof *f->gfirst);
     f->gnext = xcalloc(k->ninputs + 1, sizeof *f->gnext);
     f->role = xmalloc(2 * f->max * sizeof *f->role);
@@ -593,9 +622,6 @@ static int fold_find(Fold *f, const Emitter *e, const Plan *p, const NodeId *ord
     f->read_until = xmalloc(2 * f->max * sizeof *f->read_until);
     f->role_of = xcalloc(g->n, sizeof *f->role_of);
     f->sig = xmalloc(count * sizeof *f->sig);
-    memset(f->pos, 0xff, g->n * sizeof *f->pos);
-    for (uint32_t at = 0; at < count; at++)
-        f->pos[order[at]] = at;
     /* As plan_early_stores will: the grad entry point (more roots than
      * the value) stores each scalar entry with its statement. */
     for (uint32_t i = k->ninputs; nroots > 1 && i-- > 0;) {
@@ -610,7 +636,6 @@ static int fold_find(Fold *f, const Emitter *e, const Plan *p, const NodeId *ord
 
 static void fold_free(Fold *f)
 {
-    free(f->pos);
     free(f->last);
     free(f->gfirst);
     free(f->gnext);
@@ -682,16 +707,23 @@ int split_plan(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots, 
     if (count <= max)
         return 0;
     NodeId *order = xmalloc(count * sizeof *order);
+    uint32_t *pos = xmalloc(g->n * sizeof *pos);        /* per node: where in order */
     if (count <= SPLIT_PULL_MAX) {
         pull_order(e, p, order);
+        memset(pos, 0xff, g->n * sizeof *pos);
+        for (uint32_t at = 0; at < count; at++)
+            pos[order[at]] = at;
     } else {
         uint32_t at = 0;
-        for (NodeId i = 1; i < g->n; i++)
+        pos[0] = UINT32_MAX;
+        for (NodeId i = 1; i < g->n; i++) {
+            pos[i] = p->where[i].store == S_TEMP ? at : UINT32_MAX;
             if (p->where[i].store == S_TEMP)
                 order[at++] = i;
+        }
     }
     Fold f;
-    int fold = fold_find(&f, e, p, order, count, nroots);
+    int fold = fold_find(&f, e, p, order, pos, count, nroots);
     uint32_t from = fold ? f.at : 0, to = fold ? f.at + f.n * f.len : 0;
     /* At most: the head's parts, the fold's, the tail's. */
     uint32_t most = (from + max - 1) / max + (fold ? f.n : 0) + (count - to + max - 1) / max;
@@ -712,30 +744,8 @@ int split_plan(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots, 
     assert(nparts <= most);
     p->nparts = nparts;
     p->part_at[nparts] = count;
-    uint32_t *part = xmalloc(g->n * sizeof *part);
-    for (uint32_t k = 0; k < nparts; k++)
-        for (uint32_t at = p->part_at[k]; at < p->part_at[k + 1]; at++) {
-            NodeId i = p->order[at];
-            if (at + AHEAD < count) {
-                const Node *a = &g->node[p->order[at + AHEAD]];
-                __builtin_prefetch(&p->where[a->arg[0]]);
-                __builtin_prefetch(&p->where[a->arg[1]]);
-                __builtin_prefetch(&part[a->arg[0]]);
-                __builtin_prefetch(&part[a->arg[1]]);
-            }
-            part[i] = k;
-            const Node *n = &g->node[i];
-            for (int a = 0; a < op_info[n->op].arity; a++) {
-                NodeId x = n->arg[a];
-                Store s = p->where[x].store;
-                if ((s == S_TEMP || s == S_SLOT) && part[x] != k)
-                    p->where[x].store = S_SLOT;
-            }
-        }
-    if (p->where[e->k->value].store == S_TEMP)
-        p->where[e->k->value].store = S_SLOT;
-    free(part);
-    p->nslots = scratch_slots(e, p, count);
+    p->nslots = cross_slots(e, p, pos, count);
+    free(pos);
     if (fold) {
         f.order = p->order;
         fold_slots(&f, p);
