@@ -77,41 +77,46 @@ static void chain_sums(const Emitter *e, Plan *p, const NodeId *roots, uint32_t 
         temps++;
     if (temps == g->n)          /* all scalars in slots: no sums to chain */
         return;
-    /* Both sweeps read the nodes in order but their operands' entries
-     * at random (each a cache miss in a big kernel): those are fetched
-     * AHEAD nodes early. */
-    enum { AHEAD = 32 };
-    uint32_t *uses = xcalloc(g->n, sizeof *uses);
+    /* Per node one byte: its uses, saturated at 2 (only "one" matters),
+     * and whether it is a candidate, a scalar temporary sum. Both sweeps
+     * read the nodes in order but their operands at random: those read
+     * this byte array, a fifth of the nodes' uses counts and a sixtieth
+     * of the nodes, which a big kernel's caches hold where they did not
+     * hold those (each read was a cache miss). The rest is fetched AHEAD
+     * nodes early. */
+    enum { USES = 3, SUM = 4, AHEAD = 32 };
+    uint8_t *u = xcalloc(g->n, 1);
     for (NodeId i = 1; i < g->n; i++) {
         if (i + AHEAD < g->n) {
-            __builtin_prefetch(&uses[g->node[i + AHEAD].arg[0]], 1);
-            __builtin_prefetch(&uses[g->node[i + AHEAD].arg[1]], 1);
+            __builtin_prefetch(&u[g->node[i + AHEAD].arg[0]], 1);
+            __builtin_prefetch(&u[g->node[i + AHEAD].arg[1]], 1);
         }
-        if (p->where[i].store != S_NONE)
-            for (int k = 0; k < op_info[g->node[i].op].arity; k++)
-                uses[g->node[i].arg[k]]++;
+        Store s = p->where[i].store;
+        if (s == S_NONE)
+            continue;
+        const Node *n = &g->node[i];
+        if (s == S_TEMP && (n->op == OP_ADD || n->op == OP_SUB))
+            u[i] |= SUM;
+        for (int k = 0; k < op_info[n->op].arity; k++)
+            u[n->arg[k]] += (u[n->arg[k]] & USES) < 2;
     }
     for (uint32_t r = 0; r < nroots; r++)
-        uses[roots[r]]++;
+        u[roots[r]] += (u[roots[r]] & USES) < 2;
     for (NodeId i = 1; i < g->n; i++) {
-        const Node *n = &g->node[i];
-        if (i + AHEAD < g->n) {
+        if (i + AHEAD < g->n && (u[i + AHEAD] & SUM)) {
             const Node *m = &g->node[i + AHEAD];
-            if (m->op == OP_ADD || m->op == OP_SUB)
-                for (int k = 0; k < 2; k++) {
-                    __builtin_prefetch(&g->node[m->arg[k]]);
-                    __builtin_prefetch(&p->where[m->arg[k]]);
-                    __builtin_prefetch(&uses[m->arg[k]]);
-                }
+            for (int k = 0; k < 2; k++) {
+                __builtin_prefetch(&u[m->arg[k]]);
+                __builtin_prefetch(&p->where[m->arg[k]]);
+            }
         }
-        if (p->where[i].store != S_TEMP || (n->op != OP_ADD && n->op != OP_SUB))
+        if (!(u[i] & SUM))
             continue;
+        const Node *n = &g->node[i];
         /* Prefer extending a chain to starting one. */
         for (int k = 0; k < 4 && (n->op == OP_ADD || k % 2 == 0); k++) {
             NodeId a = n->arg[k % 2];
-            Op op = (Op)g->node[a].op;
-            if (p->where[a].store == S_TEMP && uses[a] == 1 && (op == OP_ADD || op == OP_SUB)
-                && (k >= 2 || p->where[a].acc)) {
+            if (u[a] == (SUM | 1) && (k >= 2 || p->where[a].acc)) {
                 p->where[i].num = p->where[a].num;
                 if (!p->where[a].acc)
                     p->where[a].acc = 1;
@@ -120,7 +125,7 @@ static void chain_sums(const Emitter *e, Plan *p, const NodeId *roots, uint32_t 
             }
         }
     }
-    free(uses);
+    free(u);
 }
 
 /* Groups elementwise tensor nodes into the loops of their users: a node
