@@ -64,64 +64,54 @@ static uint32_t assign_slots(const Emitter *e, Plan *p, const uint8_t *mark,
     return nslots;
 }
 
+/* What chain_sums needs, gathered by classify's sweep over the nodes so
+ * that chain_sums reads none: per node one byte, its uses saturated at 2
+ * (only "one" matters) and, once chain_sums starts, whether it is a
+ * scalar temporary sum; and the sums that were temporaries when
+ * classified, with their operands (NODE_NONE for a difference's second),
+ * from the last node to the first. Its random reads then hit this byte
+ * array (2 MB at 10^6 nodes), which a big kernel's caches hold, instead
+ * of a uint32 count and the operand's node (56 bytes), each a cache
+ * miss. */
+typedef struct Chain {
+    uint8_t *u;
+    NodeId (*cand)[3];          /* node, operands */
+    uint32_t ncand;
+} Chain;
+
+enum { CHAIN_USES = 3, CHAIN_SUM = 4 };
+
+/* One more use of node a. */
+static void chain_use(Chain *c, NodeId a)
+{
+    c->u[a] += (c->u[a] & CHAIN_USES) < 2;
+}
+
 /* A scalar sum whose operand is a sum used nowhere else takes over that
  * operand's variable: `t3 = t3 + t9`. Besides saving names, this keeps
  * gcc from substituting the whole single-use chain of a long sum into its
  * last use (its TER pass), which would move every term's computation to
  * the end of the function and keep all their inputs live until then. */
-static void chain_sums(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots)
+static void chain_sums(Plan *p, Chain *c)
 {
-    const Graph *g = e->k->g;
-    NodeId temps = 1;
-    while (temps < g->n && p->where[temps].store != S_TEMP)
-        temps++;
-    if (temps == g->n)          /* all scalars in slots: no sums to chain */
-        return;
-    /* Per node one byte: its uses, saturated at 2 (only "one" matters),
-     * and whether it is a candidate, a scalar temporary sum. The sweep
-     * reads the nodes in order but their operands at random: those read
-     * this byte array (2 MB at 10^6 nodes), which a big kernel's caches
-     * hold, instead of a uint32 count and the operand's node (56 bytes),
-     * each read a cache miss. The candidates' operands are listed as the
-     * sweep passes them (NODE_NONE for a difference's second), so the
-     * second sweep reads that list, not all the nodes again (124 MB at
-     * 10^6 nodes). */
-    enum { USES = 3, SUM = 4, AHEAD = 32 };
-    uint8_t *u = xcalloc(g->n, 1);
-    NodeId (*cand)[3] = xmalloc(g->n * sizeof *cand);   /* node, operands */
-    uint32_t ncand = 0;
-    for (NodeId i = 1; i < g->n; i++) {
-        if (i + AHEAD < g->n) {
-            __builtin_prefetch(&u[g->node[i + AHEAD].arg[0]], 1);
-            __builtin_prefetch(&u[g->node[i + AHEAD].arg[1]], 1);
-        }
-        Store s = p->where[i].store;
-        if (s == S_NONE)
-            continue;
-        const Node *n = &g->node[i];
-        if (s == S_TEMP && (n->op == OP_ADD || n->op == OP_SUB)) {
-            u[i] |= SUM;
-            cand[ncand][0] = i;
-            cand[ncand][1] = n->arg[0];
-            cand[ncand++][2] = n->op == OP_ADD ? n->arg[1] : NODE_NONE;
-        }
-        for (int k = 0; k < op_info[n->op].arity; k++)
-            u[n->arg[k]] += (u[n->arg[k]] & USES) < 2;
-    }
-    for (uint32_t r = 0; r < nroots; r++)
-        u[roots[r]] += (u[roots[r]] & USES) < 2;
-    for (uint32_t c = 0; c < ncand; c++) {
-        if (c + AHEAD < ncand)
+    enum { AHEAD = 32 };
+    for (uint32_t j = 0; j < c->ncand; j++)     /* still temporaries (not slots) */
+        if (p->where[c->cand[j][0]].store == S_TEMP)
+            c->u[c->cand[j][0]] |= CHAIN_SUM;
+    for (uint32_t j = c->ncand; j-- > 0;) {
+        if (j >= AHEAD)
             for (int k = 1; k < 3; k++) {
-                __builtin_prefetch(&u[cand[c + AHEAD][k]]);
-                __builtin_prefetch(&p->where[cand[c + AHEAD][k]]);
+                __builtin_prefetch(&c->u[c->cand[j - AHEAD][k]]);
+                __builtin_prefetch(&p->where[c->cand[j - AHEAD][k]]);
             }
-        NodeId i = cand[c][0];
+        NodeId i = c->cand[j][0];
+        if (!(c->u[i] & CHAIN_SUM))
+            continue;
         /* Prefer extending a chain to starting one; a difference only
          * extends its first operand's chain. */
-        for (int k = 0; k < (cand[c][2] != NODE_NONE ? 4 : 1); k++) {
-            NodeId a = cand[c][1 + k % 2];
-            if (u[a] == (SUM | 1) && (k >= 2 || p->where[a].acc)) {
+        for (int k = 0; k < (c->cand[j][2] != NODE_NONE ? 4 : 1); k++) {
+            NodeId a = c->cand[j][1 + k % 2];
+            if (c->u[a] == (CHAIN_SUM | 1) && (k >= 2 || p->where[a].acc)) {
                 p->where[i].num = p->where[a].num;
                 if (!p->where[a].acc)
                     p->where[a].acc = 1;
@@ -130,8 +120,8 @@ static void chain_sums(const Emitter *e, Plan *p, const NodeId *roots, uint32_t 
             }
         }
     }
-    free(u);
-    free(cand);
+    free(c->u);
+    free(c->cand);
 }
 
 /* Groups elementwise tensor nodes into the loops of their users: a node
@@ -327,32 +317,42 @@ static uint32_t localise(const Emitter *e, Plan *p, const NodeId *roots, uint32_
 
 /* What the roots reach (mark, as ir_mark_reachable) and where each of
  * those values lives, decided in the same backward sweep over the nodes
- * (operands precede users): a big kernel's nodes are read once, not once
- * to mark and once to classify (124 MB each at 10^6 nodes). Counts the
- * plan's tensors and softmaxes; returns the doubles of its arrays. */
+ * (operands precede users), which also gathers what chain_sums needs: a
+ * big kernel's nodes are read once, not once to mark, once to classify
+ * and once to count uses (124 MB each at 10^6 nodes). Counts the plan's
+ * tensors and softmaxes; returns the doubles of its arrays. */
 static uint32_t classify(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots,
-                         uint8_t *mark)
+                         uint8_t *mark, Chain *c)
 {
     const Graph *g = e->k->g;
     enum { AHEAD = 32 };
     NodeId top = 0;
     uint32_t tensors = 0;
     memset(mark, 0, g->n);
+    c->u = xcalloc(g->n, 1);
+    c->cand = xmalloc(g->n * sizeof *c->cand);
+    c->ncand = 0;
     for (uint32_t r = 0; r < nroots; r++) {
         mark[roots[r]] = 1;
+        chain_use(c, roots[r]);
         if (roots[r] > top)
             top = roots[r];
     }
     for (NodeId i = top; i > 0; i--) {
-        if (i > AHEAD) {        /* the operands' marks are written at random */
-            __builtin_prefetch(&mark[g->node[i - AHEAD].arg[0]], 1);
-            __builtin_prefetch(&mark[g->node[i - AHEAD].arg[1]], 1);
+        if (i > AHEAD) {        /* the operands' entries are written at random */
+            const Node *m = &g->node[i - AHEAD];
+            __builtin_prefetch(&mark[m->arg[0]], 1);
+            __builtin_prefetch(&mark[m->arg[1]], 1);
+            __builtin_prefetch(&c->u[m->arg[0]], 1);
+            __builtin_prefetch(&c->u[m->arg[1]], 1);
         }
         if (!mark[i])
             continue;
         const Node *n = &g->node[i];
-        for (int k = 0; k < op_info[n->op].arity; k++)
+        for (int k = 0; k < op_info[n->op].arity; k++) {
             mark[n->arg[k]] = 1;
+            chain_use(c, n->arg[k]);
+        }
         Store s;
         if (n->op == OP_CONST)
             s = S_LITERAL;
@@ -367,6 +367,11 @@ static uint32_t classify(const Emitter *e, Plan *p, const NodeId *roots, uint32_
         else
             s = S_ARRAY, tensors += shape_size(n->shape);
         p->where[i].store = s;
+        if (s == S_TEMP && (n->op == OP_ADD || n->op == OP_SUB)) {
+            c->cand[c->ncand][0] = i;
+            c->cand[c->ncand][1] = n->arg[0];
+            c->cand[c->ncand++][2] = n->op == OP_ADD ? n->arg[1] : NODE_NONE;
+        }
         p->tensors += n->shape.rank > 0;
         p->softmaxes += n->op == OP_SOFTMAX;
     }
@@ -391,7 +396,8 @@ void plan_make(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p)
     p->roots = p->out_at = p->wfirst = p->wlast = NULL;
     p->where = xcalloc(g->n, sizeof *p->where);
     p->tensors = p->softmaxes = 0;
-    uint32_t scalars = 0, tensors = classify(e, p, roots, nroots, mark);
+    Chain chain;
+    uint32_t scalars = 0, tensors = classify(e, p, roots, nroots, mark, &chain);
     for (NodeId i = 1; i < g->n; i++)           /* temporaries in node order */
         if (p->where[i].store == S_TEMP)
             p->where[i].num = scalars++;
@@ -428,7 +434,7 @@ void plan_make(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p)
         }
     }
     free(mark);
-    chain_sums(e, p, roots, nroots);
+    chain_sums(p, &chain);
     pair_softmax(e, p);
 }
 
