@@ -16,21 +16,22 @@ static uint64_t mix(uint64_t h, uint64_t v)
     return h;
 }
 
+/* The table's hash of a node: any function of what node_equal compares
+ * will do (it never reaches the output). Each word of the node times its
+ * own odd constant, then murmur3's fmix64 for full avalanche: the table
+ * uses the low bits, and small whole numbers differ only in the high bits
+ * of their doubles (without the avalanche every such constant fell into
+ * one bucket: quadratic). A tensor constant's aux is where its elements
+ * are, not what they are: its num holds their hash. */
 static uint64_t node_hash(const Node *n)
 {
     uint64_t bits;
     memcpy(&bits, &n->num, sizeof bits);
-    uint64_t h = mix(n->op, n->shape.rank);
-    h = mix(h, n->shape.dim[0]);
-    h = mix(h, n->shape.dim[1]);
-    for (int i = 0; i < 3; i++)
-        h = mix(h, n->arg[i]);
-    h = mix(h, bits);
-    if (n->op != OP_TCONST)
-        h = mix(h, (uint32_t)n->aux);
-    /* Full avalanche (murmur3's fmix64): the table uses the low bits, and
-     * small whole numbers differ only in the high bits of their doubles;
-     * without this every such constant fell into one bucket (quadratic). */
+    uint64_t aux = n->op == OP_TCONST ? 0 : (uint32_t)n->aux;
+    uint64_t h = (n->op | (uint64_t)n->shape.rank << 16 | aux << 32) * 0x9e3779b97f4a7c15ull;
+    h ^= (n->arg[0] | (uint64_t)n->arg[1] << 32) * 0xbf58476d1ce4e5b9ull;
+    h ^= (n->arg[2] | (uint64_t)n->shape.dim[0] << 32) * 0x94d049bb133111ebull;
+    h ^= (bits ^ n->shape.dim[1]) * 0xd6e8feb86659fd93ull;
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdull;
     h ^= h >> 33;
@@ -76,18 +77,41 @@ static void table_grow(Graph *g)
     g->tcap = cap;
 }
 
+/* mix as a constant expression (h is expanded three times per level). */
+#define MIX0(h) ((h) ^ (0x9e3779b97f4a7c15ull + ((h) << 6) + ((h) >> 2)))
+
+/* structural_hash's value before the operands for a node with num, aux,
+ * rank and dimensions 0 (nearly every operation): the five mixes of
+ * those zeros, computed by the compiler. */
+static const uint64_t sh_zero[OP_COUNT] = {
+#define OP(id, nm, ar, fl, ev, vjp, c) [OP_##id] = MIX0(MIX0(MIX0(MIX0(MIX0((uint64_t)OP_##id))))),
+#include "ops.h"
+#undef OP
+};
+
 /* A hash of the tree below n, independent of node numbering, so that
- * commutative operands get the same order however the graph was built. */
+ * commutative operands get the same order however the graph was built.
+ * Its value orders operands, so it reaches the output: it is
+ * mix(op, num, aux, rank, dim[0], dim[1], operands' hashes) * constant,
+ * and sh_zero only saves recomputing the common prefix. */
 static uint64_t structural_hash(const Graph *g, const Node *n)
 {
     uint64_t bits;
     memcpy(&bits, &n->num, sizeof bits);
-    uint64_t h = mix(mix(n->op, bits), n->op == OP_TCONST ? 0 : (uint32_t)n->aux);
-    h = mix(h, n->shape.rank);
-    h = mix(h, n->shape.dim[0]);
-    h = mix(h, n->shape.dim[1]);
-    for (int i = 0; i < op_info[n->op].arity; i++)
-        h = mix(h, g->node[n->arg[i]].sh);
+    uint64_t aux = n->op == OP_TCONST ? 0 : (uint32_t)n->aux, h;
+    if ((bits | aux | n->shape.rank | n->shape.dim[0] | n->shape.dim[1]) == 0) {
+        h = sh_zero[n->op];
+    } else {
+        h = mix(mix(n->op, bits), aux);
+        h = mix(h, n->shape.rank);
+        h = mix(h, n->shape.dim[0]);
+        h = mix(h, n->shape.dim[1]);
+    }
+    int arity = op_info[n->op].arity;
+    if (arity > 0)
+        h = mix(h, g->node[n->arg[0]].sh);
+    if (arity > 1)
+        h = mix(h, g->node[n->arg[1]].sh);
     return h * 0xc4ceb9fe1a85ec53ull;
 }
 
@@ -483,6 +507,24 @@ static NodeId fold_scale(Graph *g, NodeId inner, NodeId c)
     return ir_op(g, OP_MUL, x, ir_const(g, c1 * c2));
 }
 
+/* Whether node n is the scalar constant v, bit for bit (-0.0 is not 0.0). */
+static inline int is_num(const Node *n, double v)
+{
+    return n->op == OP_CONST && memcmp(&n->num, &v, sizeof v) == 0;
+}
+
+/* -(x * c) as x * (-c), when one factor of the product m is a constant. */
+static NodeId neg_scale(Graph *g, const Node *m)
+{
+    int k = g->node[m->arg[1]].op == OP_CONST ? 1 :
+            g->node[m->arg[0]].op == OP_CONST ? 0 : -1;
+    if (k < 0)
+        return NODE_NONE;
+    NodeId x = m->arg[1 - k];
+    double c = -g->node[m->arg[k]].num;
+    return ir_op(g, OP_MUL, x, ir_const(g, c));
+}
+
 /* The simplifications that give bit-identical results for every input,
  * NaN, infinities and signed zeros included. Deliberately absent:
  * x+0 -> x (wrong for x = -0), x*0 -> 0 (wrong for NaN, inf, -x),
@@ -490,51 +532,62 @@ static NodeId fold_scale(Graph *g, NodeId inner, NodeId c)
  * for a = b: +0 and -0). The sign moves are exact because rounding is
  * symmetric and a - b is defined as a + (-b): x * -y = -(x*y),
  * -(x*c) = x*(-c), x + -y = x - y, x - -y = x + y. Returns the
- * replacement or NODE_NONE. */
+ * replacement or NODE_NONE. Every operand is read before the first
+ * node is made: making one may move g->node. */
 static NodeId simplify(Graph *g, Op op, NodeId a, NodeId b)
 {
-    const Node *na = &g->node[a];
+    const Node *na = &g->node[a], *nb = &g->node[b];
+    NodeId a0 = na->arg[0], b0 = nb->arg[0];
     switch (op) {
     case OP_ADD:
-        if (ir_is_const(g, b, -0.0)) return a;
-        if (ir_is_const(g, a, -0.0)) return b;
-        if (g->node[b].op == OP_NEG) return ir_op(g, OP_SUB, a, g->node[b].arg[0]);
-        if (na->op == OP_NEG) return ir_op(g, OP_SUB, b, na->arg[0]);
+        if (is_num(nb, -0.0)) return a;
+        if (is_num(na, -0.0)) return b;
+        if (nb->op == OP_NEG) return ir_op(g, OP_SUB, a, b0);
+        if (na->op == OP_NEG) return ir_op(g, OP_SUB, b, a0);
         break;
     case OP_SUB:
-        if (ir_is_const(g, b, 0.0)) return a;
-        if (g->node[b].op == OP_NEG) return ir_op(g, OP_ADD, a, g->node[b].arg[0]);
+        if (is_num(nb, 0.0)) return a;
+        if (nb->op == OP_NEG) return ir_op(g, OP_ADD, a, b0);
         break;
     case OP_MUL: {
-        if (ir_is_const(g, b, 1.0)) return a;
-        if (ir_is_const(g, a, 1.0)) return b;
-        if (ir_is_const(g, b, -1.0)) return ir_op(g, OP_NEG, a, 0);
-        if (ir_is_const(g, a, -1.0)) return ir_op(g, OP_NEG, b, 0);
+        if (is_num(nb, 1.0)) return a;
+        if (is_num(na, 1.0)) return b;
+        if (is_num(nb, -1.0)) return ir_op(g, OP_NEG, a, 0);
+        if (is_num(na, -1.0)) return ir_op(g, OP_NEG, b, 0);
         if (na->op == OP_NEG)
-            return ir_op(g, OP_NEG, ir_op(g, OP_MUL, na->arg[0], b), 0);
-        if (g->node[b].op == OP_NEG)
-            return ir_op(g, OP_NEG, ir_op(g, OP_MUL, a, g->node[b].arg[0]), 0);
+            return ir_op(g, OP_NEG, ir_op(g, OP_MUL, a0, b), 0);
+        if (nb->op == OP_NEG)
+            return ir_op(g, OP_NEG, ir_op(g, OP_MUL, a, b0), 0);
         NodeId s = fold_scale(g, a, b);
         return s != NODE_NONE ? s : fold_scale(g, b, a);
     }
     case OP_DIV:
-        if (ir_is_const(g, b, 1.0)) return a;
-        if (ir_is_const(g, b, -1.0)) return ir_op(g, OP_NEG, a, 0);
+        if (is_num(nb, 1.0)) return a;
+        if (is_num(nb, -1.0)) return ir_op(g, OP_NEG, a, 0);
         break;
     case OP_NEG:
-        if (na->op == OP_NEG) return na->arg[0];
-        if (na->op == OP_MUL && g->node[na->arg[1]].op == OP_CONST)
-            return ir_op(g, OP_MUL, na->arg[0], ir_const(g, -g->node[na->arg[1]].num));
-        if (na->op == OP_MUL && g->node[na->arg[0]].op == OP_CONST)
-            return ir_op(g, OP_MUL, na->arg[1], ir_const(g, -g->node[na->arg[0]].num));
+        if (na->op == OP_NEG) return a0;
+        if (na->op == OP_MUL) return neg_scale(g, na);
         break;
     case OP_POW:
-        if (ir_is_const(g, b, 1.0)) return a;
+        if (is_num(nb, 1.0)) return a;
         break;
     default:
         break;
     }
     return NODE_NONE;
+}
+
+/* op(a, b) in canonical operand order, found or made. */
+static NodeId make(Graph *g, Op op, NodeId a, NodeId b, Shape shape)
+{
+    Node n = {.op = (uint16_t)op, .arg = {a, b, 0}, .shape = shape};
+    uint64_t sha = g->node[a].sh, shb = g->node[b].sh;
+    if ((op_info[op].flags & OPF_COMM) && (sha > shb || (sha == shb && a > b))) {
+        n.arg[0] = b;
+        n.arg[1] = a;
+    }
+    return intern(g, &n);
 }
 
 NodeId ir_op(Graph *g, Op op, NodeId a, NodeId b)
@@ -545,18 +598,26 @@ NodeId ir_op(Graph *g, Op op, NodeId a, NodeId b)
         return NODE_NONE;       /* poison: an error was already reported */
     if (arity == 1)
         b = NODE_NONE;
-    Shape shape = g->node[a].shape;
-    if (arity == 2 && !ir_broadcast(g->node[a].shape, g->node[b].shape, &shape))
-        assert(!"operand shapes checked by the front end");
     const Node *na = &g->node[a], *nb = &g->node[b];
     if (na->op == OP_CONST && (arity == 1 || nb->op == OP_CONST)) {
         double args[2] = {na->num, nb->num};
         return ir_const(g, op_info[op].eval(args));
     }
+    /* Scalar operands (node 0 stands for a missing one): no broadcast, no
+     * uniform tensor, nothing to fold (a tensor constant or a broadcast
+     * is never a scalar, ir_tconst and ir_bcast see to it), and every
+     * simplification gives a scalar. The common case by far. */
+    if ((na->shape.rank | nb->shape.rank) == 0) {
+        NodeId s = simplify(g, op, a, b);
+        return s != NODE_NONE ? s : make(g, op, a, b, SHAPE_SCALAR);
+    }
+    Shape shape = na->shape;
+    if (arity == 2 && !ir_broadcast(na->shape, nb->shape, &shape))
+        assert(!"operand shapes checked by the front end");
     /* A constant tensor with one value everywhere is that scalar,
      * broadcast: the scalar form lets the simplifications below apply. */
     double u;
-    if (arity == 2 && shape_eq(g->node[a].shape, shape) && uniform(g, b, &u))
+    if (arity == 2 && shape_eq(na->shape, shape) && uniform(g, b, &u))
         b = ir_const(g, u);
     else if (arity == 2 && shape_eq(g->node[b].shape, shape) && uniform(g, a, &u))
         a = ir_const(g, u);
@@ -566,12 +627,7 @@ NodeId ir_op(Graph *g, Op op, NodeId a, NodeId b)
     NodeId s = simplify(g, op, a, b);
     if (s != NODE_NONE && shape_eq(g->node[s].shape, shape))
         return s;
-    uint64_t sha = g->node[a].sh, shb = g->node[b].sh;
-    if ((op_info[op].flags & OPF_COMM) && (sha > shb || (sha == shb && a > b))) {
-        n.arg[0] = b;
-        n.arg[1] = a;
-    }
-    return intern(g, &n);
+    return make(g, op, a, b, shape);
 }
 
 NodeId ir_node(Graph *g, Op op, NodeId a, NodeId b, int32_t aux, double num,

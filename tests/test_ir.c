@@ -91,6 +91,42 @@ Test(ir, commutative_operands_have_one_order)
     ir_free(g);
 }
 
+/* The structural hash as ir.c defines it, written out in full: its value
+ * orders commutative operands and so reaches the emitted C, which must
+ * not change when its computation is made faster. */
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    return h ^ (v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2));
+}
+
+static uint64_t sh_of(const Graph *g, NodeId id)
+{
+    const Node *n = &g->node[id];
+    uint64_t bits;
+    memcpy(&bits, &n->num, sizeof bits);
+    uint64_t h = mix(mix(n->op, bits), n->op == OP_TCONST ? 0 : (uint32_t)n->aux);
+    h = mix(mix(mix(h, n->shape.rank), n->shape.dim[0]), n->shape.dim[1]);
+    for (int i = 0; i < op_info[n->op].arity; i++)
+        h = mix(h, g->node[n->arg[i]].sh);
+    return h * 0xc4ceb9fe1a85ec53ull;
+}
+
+Test(ir, structural_hashes_keep_their_values)
+{
+    Graph *g = ir_new();
+    NodeId x = ir_input(g, SHAPE_SCALAR), v = ir_input(g, shape_vec(3));
+    double e[3] = {1, 2, 3};
+    NodeId ids[] = {x, v, ir_const(g, 2.5), ir_const(g, 0.0), ir_op(g, OP_SIN, x, 0),
+                    ir_mul(g, x, ir_const(g, 3)), ir_div(g, ir_const(g, 3), x),
+                    ir_mul(g, v, x), ir_sum(g, v), ir_tconst(g, shape_vec(3), e),
+                    ir_slice(g, v, 1, 2, 1), ir_bcast(g, x, shape_vec(3))};
+    for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
+        cr_expect_eq(g->node[ids[i]].sh, sh_of(g, ids[i]), "node %zu", i);
+    cr_expect_eq(g->node[x].sh, 0x912a26dc4fa4f0ccull, "%#llx",
+                 (unsigned long long)g->node[x].sh);
+    ir_free(g);
+}
+
 /* ---- constant folding ---- */
 
 Test(ir, constant_folding)
