@@ -411,12 +411,13 @@ int trace_build(Program *p, const Func *f, const double *in, Trace *t, Diag *d)
         if (x->kind != TRACE_OP)
             continue;
         /* The op's own rule with upstream 1 is its local gradient. */
-        NodeId loc[3] = {0, 0, 0}, prod[3] = {0, 0, 0};
-        op_info[x->op].vjp(g, x->id, one, loc);
-        op_info[x->op].vjp(g, x->id, adj[i], prod);
+        Vjp lv = {.want = {1, 1}}, pv = {.want = {1, 1}};
+        op_info[x->op].vjp(g, x->id, one, &lv);
+        op_info[x->op].vjp(g, x->id, adj[i], &pv);
         for (int k = 0; k < x->nargs; k++) {
-            want(p, f, in, &w, loc[k] ? loc[k] : ir_const(g, 0.0), &x->local[k]);
-            want(p, f, in, &w, prod[k] ? prod[k] : ir_const(g, 0.0), &x->product[k]);
+            NodeId loc = vjp_value(g, &lv, k), prod = vjp_value(g, &pv, k);
+            want(p, f, in, &w, loc ? loc : ir_const(g, 0.0), &x->local[k]);
+            want(p, f, in, &w, prod ? prod : ir_const(g, 0.0), &x->product[k]);
         }
     }
     double *vals = xmalloc((w.n + 1) * sizeof *vals);

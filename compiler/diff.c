@@ -26,6 +26,42 @@ static NodeId unbroadcast(Graph *g, NodeId contrib, NodeId operand)
     return ir_bcast(g, contrib, want);
 }
 
+/* The adjoints while the sweep builds them: adj[i], or -adj[i] when
+ * neg[i] is set (a negated first contribution, see Vjp: its negation is
+ * made only if nothing is added to it, since a sum with it simplifies
+ * to a subtraction). */
+typedef struct Adjoints {
+    NodeId *adj;
+    uint8_t *neg;
+} Adjoints;
+
+/* Node i's adjoint, made. */
+static NodeId adjoint(Graph *g, const Adjoints *A, NodeId i)
+{
+    return A->neg[i] ? ir_neg(g, A->adj[i]) : A->adj[i];
+}
+
+/* adj[a] += c, or -= c when cneg: the node that adding the made values
+ * would give (ir_add_negated), without making negations. */
+static void accumulate(Graph *g, Adjoints *A, NodeId a, NodeId c, int cneg)
+{
+    NodeId *adj = A->adj;
+    if (adj[a] == NODE_NONE) {
+        adj[a] = c;
+        A->neg[a] = (uint8_t)cneg;
+        return;
+    }
+    if (A->neg[a] && cneg)
+        adj[a] = ir_add(g, ir_neg(g, adj[a]), ir_neg(g, c));
+    else if (A->neg[a])
+        adj[a] = ir_add_negated(g, c, adj[a], 1);
+    else if (cneg)
+        adj[a] = ir_add_negated(g, adj[a], c, 0);
+    else
+        adj[a] = ir_add(g, adj[a], c);
+    A->neg[a] = 0;
+}
+
 /* active[i] = 1 when node i (i <= root) depends on one of inputs[]: the
  * only nodes whose adjoints can reach a requested derivative. Operands
  * precede their users, so one forward loop decides it. */
@@ -49,6 +85,8 @@ void diff_reverse(Graph *g, NodeId root, NodeId seed, const NodeId *inputs,
 {
     NodeId *adj = xmalloc(((size_t)root + 1) * sizeof *adj);
     memset(adj, 0, ((size_t)root + 1) * sizeof *adj);
+    Adjoints A = {adj, xmalloc((size_t)root + 1)};
+    memset(A.neg, 0, (size_t)root + 1);
     uint8_t *active = activity(g, root, inputs, n);
     if (root != NODE_NONE)
         adj[root] = seed != NODE_NONE ? seed : ir_const(g, 1.0);
@@ -70,20 +108,24 @@ void diff_reverse(Graph *g, NodeId root, NodeId seed, const NodeId *inputs,
         int arity = op_info[nd.op].arity;
         if (arity == 0)
             continue;
-        NodeId out[3] = {NODE_NONE, NODE_NONE, NODE_NONE};
-        op_info[nd.op].vjp(g, i, adj[i], out);
+        Vjp v = {.want = {active[nd.arg[0]], arity == 2 && active[nd.arg[1]]}};
+        op_info[nd.op].vjp(g, i, adjoint(g, &A, i), &v);
         for (int k = 0; k < arity; k++) {
             NodeId a = nd.arg[k];
-            if (out[k] == NODE_NONE || !active[a])
+            if (v.c[k] == NODE_NONE || !active[a])
                 continue;
-            NodeId c = unbroadcast(g, out[k], a);
-            adj[a] = adj[a] == NODE_NONE ? c : ir_add(g, adj[a], c);
+            NodeId c = v.c[k];
+            int cneg = v.neg[k];
+            if (cneg && !shape_eq(g->node[c].shape, g->node[a].shape))
+                c = ir_neg(g, c), cneg = 0;     /* summed or broadcast */
+            accumulate(g, &A, a, unbroadcast(g, c, a), cneg);
         }
     }
     for (uint32_t k = 0; k < n; k++) {
-        NodeId a = inputs[k] <= root ? adj[inputs[k]] : NODE_NONE;
+        NodeId a = inputs[k] <= root ? adjoint(g, &A, inputs[k]) : NODE_NONE;
         grad[k] = a != NODE_NONE ? a : ir_bcast(g, ir_const(g, 0.0), g->node[inputs[k]].shape);
     }
     free(adj);
+    free(A.neg);
     free(active);
 }

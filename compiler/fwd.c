@@ -42,9 +42,12 @@ static NodeId elementwise(Graph *g, NodeId n, NodeId ta, NodeId tb)
     for (int k = 0; k < op_info[nd.op].arity; k++) {
         if (tan[k] == NODE_NONE)
             continue;
-        NodeId out[3] = {NODE_NONE, NODE_NONE, NODE_NONE};
-        op_info[nd.op].vjp(g, n, tan[k], out);
-        t = plus(g, t, out[k]);
+        Vjp v = {.want = {k == 0, k == 1}};
+        op_info[nd.op].vjp(g, n, tan[k], &v);
+        if (v.neg[k] && t != NODE_NONE)
+            t = ir_add_negated(g, t, v.c[k], 0);
+        else
+            t = plus(g, t, vjp_value(g, &v, k));
     }
     return fit(g, t, nd.shape);
 }
@@ -64,7 +67,6 @@ static NodeId structured(Graph *g, NodeId n, NodeId ta, NodeId tb)
 {
     const Node nd = g->node[n];
     NodeId a = nd.arg[0], b = nd.arg[1];
-    NodeId out[3] = {NODE_NONE, NODE_NONE, NODE_NONE};
     if (ta == NODE_NONE && tb == NODE_NONE)
         return NODE_NONE;
     switch ((Op)nd.op) {
@@ -89,11 +91,13 @@ static NodeId structured(Graph *g, NodeId n, NodeId ta, NodeId tb)
         return ir_view(g, ta, (uint32_t)nd.aux, nd.shape);
     case OP_UNVIEW:
         return ir_node(g, OP_UNVIEW, ta, 0, nd.aux, 0, nd.shape);
-    case OP_SOFTMAX:
+    case OP_SOFTMAX: {
         /* The softmax Jacobian diag(s) - s s^T is symmetric: its VJP
          * rule applied to the tangent is the JVP. */
-        op_info[OP_SOFTMAX].vjp(g, n, ta, out);
-        return out[0];
+        Vjp v = {.want = {1, 0}};
+        op_info[OP_SOFTMAX].vjp(g, n, ta, &v);
+        return v.c[0];
+    }
     case OP_LOGSUMEXP:
         return logsumexp(g, a, ta);
     default:

@@ -145,19 +145,29 @@ typedef struct Node {
 } Node;
 
 typedef struct Graph Graph;
+/* A reverse-mode rule's result: for each operand k that want[k] asks
+ * for, the contribution c[k] to its adjoint (NODE_NONE for none), which
+ * is -c[k] when neg[k] is set. The caller makes the negation only when
+ * it must: adding it to an adjoint is a subtraction (ir_add_negated),
+ * and a negation node made for that would be left unused. */
+typedef struct Vjp {
+    uint8_t want[2], neg[2];
+    NodeId c[2];
+} Vjp;
 typedef struct OpInfo {
     const char *name;
     int arity;
     int flags;
     double (*eval)(const double *a);                 /* folding and interp */
     const char *c;              /* C template: $0 $1 are operand atoms */
-    /* Reverse-mode rule: out[i] = adjoint contribution for operand i
-     * (NODE_NONE for none), given the node n and its adjoint adj. */
-    void (*vjp)(Graph *g, NodeId n, NodeId adj, NodeId out[3]);
+    /* Reverse-mode rule: the adjoint contributions for the operands
+     * v->want asks for, given the node n and its adjoint adj. */
+    void (*vjp)(Graph *g, NodeId n, NodeId adj, Vjp *v);
 } OpInfo;
 
 extern const OpInfo op_info[OP_COUNT];
 int op_lookup_call(const char *name);           /* OP_* or -1 */
+NodeId vjp_value(Graph *g, const Vjp *v, int k);   /* c[k] or -c[k], made */
 
 /* ---- ir.c: the hash-consed graph ---- */
 struct Graph {
@@ -192,6 +202,9 @@ NodeId ir_sub(Graph *g, NodeId a, NodeId b);
 NodeId ir_mul(Graph *g, NodeId a, NodeId b);
 NodeId ir_div(Graph *g, NodeId a, NodeId b);
 NodeId ir_neg(Graph *g, NodeId a);
+/* ir_add(a, ir_neg(y)), or ir_add(ir_neg(y), a) when y_first: the same
+ * node, but -y is not made where the sum simplifies to a - y. */
+NodeId ir_add_negated(Graph *g, NodeId a, NodeId y, int y_first);
 /* Tensor constructors; the caller (front.c) has checked the shapes. */
 NodeId ir_node(Graph *g, Op op, NodeId a, NodeId b, int32_t aux, double num,
                Shape shape);

@@ -63,6 +63,13 @@ static const struct Formula {
     {"sqrt(x) * sqrt(x) * y", POS},
     {"exp(x) * exp(-x) * y", ANY},
     {"min(max(x, -0.5), 0.5) * y", ANY},
+    /* negated contributions (d_sub, d_neg, d_div, d_cos) through chains */
+    {"x - (y - (z - x*y))", ANY},
+    {"-(x - -(y*z)) / (3 - x)", ANY},
+    {"(x - y) - y / (z + 3) * -x", ANY},
+    {"cos(x - y) - cos(-z) / (2 - cos(x))", ANY},
+    {"-(-(x*2) - y*-3) - -(z/y)", POS},
+    {"x / (y - x*z - 4) - (z - -x)", ANY},
 };
 enum { NFORMULAS = sizeof formulas / sizeof formulas[0] };
 
