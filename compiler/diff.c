@@ -52,7 +52,7 @@ static void accumulate(Graph *g, Adjoints *A, NodeId a, NodeId c, int cneg)
         return;
     }
     if (A->neg[a] && cneg)
-        adj[a] = ir_add(g, ir_neg(g, adj[a]), ir_neg(g, c));
+        adj[a] = ir_add_negated(g, ir_neg(g, adj[a]), c, 0);
     else if (A->neg[a])
         adj[a] = ir_add_negated(g, c, adj[a], 1);
     else if (cneg)
@@ -60,6 +60,64 @@ static void accumulate(Graph *g, Adjoints *A, NodeId a, NodeId c, int cneg)
     else
         adj[a] = ir_add(g, adj[a], c);
     A->neg[a] = 0;
+}
+
+/* *c (negated when *neg) negated: -x is x, unmade, and -(-x) is x when
+ * -x is the node neg x (ir_neg_stays); otherwise -x is made. */
+static void negate(Graph *g, NodeId *c, int *neg)
+{
+    if (!*neg)
+        *neg = 1;
+    else if (ir_neg_stays(g, *c))
+        *neg = 0;
+    else
+        *c = ir_neg(g, *c);
+}
+
+/* Calls node i's rule for the operands in want (bit k: operand k) with
+ * adjoint adj, and stores their contributions in c[] and neg[]; negated
+ * when flip: the rule was given x for an adjoint -x. */
+static void rule(Graph *g, NodeId i, NodeId adj, unsigned want, int flip, NodeId c[2], int neg[2])
+{
+    Vjp v = {.want = {want & 1, want >> 1 & 1}};
+    op_info[g->node[i].op].vjp(g, i, adj, &v);
+    for (int k = 0; k < 2; k++) {
+        if (!(want >> k & 1))
+            continue;
+        c[k] = v.c[k];
+        neg[k] = v.neg[k];
+        if (flip && c[k] != NODE_NONE)
+            negate(g, &c[k], &neg[k]);
+    }
+}
+
+/* Adds node i's contributions to its active operands' adjoints. An
+ * adjoint -x (the node neg x, unmade) goes to an odd rule (OPF_ODD0,
+ * OPF_ODD1) as x, and the sign onto what it gives: given -x the rule
+ * would have made the negations, node for node. */
+static void backprop(Graph *g, Adjoints *A, const uint8_t *active, NodeId i)
+{
+    Node nd = g->node[i];       /* a copy: the rules append to g->node */
+    int arity = op_info[nd.op].arity;
+    unsigned want = 0, odd = 0;
+    for (int k = 0; k < arity; k++)
+        want |= (unsigned)active[nd.arg[k]] << k;
+    if (A->neg[i] && ir_neg_stays(g, A->adj[i]))
+        odd = want & (unsigned)(op_info[nd.op].flags / OPF_ODD0) & 3;
+    NodeId c[2] = {NODE_NONE, NODE_NONE};
+    int neg[2] = {0, 0};
+    if (want & ~odd)
+        rule(g, i, adjoint(g, A, i), want & ~odd, 0, c, neg);
+    if (odd)
+        rule(g, i, A->adj[i], odd, 1, c, neg);
+    for (int k = 0; k < arity; k++) {
+        NodeId a = nd.arg[k];
+        if (c[k] == NODE_NONE || !active[a])
+            continue;
+        if (neg[k] && !shape_eq(g->node[c[k]].shape, g->node[a].shape))
+            c[k] = ir_neg(g, c[k]), neg[k] = 0;      /* summed or broadcast */
+        accumulate(g, A, a, unbroadcast(g, c[k], a), neg[k]);
+    }
 }
 
 /* active[i] = 1 when node i (i <= root) depends on one of inputs[]: the
@@ -104,22 +162,7 @@ void diff_reverse(Graph *g, NodeId root, NodeId seed, const NodeId *inputs,
         }
         if (adj[i] == NODE_NONE || !active[i])
             continue;
-        Node nd = g->node[i];   /* a copy: the rules append to g->node */
-        int arity = op_info[nd.op].arity;
-        if (arity == 0)
-            continue;
-        Vjp v = {.want = {active[nd.arg[0]], arity == 2 && active[nd.arg[1]]}};
-        op_info[nd.op].vjp(g, i, adjoint(g, &A, i), &v);
-        for (int k = 0; k < arity; k++) {
-            NodeId a = nd.arg[k];
-            if (v.c[k] == NODE_NONE || !active[a])
-                continue;
-            NodeId c = v.c[k];
-            int cneg = v.neg[k];
-            if (cneg && !shape_eq(g->node[c].shape, g->node[a].shape))
-                c = ir_neg(g, c), cneg = 0;     /* summed or broadcast */
-            accumulate(g, &A, a, unbroadcast(g, c, a), cneg);
-        }
+        backprop(g, &A, active, i);
     }
     for (uint32_t k = 0; k < n; k++) {
         NodeId a = inputs[k] <= root ? adjoint(g, &A, inputs[k]) : NODE_NONE;

@@ -99,7 +99,13 @@ typedef enum Op {
     OP_COUNT
 } Op;
 
-enum { OPF_CALL = 1, OPF_COMM = 2, OPF_ELEM = 4 };
+/* OPF_ODD0, OPF_ODD1: the reverse-mode rule's contribution to operand
+ * 0 (1) is adj, ir_mul(adj, x) with x free of adj, or the negation of
+ * one of these; given -adj it is then the negation of the one given
+ * adj, node for node (diff.c passes a negated adjoint through the rule
+ * without making it). */
+enum { OPF_CALL = 1, OPF_COMM = 2, OPF_ELEM = 4, OPF_ODD0 = 8, OPF_ODD1 = 16,
+       OPF_ODD = OPF_ODD0 | OPF_ODD1 };
 
 typedef uint32_t NodeId;        /* index into Graph.node; 0 means none/error */
 #define NODE_NONE ((NodeId)0)
@@ -205,6 +211,9 @@ NodeId ir_neg(Graph *g, NodeId a);
 /* ir_add(a, ir_neg(y)), or ir_add(ir_neg(y), a) when y_first: the same
  * node, but -y is not made where the sum simplifies to a - y. */
 NodeId ir_add_negated(Graph *g, NodeId a, NodeId y, int y_first);
+/* Whether ir_neg(y) is the node neg y (found or made): it is then the
+ * only node whose negation is y. */
+int ir_neg_stays(const Graph *g, NodeId y);
 /* Tensor constructors; the caller (front.c) has checked the shapes. */
 NodeId ir_node(Graph *g, Op op, NodeId a, NodeId b, int32_t aux, double num,
                Shape shape);

@@ -578,10 +578,8 @@ static NodeId simplify(Graph *g, Op op, NodeId a, NodeId b)
     return NODE_NONE;
 }
 
-/* Whether ir_neg(y) is the node neg y (found or made), as opposed to a
- * constant or a simplification: the cases of simplify's OP_NEG, and the
- * folding and tensor paths of ir_op, are excluded. */
-static int neg_stays(const Graph *g, NodeId y)
+/* Excluded: the cases of simplify's OP_NEG, folding, and tensors. */
+int ir_neg_stays(const Graph *g, NodeId y)
 {
     const Node *n = &g->node[y];
     if (n->shape.rank != 0 || n->op == OP_CONST || n->op == OP_NEG)
@@ -600,7 +598,7 @@ NodeId ir_add_negated(Graph *g, NodeId a, NodeId y, int y_first)
 {
     const Node *na = &g->node[a];
     if (a != NODE_NONE && y != NODE_NONE && na->shape.rank == 0 && !is_num(na, -0.0) &&
-        (!y_first || na->op != OP_NEG) && neg_stays(g, y))
+        (!y_first || na->op != OP_NEG) && ir_neg_stays(g, y))
         return ir_op(g, OP_SUB, a, y);
     NodeId m = ir_neg(g, y);
     return y_first ? ir_add(g, m, a) : ir_add(g, a, m);

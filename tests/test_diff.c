@@ -194,6 +194,83 @@ GROUP(1)
 GROUP(2)
 GROUP(3)
 
+/* A random formula of subtractions, negations, divisions, cosines and
+ * products by constants: the rules' negated contributions everywhere. */
+static void sign_chain(Buf *b, unsigned *seed, int depth)
+{
+    static const char *var[] = {"x", "y", "z"};
+    *seed = *seed * 1103515245u + 12345u;
+    unsigned r = (*seed >> 16) % 8;
+    if (depth == 0) {
+        buf_puts(b, r < 6 ? var[r % 3] : r == 6 ? "0.5" : "-2");
+        return;
+    }
+    static const char *form[][3] = {
+        {"(", " - ", ")"}, {"-(", " + ", ")"}, {"(", " / (2 + cos(", ")))"},
+        {"(cos(", ") - ", ")"}, {"(", " * -0.75 - ", ")"}, {"(", " - -(", "))"},
+        {"-(", " * ", " * 2)"}, {"(", " - ", " / -4)"},
+    };
+    buf_puts(b, form[r][0]);
+    sign_chain(b, seed, depth - 1);
+    buf_puts(b, form[r][1]);
+    sign_chain(b, seed, depth - 1);
+    buf_puts(b, form[r][2]);
+}
+
+Test(diff, sign_chains_leave_no_unused_negations)
+{
+    /* diff.c adds a negated contribution as a subtraction (a + -c is
+     * a - c) without first making the -c that nothing would use; a rule
+     * given a negated adjoint passes the sign on where that is exact.
+     * At random 10^6 nodes such nodes were 20 % of those diff made; here
+     * 11-13 %, of them 10 % negations, before; now at most 4 %, the
+     * products by a constant whose sign moves into the constant. */
+    for (unsigned s = 1; s <= 4; s++) {
+        unsigned seed = s;
+        Buf text = {0};
+        sign_chain(&text, &seed, 9);
+        Source src = {"<chain>", text.data, text.len};
+        Diag d;
+        diag_init(&d);
+        Program *p = front_parse(&src, 1, &d);
+        cr_assert_not_null(p, "%s", d.out.data ? d.out.data : "");
+        Graph *g = p->g;
+        Func *f = p->bare;
+        uint32_t before = g->n, unused = 0, negs = 0;
+        NodeId roots[4] = {f->result};
+        diff_reverse(g, f->result, NODE_NONE, f->input, f->ninputs, roots + 1);
+        uint8_t *mark = malloc(g->n);
+        ir_mark_reachable(g, roots, f->ninputs + 1, mark);
+        for (NodeId i = before; i < g->n; i++) {
+            unused += !mark[i];
+            negs += !mark[i] && g->node[i].op == OP_NEG;
+        }
+        uint32_t made = g->n - before;
+        cr_expect(unused * 20 <= made && negs * 100 <= made,
+                  "seed %u: %u of the %u nodes diff made are unused (%u negations)", s,
+                  unused, made, negs);
+        /* The gradient against central differences, by the interpreter. */
+        double in[3] = {0.3, -0.7, 1.1}, gr[4];
+        interp_eval(g, f->input, in, f->ninputs, roots, f->ninputs + 1, gr);
+        for (uint32_t k = 0; k < f->ninputs; k++) {
+            double h = 1e-6, save = in[k], up, down;
+            in[k] = save + h;
+            interp_eval(g, f->input, in, f->ninputs, roots, 1, &up);
+            in[k] = save - h;
+            interp_eval(g, f->input, in, f->ninputs, roots, 1, &down);
+            in[k] = save;
+            double fd = (up - down) / (2 * h);
+            cr_expect(fabs(fd - gr[1 + k]) <= 1e-5 * (1 + fabs(fd)),
+                      "seed %u: d/d%s = %.12g, finite differences %.12g", s,
+                      f->input_name[k], gr[1 + k], fd);
+        }
+        free(mark);
+        diag_free(&d);
+        program_free(p);
+        buf_free(&text);
+    }
+}
+
 /* ---- conventions at non-differentiable points ---- */
 
 static void grad_at(const char *text, const double *in, double *value, double *grad)
