@@ -14,12 +14,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Whether nodes x and y have one shape; scalars, nearly all, at once. */
+static inline int same_shape(const Graph *g, NodeId x, NodeId y)
+{
+    const Shape *a = &g->node[x].shape, *b = &g->node[y].shape;
+    return (a->rank | b->rank) == 0 || shape_eq(*a, *b);
+}
+
 /* A contribution computed at the user's shape, reduced to the operand's:
  * a scalar that was broadcast receives the sum. */
 static NodeId unbroadcast(Graph *g, NodeId contrib, NodeId operand)
 {
     Shape want = g->node[operand].shape;
-    if (shape_eq(g->node[contrib].shape, want))
+    if (same_shape(g, contrib, operand))
         return contrib;
     if (want.rank == 0)
         return ir_sum(g, contrib);
@@ -114,7 +121,7 @@ static void backprop(Graph *g, Adjoints *A, const uint8_t *active, NodeId i)
         NodeId a = nd.arg[k];
         if (c[k] == NODE_NONE || !active[a])
             continue;
-        if (neg[k] && !shape_eq(g->node[c[k]].shape, g->node[a].shape))
+        if (neg[k] && !same_shape(g, c[k], a))
             c[k] = ir_neg(g, c[k]), neg[k] = 0;      /* summed or broadcast */
         accumulate(g, A, a, unbroadcast(g, c[k], a), neg[k]);
     }
@@ -132,8 +139,8 @@ static uint8_t *activity(const Graph *g, NodeId root, const NodeId *inputs, uint
             active[inputs[k]] = 1;
     for (NodeId i = 1; i <= root; i++) {
         const Node *nd = &g->node[i];
-        for (int k = 0; k < op_info[nd->op].arity && !active[i]; k++)
-            active[i] = active[nd->arg[k]];
+        int arity = op_info[nd->op].arity;
+        active[i] |= (arity > 0 && active[nd->arg[0]]) | (arity > 1 && active[nd->arg[1]]);
     }
     return active;
 }

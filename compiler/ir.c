@@ -162,7 +162,7 @@ static void table_index(Graph *g, NodeId id)
 /* Records user as a user of operand a; returns whether a lists it (so
  * the table need not). A third user turns the list into USE_MANY, and
  * the two listed go into the table, where lookups will now look. */
-static int use_add(Graph *g, NodeId a, NodeId user)
+static inline int use_add(Graph *g, NodeId a, NodeId user)
 {
     NodeId *u = g->node[a].use;
     if (u[0] == USE_MANY)
@@ -247,8 +247,9 @@ static NodeId find_by_use(const Graph *g, const Node *n)
     return USE_MANY;
 }
 
-/* Returns the existing node equal to *n, or appends it. */
-static NodeId intern(Graph *g, const Node *n)
+/* Returns the existing node equal to *n, or appends it. n->sh is its
+ * structural hash when sh_set, otherwise computed if it is appended. */
+static NodeId intern(Graph *g, const Node *n, int sh_set)
 {
     if (g->nindexed < g->n)
         index_appended(g);
@@ -266,14 +267,15 @@ static NodeId intern(Graph *g, const Node *n)
     } else if (found != NODE_NONE) {
         return found;
     }
-    Node c = *n;
-    c.sh = structural_hash(g, n);
-    NodeId id = append(g, &c);
+    uint64_t sh = sh_set ? n->sh : structural_hash(g, n);
+    NodeId id = append(g, n);   /* n is the caller's: append may move g->node */
+    g->node[id].sh = sh;
     g->nindexed = g->n;
-    int listed = 0;
-    for (int k = 0; k < op_info[n->op].arity; k++)
-        if (k == 0 || n->arg[k] != n->arg[0])
-            listed |= use_add(g, n->arg[k], id);
+    int arity = op_info[n->op].arity, listed = 0;
+    if (arity > 0)
+        listed = use_add(g, n->arg[0], id);
+    if (arity > 1 && n->arg[1] != n->arg[0])
+        listed |= use_add(g, n->arg[1], id);
     if (!listed) {
         /* The probe above ended at a free slot, unless use_add filled it. */
         if (found == USE_MANY && !g->table[h]) {
@@ -308,10 +310,10 @@ NodeId ir_append(Graph *g, const Node *n, NodeId a, NodeId b)
 
 NodeId ir_append_same(Graph *g, const Node *n, NodeId a, NodeId b)
 {
-    Node c = *n;
-    c.arg[0] = a;
-    c.arg[1] = b;
-    return append(g, &c);
+    NodeId id = append(g, n);   /* n is another graph's */
+    g->node[id].arg[0] = a;
+    g->node[id].arg[1] = b;
+    return id;
 }
 
 void ir_reserve(Graph *g, uint32_t n)
@@ -348,13 +350,13 @@ void ir_free(Graph *g)
 NodeId ir_const(Graph *g, double v)
 {
     Node n = {.op = OP_CONST, .num = v};
-    return intern(g, &n);
+    return intern(g, &n, 0);
 }
 
 NodeId ir_input(Graph *g, Shape s)
 {
     Node n = {.op = OP_INPUT, .aux = (int32_t)g->ninputs++, .shape = s};
-    return intern(g, &n);
+    return intern(g, &n, 0);
 }
 
 /* ---- shapes ---- */
@@ -415,7 +417,7 @@ NodeId ir_tconst(Graph *g, Shape s, const double *v)
     Node node = {.op = OP_TCONST, .shape = s, .aux = (int32_t)g->npool};
     memcpy(&node.num, &h, sizeof h);
     uint32_t before = g->n;
-    NodeId id = intern(g, &node);
+    NodeId id = intern(g, &node, 0);
     if (g->n > before)          /* new: keep the elements appended above */
         g->npool += n;
     return id;
@@ -612,8 +614,17 @@ static NodeId make(Graph *g, Op op, NodeId a, NodeId b, Shape shape)
     if ((op_info[op].flags & OPF_COMM) && (sha > shb || (sha == shb && a > b))) {
         n.arg[0] = b;
         n.arg[1] = a;
+        uint64_t t = sha;
+        sha = shb, shb = t;
     }
-    return intern(g, &n);
+    if (shape.rank != 0)
+        return intern(g, &n, 0);
+    /* structural_hash of a scalar operation, from what is at hand. */
+    n.sh = mix(sh_zero[op], sha);
+    if (op_info[op].arity > 1)
+        n.sh = mix(n.sh, shb);
+    n.sh *= 0xc4ceb9fe1a85ec53ull;
+    return intern(g, &n, 1);
 }
 
 NodeId ir_op(Graph *g, Op op, NodeId a, NodeId b)
@@ -668,7 +679,7 @@ NodeId ir_node(Graph *g, Op op, NodeId a, NodeId b, int32_t aux, double num,
               .num = num, .aux = aux, .shape = shape};
     if (all_constant(g, &n))
         return fold(g, &n);
-    return intern(g, &n);
+    return intern(g, &n, 0);
 }
 
 NodeId ir_sum(Graph *g, NodeId a)
@@ -821,9 +832,14 @@ void ir_mark_reachable(const Graph *g, const NodeId *roots, uint32_t nroots,
         }
         if (!mark[i])
             continue;
+        /* Read first: a byte store may alias the node and op_info. */
         const Node *n = &g->node[i];
-        for (int k = 0; k < op_info[n->op].arity; k++)
-            mark[n->arg[k]] = 1;
+        int arity = op_info[n->op].arity;
+        NodeId a = n->arg[0], b = n->arg[1];
+        if (arity > 0)
+            mark[a] = 1;
+        if (arity > 1)
+            mark[b] = 1;
     }
 }
 

@@ -356,6 +356,11 @@ static void d_unview(Graph *g, NodeId n, NodeId adj, Vjp *v)
 #undef A
 #undef C
 
+/* At most two operands: ir.c, diff.c and opt.c read arg[0] and arg[1]. */
+#define OP(id, nm, ar, fl, ev, vjp, c) _Static_assert(ar <= 2, #id ": more than two operands");
+#include "ops.h"
+#undef OP
+
 /* ---- the table, built from the rows of ops.h ---- */
 const OpInfo op_info[OP_COUNT] = {
 #define OP(id, nm, ar, fl, ev, vjp, c) [OP_##id] = {nm, ar, fl, ev, c, vjp},
