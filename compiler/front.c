@@ -11,7 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
-int yyparse(Parser *P);
+int yyparse(Parser *P);         /* grammar/parser.y, with LAC */
+int fast_parse(Parser *P);      /* the same grammar without LAC */
 
 struct Sym {
     const char *name;
@@ -1245,8 +1246,11 @@ Program *front_parse(const Source *src, int bare_mode, Diag *d)
     return front_parse_shaped(src, bare_mode, NULL, 0, d);
 }
 
-Program *front_parse_shaped(const Source *src, int bare_mode, const BareShape *shapes,
-                            uint32_t nshapes, Diag *d)
+/* One parse of src with `parse` into a new Program; NULL after errors.
+ * With `probe`, *failed tells whether it stopped at a syntax error. */
+static Program *parse_program(const Source *src, int bare_mode, const BareShape *shapes,
+                              uint32_t nshapes, Diag *d, int (*parse)(Parser *),
+                              int probe, int *failed)
 {
     Program *p = xmalloc(sizeof *p);
     memset(p, 0, sizeof *p);
@@ -1261,6 +1265,7 @@ Program *front_parse_shaped(const Source *src, int bare_mode, const BareShape *s
     P.bare_mode = bare_mode;
     P.bare_shapes = shapes;
     P.nbare_shapes = nshapes;
+    P.probe = probe;
     /* Arguments are addressed as args + nargs, also for f(): never NULL. */
     P.capargs = 32;
     P.args = xmalloc(P.capargs * sizeof *P.args);
@@ -1276,7 +1281,13 @@ Program *front_parse_shaped(const Source *src, int bare_mode, const BareShape *s
     }
     lex_init(&P.lx, src->text, src->len);
     int errors_before = d->nerrors;
-    int rc = yyparse(&P);
+    int rc = parse(&P);
+    *failed = probe && (rc != 0 || P.probe_failed);
+    if (*failed) {
+        parser_free(&P);
+        program_free(p);
+        return NULL;
+    }
     if (rc != 0 && d->nerrors == errors_before)
         diag_error(d, &p->src, loc_point(P.lx.line, 1), "the input is too deeply nested");
     if (bare_mode && d->nerrors == errors_before && !P.bare_result_loc.first_line)
@@ -1291,4 +1302,28 @@ Program *front_parse_shaped(const Source *src, int bare_mode, const BareShape *s
         return NULL;
     }
     return p;
+}
+
+/* Bison's LAC (parse.lac full in grammar/parser.y) checks every lookahead
+ * token before acting on it, a fifth of the parse, only so that a syntax
+ * error lists exactly the tokens that could stand there. Without a syntax
+ * error it changes nothing: both parsers make the same moves, so the same
+ * actions run in the same order with the same lexer calls between them.
+ * So the text is parsed without LAC first; at a syntax error that parse
+ * stops, its program and its messages are dropped (it may have reduced
+ * rules LAC would have refused, and reported what follows from them), and
+ * the text is parsed again with LAC. */
+Program *front_parse_shaped(const Source *src, int bare_mode, const BareShape *shapes,
+                            uint32_t nshapes, Diag *d)
+{
+    size_t out_len = d->out.len;
+    int nerrors = d->nerrors, failed;
+    Program *p = parse_program(src, bare_mode, shapes, nshapes, d, fast_parse, 1, &failed);
+    if (!failed)
+        return p;
+    d->out.len = out_len;
+    if (d->out.data)
+        d->out.data[out_len] = 0;
+    d->nerrors = nerrors;
+    return parse_program(src, bare_mode, shapes, nshapes, d, yyparse, 0, &failed);
 }

@@ -22,6 +22,15 @@ typedef struct Lexer {
     const char *check_mark;     /* end of `check`, its "name" or `grad` */
 } Lexer;
 
+/* The value of a token or of a grammar symbol (bison's YYSTYPE, one type
+ * for both parsers made from grammar/parser.y). */
+typedef union ParseValue {
+    double num;
+    const char *name;
+    NodeId node;
+    int count;
+} ParseValue;
+
 typedef struct Sym Sym;
 struct NetBuild;
 typedef struct Undo Undo;
@@ -69,6 +78,8 @@ typedef struct Parser {
     uint32_t nivar;
     /* the network being declared (net.c) */
     struct NetBuild *net;
+    /* the first parse, without LAC, stops at a syntax error (front.c) */
+    int probe, probe_failed;
     /* the bare expression */
     NodeId bare_result;
     Loc bare_result_loc;
@@ -76,6 +87,8 @@ typedef struct Parser {
 
 /* grammar/lexer.re */
 void lex_init(Lexer *lx, const char *text, size_t len);
+/* The next token's kind (a token of grammar/parser.y), value and place. */
+int lex_next(ParseValue *lval, Loc *lloc, Parser *P);
 
 /* front.c: actions called from the grammar */
 NodeId front_number(Parser *P, double v, Loc loc);

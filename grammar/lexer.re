@@ -180,7 +180,7 @@ static int check_word(Parser *P, const char *b, const char *e)
     return is_word(b, e, "within") ? WITHIN : 0;
 }
 
-int yylex(YYSTYPE *lval, Loc *lloc, Parser *P)
+int lex_next(ParseValue *lval, Loc *lloc, Parser *P)
 {
     Lexer *lx = &P->lx;
     const unsigned char *cur, *mar;

@@ -4,6 +4,7 @@
  * so -x^2 is -(x^2), 2^3^2 is 2^9, and x*-y, y^-1 and --x are valid. */
 %define api.pure full
 %define api.location.type {Loc}
+%define api.value.type {ParseValue}
 %define parse.error custom
 %define parse.lac full
 %locations
@@ -16,17 +17,16 @@
 %code {
 #include <string.h>
 #include "check.h"
-int yylex(YYSTYPE *lval, Loc *lloc, Parser *P);
 static void yyerror(const Loc *loc, Parser *P, const char *msg);
+/* The build makes two parsers of this grammar (CMakeLists.txt): this one,
+ * and one without LAC whose names start with fast_ (so yylex is fast_lex
+ * there). Both read tokens from the one lexer. */
+static int yylex(ParseValue *lval, Loc *lloc, Parser *P)
+{
+    return lex_next(lval, lloc, P);
+}
 /* Deep nesting is legal; the parser stack lives on the heap. */
 #define YYMAXDEPTH 50000000
-}
-
-%union {
-    double num;
-    const char *name;
-    NodeId node;
-    int count;
 }
 
 %token END 0 "end of input"
@@ -248,6 +248,14 @@ static void yyerror(const Loc *loc, Parser *P, const char *msg)
  * expected list when something more telling is there. */
 static int yyreport_syntax_error(const yypcontext_t *ctx, Parser *P)
 {
+    /* The parser without LAC only finds out whether the text has a syntax
+     * error (front.c, front_parse_shaped): it stops at the first one, and
+     * the text is parsed again with LAC for the exact message. Returning 2
+     * takes bison's exit for an exhausted memory, its only way out of here. */
+    if (P->probe) {
+        P->probe_failed = 1;
+        return 2;
+    }
     yysymbol_kind_t expected[16];
     int n = yypcontext_expected_tokens(ctx, expected, 16);
     yysymbol_kind_t got = yypcontext_token(ctx);

@@ -469,6 +469,36 @@ Test(diagnostics, unexpected_token_says_what_was_expected)
                   "      |        ^\n");
 }
 
+/* The front end parses without bison's LAC first and, at a syntax error,
+ * throws that parse away and parses again with LAC (front.c,
+ * front_parse_shaped): the expected list is LAC's ("or '('" is what the
+ * parser without LAC leaves out here), and what the first parse reported
+ * before it stopped is not repeated; a message from before the parse stays. */
+Test(diagnostics, a_late_syntax_error_is_reported_once_with_the_full_expected_list)
+{
+    Buf src = {0};
+    buf_puts(&src, "a(x) = x + zeta\n");
+    for (int i = 0; i < 3000; i++)
+        buf_printf(&src, "g%d(x) = sin(x) * %d.5 + (x - 1)^2\n", i, i);
+    buf_puts(&src, "h(x) = x = 2\n");
+    Source s = {"t.grad", src.data, src.len};
+    Diag d;
+    diag_init(&d);
+    diag_plain(&d, "before");
+    cr_expect_null(front_parse(&s, 0, &d));
+    cr_expect_eq(d.nerrors, 3);
+    cr_expect_str_eq(d.out.data,
+                     "gradc: error: before\n"
+                     "t.grad:1:12: error: undefined variable 'zeta'\n"
+                     "    1 | a(x) = x + zeta\n"
+                     "      |            ^~~~\n"
+                     "t.grad:3002:10: error: unexpected '='; expected end of line or '('\n"
+                     " 3002 | h(x) = x = 2\n"
+                     "      |          ^\n");
+    diag_free(&d);
+    buf_free(&src);
+}
+
 Test(diagnostics, malformed_numbers)
 {
     expect_errors("f(x) = 1e+ * x\n", 0,
