@@ -105,6 +105,29 @@ Test(lexparse, numbers)
     cr_expect_eq(eval_bare(big, NULL, 0), 1e199);
 }
 
+/* Plain decimals skip strtod (num.c, plain_decimal): the same double,
+ * bit for bit, at the edges of that shortcut (2^53, 22 decimals) and past
+ * them, where strtod takes over. */
+Test(lexparse, plain_decimals_read_as_strtod_reads_them)
+{
+    static const char *const texts[] = {
+        "0", "00.0", "5.", ".5", "0.1", "0.3", "2.675", "4.35", "1.0000000000000002",
+        "0.1234567890123456789", "9007199254740992", "9007199254740993", "9007199254740991.",
+        "900719925474099.3", "90071992547409.93", "1234567890123456789", "12345678901234567890",
+        "0.0000000000000000000001", "0.00000000000000000000001", "1.7976931348623157",
+        "1e-3", "2.5E+2", "4.9406564584124654e-324",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        double got, want = strtod(texts[i], NULL);
+        cr_expect(num_parse(texts[i], strlen(texts[i]), &got), "%s", texts[i]);
+        cr_expect(memcmp(&got, &want, sizeof got) == 0, "%s: %.17g, strtod %.17g",
+                  texts[i], got, want);
+    }
+    double v;
+    cr_expect(!num_parse(".", 1, &v));
+    cr_expect(!num_parse("1.2.3", 5, &v));
+}
+
 Test(lexparse, power_is_right_associative_and_binds_tightest)
 {
     cr_expect_eq(eval_bare("2^3^2", NULL, 0), 512.0);      /* 2^(3^2) */
