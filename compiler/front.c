@@ -16,12 +16,17 @@ int fast_parse(Parser *P);      /* the same grammar without LAC */
 
 struct Sym {
     const char *name;
-    uint32_t hash;
+    uint32_t hash, len;
     NodeId var;                 /* bound variable, if var_scope >= 0 */
     Loc var_loc;
     int var_scope;
     Func *func;                 /* user function of this name */
     Loc called;                 /* its first call while still unknown */
+    /* What a call of this name is, looked up at its first call (calls are
+     * a fifth of a big formula's nodes; the lookups compare strings). */
+    int looked_up;
+    int tensor;                 /* index in tensor_fns, or -1 */
+    int op;                     /* a built-in operation (op_lookup_call), or -1 */
 };
 
 struct Undo {
@@ -66,11 +71,12 @@ static Sym *sym_get(Parser *P, const char *s, size_t n)
         symtab_grow(P);
     uint32_t hash = str_hash(s, n), h = hash & (P->symcap - 1);
     for (Sym *y; (y = P->symtab[h]); h = (h + 1) & (P->symcap - 1))
-        if (y->hash == hash && strncmp(y->name, s, n) == 0 && !y->name[n])
+        if (y->hash == hash && y->len == n && memcmp(y->name, s, n) == 0)
             return y;
     Sym *y = arena_alloc(P->prog->arena, sizeof *y);
     y->name = arena_strndup(P->prog->arena, s, n);
     y->hash = hash;
+    y->len = (uint32_t)n;
     y->var_scope = -1;
     P->symtab[h] = y;
     P->nsym++;
@@ -852,24 +858,28 @@ static int expect_rank(Parser *P, const char *fn, NodeId a, Loc loc, int lo, int
     return 0;
 }
 
-/* Built-in functions on tensors; sets *found. */
-static NodeId tensor_builtin(Parser *P, const char *fn, int n, const NodeId *a,
-                             const Loc *al, Loc loc, int *found)
+static const struct { const char *name; int arity; } tensor_fns[] = {
+    {"sum", 1}, {"dot", 2}, {"transpose", 1}, {"softmax", 1},
+    {"log_softmax", 1}, {"logsumexp", 1}, {"mse", 2}, {"cross_entropy", 2},
+};
+
+/* fn's index in tensor_fns, or -1. */
+static int tensor_index(const char *fn)
 {
-    static const struct { const char *name; int arity; } table[] = {
-        {"sum", 1}, {"dot", 2}, {"transpose", 1}, {"softmax", 1},
-        {"log_softmax", 1}, {"logsumexp", 1}, {"mse", 2}, {"cross_entropy", 2},
-    };
+    for (int i = 0; i < (int)(sizeof tensor_fns / sizeof tensor_fns[0]); i++)
+        if (strcmp(tensor_fns[i].name, fn) == 0)
+            return i;
+    return -1;
+}
+
+/* The built-in function on tensors tensor_fns[i]. */
+static NodeId tensor_builtin(Parser *P, int i, int n, const NodeId *a, const Loc *al, Loc loc)
+{
+    const char *fn = tensor_fns[i].name;
     Graph *g = P->prog->g;
-    int i = 0, count = (int)(sizeof table / sizeof table[0]);
-    while (i < count && strcmp(table[i].name, fn) != 0)
-        i++;
-    *found = i < count;
-    if (!*found)
-        return NODE_NONE;
-    if (n != table[i].arity) {
-        front_error(P, loc, "function '%s' takes %d %s, but %d %s given", fn, table[i].arity,
-                    plural(table[i].arity, "argument", "arguments"), n, plural(n, "was", "were"));
+    if (n != tensor_fns[i].arity) {
+        front_error(P, loc, "function '%s' takes %d %s, but %d %s given", fn, tensor_fns[i].arity,
+                    plural(tensor_fns[i].arity, "argument", "arguments"), n, plural(n, "was", "were"));
         return NODE_NONE;
     }
     for (int k = 0; k < n; k++)
@@ -944,12 +954,16 @@ NodeId front_call(Parser *P, const char *name, Loc loc, int nargs)
     P->nargs -= (uint32_t)nargs;
     const NodeId *args = P->args + P->nargs;
     const Loc *argloc = P->argloc + P->nargs;
-    int found;
-    NodeId t = tensor_builtin(P, name, nargs, args, argloc, loc, &found);
-    if (found)
-        return t;
-    int op = op_lookup_call(name);
-    Func *f = sym(P, name)->func;
+    Sym *y = sym(P, name);
+    if (!y->looked_up) {
+        y->tensor = tensor_index(name);
+        y->op = op_lookup_call(name);
+        y->looked_up = 1;
+    }
+    if (y->tensor >= 0)
+        return tensor_builtin(P, y->tensor, nargs, args, argloc, loc);
+    int op = y->op;
+    Func *f = y->func;
     if (op < 0 && f)
         return call_function(P, f, args, nargs, argloc, loc);
     if (op < 0 && P->cur && !strcmp(P->cur->name, name)) {
@@ -958,7 +972,6 @@ NodeId front_call(Parser *P, const char *name, Loc loc, int nargs)
         return NODE_NONE;
     }
     if (op < 0) {
-        Sym *y = sym(P, name);
         if (!y->called.first_line)      /* for the note at a later definition */
             y->called = loc;
         front_error(P, loc, "unknown function '%s'", name);

@@ -522,6 +522,32 @@ Test(diagnostics, a_late_syntax_error_is_reported_once_with_the_full_expected_li
     buf_free(&src);
 }
 
+/* What a call names is looked up once per name (front.c, front_call);
+ * a user function is still found by calls after its definition only. */
+Test(diagnostics, calls_before_and_after_a_definition)
+{
+    expect_errors("g(x) = f(x) + sum([x, x])\n"
+                  "f(x) = 2*x\n"
+                  "h(x) = f(x) + sum([x, x]) + sin(x) + f(sin(x))\n"
+                  "k(x) = sum(x, x) + sine(x)\n", 0,
+                  "t.grad:1:8: error: unknown function 'f'\n"
+                  "    1 | g(x) = f(x) + sum([x, x])\n"
+                  "      |        ^\n"
+                  "t.grad:2:1: note: 'f' is defined here, after its use at line 1: a function can "
+                  "only call functions defined before it\n"
+                  "    2 | f(x) = 2*x\n"
+                  "      | ^\n"
+                  "t.grad:4:8: error: function 'sum' takes 1 argument, but 2 were given\n"
+                  "    4 | k(x) = sum(x, x) + sine(x)\n"
+                  "      |        ^~~\n"
+                  "t.grad:4:20: error: unknown function 'sine'\n"
+                  "    4 | k(x) = sum(x, x) + sine(x)\n"
+                  "      |                    ^~~~\n"
+                  "t.grad:4:20: note: did you mean 'sin'?\n"
+                  "    4 | k(x) = sum(x, x) + sine(x)\n"
+                  "      |                    ^~~~\n");
+}
+
 Test(diagnostics, malformed_numbers)
 {
     expect_errors("f(x) = 1e+ * x\n", 0,
