@@ -1,6 +1,6 @@
 /* parser.y — the grammar of gradc sources. Actions are one-line calls into
  * front.c, which builds IR directly; precedence, from loosest:
- *   + -   (left)      * /   (left)      unary - +      ^ (right)
+ *   + -   (left)      * / @ (left)    unary - +      ^ (right)      [ ]
  * so -x^2 is -(x^2), 2^3^2 is 2^9, and x*-y, y^-1 and --x are valid. */
 %define api.pure full
 %define api.location.type {Loc}
@@ -47,22 +47,24 @@ static int yylex(ParseValue *lval, Loc *lloc, Parser *P)
 %token <name> STRING "string"
 %token <name> CALLNAME "a call compared with == or !="
 
-%type <node> expr postfix primary
+%type <node> expr
 %type <count> args arglist layeropts
 %type <count> cmp litlist
 %type <num> within
 %type <name> checkname
 
-/* Precedence, loosest first. The binary and unary operators are one
- * rule each instead of a chain of nonterminals (expr, term, unary,
- * power): an operand then takes two reductions to become an expr, not
- * six, which is most of the parser's work on a big formula. The
- * language is the same: -x^2 is -(x^2), 2^-x and x*-y parse, and ^
- * groups to the right. */
+/* Precedence, loosest first. Operators, subscripts and operands are all
+ * rules of expr, ordered by these precedences, instead of a chain of
+ * nonterminals (expr, term, unary, power, postfix, primary): a number or
+ * a name becomes an expr in one reduction, not three or more, and the
+ * parser's moves are most of its work on a big formula. The language is
+ * the same: -x^2 is -(x^2), -x[0] is -(x[0]), x^y[0] is x^(y[0]), 2^-x
+ * and x*-y parse, and ^ groups to the right. */
 %left '+' '-'
 %left '*' '/' '@'
 %precedence UNARY
-%precedence '^'
+%right '^'
+%precedence '['
 
 %%
 
@@ -205,17 +207,9 @@ expr
     | expr '@' expr             { $$ = front_matmul(P, $1, $3, @2); }
     | '-' expr %prec UNARY      { $$ = front_unary(P, OP_NEG, $2, @1); }
     | '+' expr %prec UNARY      { $$ = $2; }
-    | postfix '^' expr          { $$ = front_binary(P, OP_POW, $1, $3, @2); }
-    | postfix
-    ;
-
-postfix
-    : primary
-    | postfix '[' arglist ']'   { $$ = front_subscript(P, $1, @1, $3, @2); }
-    ;
-
-primary
-    : NUMBER                    { $$ = front_number(P, $1, @1); }
+    | expr '^' expr             { $$ = front_binary(P, OP_POW, $1, $3, @2); }
+    | expr '[' arglist ']'      { $$ = front_subscript(P, $1, @1, $3, @2); }
+    | NUMBER                    { $$ = front_number(P, $1, @1); }
     | IDENT                     { $$ = front_var(P, $1, @1); }
     | IDENT '(' args ')'        { $$ = front_call(P, $1, @1, $3); }
     | '(' expr ')'              { $$ = $2; }

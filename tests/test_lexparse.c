@@ -141,6 +141,23 @@ Test(lexparse, power_is_right_associative_and_binds_tightest)
     cr_expect_eq(eval_bare("2^-1^2", NULL, 0), 0.5);         /* 2^(-(1^2)) */
 }
 
+/* A subscript binds tighter than everything: -v[1]^2 is -((v[1])^2). */
+Test(lexparse, subscripts_bind_tightest)
+{
+    static const struct { const char *text; double want; } c[] = {
+        {"f(a, b) = -[a, b][1]^2\n", -9.0},
+        {"f(a, b) = 2^[a, b][0]\n", 4.0},
+        {"f(a, b) = [a, b][0]^[a, b][1]\n", 8.0},
+        {"f(a, b) = [a, b][1]^-[a, b][0]\n", 1.0 / 9},
+        {"f(a, b) = ([a, b]*2)[1]\n", 6.0},
+        {"f(a, b) = -[[a, b], [b, a]][1][0] + [[a, b], [b, a]][0, 1]\n", 0.0},
+        {"f(a, b) = a*[a, b][1] - b\n", 3.0},
+    };
+    double ab[2] = {2, 3};
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
+        cr_expect_eq(eval_func(c[i].text, "f", ab, 2), c[i].want, "%s", c[i].text);
+}
+
 Test(lexparse, unary_minus)
 {
     double xy[2] = {3, 4};
