@@ -85,11 +85,17 @@ static Sym *sym_get(Parser *P, const char *s, size_t n)
 
 const char *front_intern(Parser *P, const char *s, size_t n)
 {
-    return sym_get(P, s, n)->name;
+    P->last_sym = sym_get(P, s, n);
+    return P->last_sym->name;
 }
 
+/* The lexer has just interned most names an action looks up (a variable
+ * is reduced right after its token), so the last one is tried first: its
+ * name is the same pointer. */
 static Sym *sym(Parser *P, const char *name)
 {
+    if (P->last_sym && P->last_sym->name == name)
+        return P->last_sym;
     return sym_get(P, name, strlen(name));
 }
 

@@ -46,6 +46,7 @@ typedef struct Parser {
     /* names */
     Sym **symtab;
     uint32_t symcap, nsym;
+    Sym *last_sym;              /* the last name interned (front.c, sym) */
     int scope;                  /* 0 global, >0 inside a function body */
     Undo *undo;                 /* local bindings to unwind at function end */
     uint32_t nundo, capundo;
