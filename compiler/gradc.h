@@ -228,6 +228,7 @@ NodeId ir_append(Graph *g, const Node *n, NodeId a, NodeId b);
  * a and b is read (in a big graph, two cache misses saved per node). */
 NodeId ir_append_same(Graph *g, const Node *n, NodeId a, NodeId b);
 void ir_reserve(Graph *g, uint32_t n);          /* room for n nodes */
+void ir_trim(Graph *g);                         /* no room beyond its nodes */
 NodeId ir_sum(Graph *g, NodeId a);
 NodeId ir_bcast(Graph *g, NodeId a, Shape s);
 NodeId ir_matmul(Graph *g, NodeId a, NodeId b, int transpose);

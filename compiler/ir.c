@@ -324,6 +324,12 @@ void ir_reserve(Graph *g, uint32_t n)
     }
 }
 
+void ir_trim(Graph *g)
+{
+    g->cap = g->n;
+    g->node = xrealloc(g->node, g->cap * sizeof *g->node);
+}
+
 Graph *ir_new(void)
 {
     Graph *g = xmalloc(sizeof *g);

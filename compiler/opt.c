@@ -39,6 +39,17 @@ typedef struct Walk {
     NodeId next[2];
 } Walk;
 
+/* A src node's Sethi-Ullman label and form (walk_init), side by side:
+ * one random read for both. */
+typedef struct Label {
+    uint32_t need, form;
+} Label;
+
+/* copy_scheduled keeps both in the kernel's node array, and fwd[] over
+ * the labels. */
+_Static_assert(sizeof(Walk) + sizeof(Label) <= sizeof(Node), "scratch fits in the nodes");
+_Static_assert(sizeof(NodeId) <= sizeof(Label), "fwd[] fits over the labels");
+
 /* State of the scheduled copy (copy_scheduled). */
 typedef struct Sched {
     const Graph *src;
@@ -95,11 +106,9 @@ static uint32_t node_form(const Node *n, uint32_t a, uint32_t b)
  * tree). Operands come before their users, so one forward loop computes
  * them. The walk visits the operand with the larger label first: w[]
  * lists it first. Inputs (map[i] != 0) are already in the kernel. */
-static void walk_init(Sched *s)
+static void walk_init(Sched *s, Label *l)
 {
     const Graph *g = s->src;
-    /* Label and form side by side: one random read for both. */
-    struct { uint32_t need, form; } *l = xmalloc(g->n * sizeof *l);
     for (NodeId i = 0; i < g->n; i++) {
         const Node *n = &g->node[i];
         if (i + AHEAD < g->n) {         /* the operands' labels: random reads */
@@ -122,7 +131,6 @@ static void walk_init(Sched *s)
         if (s->map[i])
             see(s, i);
     }
-    free(l);
 }
 
 /* Appends node id of src to dst; its operands are there already. src is
@@ -139,12 +147,10 @@ static void copy_node(Sched *s, NodeId id)
             s->dst, n, s->map[n->arg[0]], op_info[n->op].arity > 1 ? s->map[n->arg[1]] : 0);
 }
 
-/* Visits the nodes reachable from root not yet seen, in depth-first
- * post-order, first the operand that needs more live values (so a long
- * sum is added up term by term instead of computing every term first).
- * Each node is appended to order[] or, when order is NULL, copied at once
- * (while it is still in the cache). Iterative: deep graphs cannot
- * overflow the C stack. */
+/* Appends to order[] the nodes reachable from root not yet seen, in
+ * depth-first post-order, first the operand that needs more live values
+ * (so a long sum is added up term by term instead of computing every
+ * term first). Iterative: deep graphs cannot overflow the C stack. */
 static void postorder(Sched *s, NodeId root, NodeId *order, uint32_t *norder)
 {
     if (seen(s, root))
@@ -163,9 +169,6 @@ static void postorder(Sched *s, NodeId root, NodeId *order, uint32_t *norder)
                 PREFETCH(&s->w[n->arg[arity - 1]]);
                 PREFETCH(&s->w[n->next[0]]);
                 PREFETCH(&s->w[n->next[1]]);
-                PREFETCH(&s->src->node[f->id]);
-                PREFETCH(&s->map[n->arg[0]]);
-                PREFETCH(&s->map[n->arg[arity - 1]]);
             }
             NodeId a = n->arg[f->next++];
             if (!seen(s, a)) {
@@ -174,11 +177,28 @@ static void postorder(Sched *s, NodeId root, NodeId *order, uint32_t *norder)
             }
             continue;
         }
-        if (order)
-            order[(*norder)++] = f->id;
-        else
-            copy_node(s, f->id);
+        order[(*norder)++] = f->id;
         sp--;
+    }
+}
+
+/* Copies the nodes order[0..n) of src to dst, in that order. */
+static void copy_order(Sched *s, const NodeId *order, uint32_t n)
+{
+    const Node *node = s->src->node;
+    for (uint32_t j = 0; j < n; j++) {
+        /* Random reads: the node (56 bytes, often across two cache
+         * lines) well ahead, its operands' map entries once it is in. */
+        if (j + 2 * AHEAD < n) {
+            PREFETCH(&node[order[j + 2 * AHEAD]]);
+            PREFETCH((const char *)&node[order[j + 2 * AHEAD] + 1] - 1);
+        }
+        if (j + AHEAD < n) {
+            const Node *m = &node[order[j + AHEAD]];
+            PREFETCH(&s->map[m->arg[0]]);
+            PREFETCH(&s->map[m->arg[1]]);
+        }
+        copy_node(s, order[j]);
     }
 }
 
@@ -193,12 +213,19 @@ static void postorder(Sched *s, NodeId root, NodeId *order, uint32_t *norder)
 static void copy_scheduled(const Graph *src, Graph *dst, const NodeId *roots,
                            uint32_t nroots, NodeId *map, int same)
 {
-    Sched s = {src, dst, map, xmalloc(src->n * sizeof *s.w),
-               xcalloc(src->n / 64 + 1, sizeof *s.seen), same,
+    /* The kernel's node array, reserved once for at most every src node,
+     * holds the walk's per-node scratch (w[], then the labels, then fwd[]
+     * over them, 24 of its 56 bytes per node) until the copy overwrites
+     * it: the pages are touched once, not twice (fresh pages cost about
+     * 1 ms per MB at 10^6 nodes). */
+    ir_reserve(dst, dst->n + src->n);
+    char *room = (char *)(dst->node + dst->n);
+    Sched s = {src, dst, map, (Walk *)room, xcalloc(src->n / 64 + 1, sizeof *s.seen), same,
                xmalloc(src->n * sizeof *s.stack)};
-    NodeId *fwd = xmalloc(src->n * sizeof *fwd);
+    Label *labels = (Label *)(s.w + src->n);
+    NodeId *fwd = (NodeId *)labels;
     uint32_t *ready = xmalloc(src->n * sizeof *ready);
-    walk_init(&s);
+    walk_init(&s, labels);
     uint32_t nfwd = 0;
     postorder(&s, roots[0], fwd, &nfwd);
 
@@ -206,7 +233,6 @@ static void copy_scheduled(const Graph *src, Graph *dst, const NodeId *roots,
     memset(ready, 0, src->n * sizeof *ready);
     for (uint32_t j = 0; j < nfwd; j++)
         ready[fwd[j]] = j + 1;
-    uint32_t nodes = nfwd;
     for (NodeId i = 0; i < src->n; i++) {
         const Walk *w = &s.w[i];
         int unseen = !seen(&s, i);
@@ -217,7 +243,6 @@ static void copy_scheduled(const Graph *src, Graph *dst, const NodeId *roots,
         for (int k = 0; k < walk_arity(w); k++)
             if (ready[w->arg[k]] > ready[i] && unseen)
                 ready[i] = ready[w->arg[k]];
-        nodes += unseen;                        /* an upper bound for the reserve */
     }
 
     /* Gradient roots bucketed by readiness (a counting sort, stable). */
@@ -232,20 +257,21 @@ static void copy_scheduled(const Graph *src, Graph *dst, const NodeId *roots,
         bucket[start[ready[roots[r]]]++] = roots[r];
     /* start[j] is now the end of bucket j. */
 
-    ir_reserve(dst, dst->n + nodes);
-    uint32_t b = 0;
+    /* The kernel's order, in ready[] (no longer needed): the walks depend
+     * only on seen, so all of them come first, and the copy then reads
+     * the nodes in that order, fetching ahead. */
+    NodeId *order = ready;
+    uint32_t norder = 0, b = 0;
     for (uint32_t j = 0; j <= nfwd; j++) {
-        if (j + 8 < nfwd)
-            PREFETCH(&src->node[fwd[j + 8]]);     /* random reads: start early */
         if (j > 0)
-            copy_node(&s, fwd[j - 1]);
+            order[norder++] = fwd[j - 1];
         for (; b < start[j]; b++)
-            postorder(&s, bucket[b], NULL, NULL);
+            postorder(&s, bucket[b], order, &norder);
     }
-    free(s.w);
+    copy_order(&s, order, norder);
+    ir_trim(dst);
     free(s.seen);
     free(s.stack);
-    free(fwd);
     free(ready);
     free(start);
     free(bucket);
