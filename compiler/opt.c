@@ -22,9 +22,11 @@
  * will need (entries read at random, each a cache miss in a big graph). */
 enum { AHEAD = 32 };
 
+/* A node of the walk's path whose first operand's subtree is being
+ * visited; its walk entry is not read again. */
 typedef struct Frame {
     NodeId id;
-    int next;                   /* next operand to visit */
+    NodeId second;              /* the operand to visit next, or NODE_NONE */
 } Frame;
 
 /* What the walk needs of a src node, 16 bytes instead of a whole Node:
@@ -155,30 +157,40 @@ static void postorder(Sched *s, NodeId root, NodeId *order, uint32_t *norder)
 {
     if (seen(s, root))
         return;
-    uint32_t sp = 0;
-    s->stack[sp++] = (Frame){root, 0};
     see(s, root);
-    while (sp > 0) {
-        Frame *f = &s->stack[sp - 1];
-        const Walk *n = &s->w[f->id];
-        int arity = walk_arity(n);
-        if (f->next < arity) {
-            if (f->next == 0) {
-                /* Both operands' entries and the node itself will be
-                 * read: start the cache misses together. */
-                PREFETCH(&s->w[n->arg[arity - 1]]);
-                PREFETCH(&s->w[n->next[0]]);
-                PREFETCH(&s->w[n->next[1]]);
-            }
-            NodeId a = n->arg[f->next++];
-            if (!seen(s, a)) {
-                see(s, a);
-                s->stack[sp++] = (Frame){a, 0};
-            }
+    uint32_t sp = 0, k = *norder;
+    NodeId id = root;
+    for (;;) {
+        /* First visit of id: down to its first operand if not seen. */
+        const Walk *n = &s->w[id];
+        NodeId a = n->arg[0], b = n->arg[1];
+        /* The second operand's entry and those the descent reads next:
+         * start the cache misses together. */
+        PREFETCH(&s->w[b]);
+        PREFETCH(&s->w[n->next[0]]);
+        PREFETCH(&s->w[n->next[1]]);
+        s->stack[sp++] = (Frame){id, b};
+        if (a != NODE_NONE && !seen(s, a)) {
+            see(s, a);
+            id = a;
             continue;
         }
-        order[(*norder)++] = f->id;
-        sp--;
+        /* Up the path, finishing the nodes whose second operand is absent
+         * or seen, until one has a second operand to visit. */
+        for (;;) {
+            Frame *f = &s->stack[sp - 1];
+            if (f->second != NODE_NONE && !seen(s, f->second)) {
+                id = f->second;
+                f->second = NODE_NONE;
+                see(s, id);
+                break;
+            }
+            order[k++] = f->id;
+            if (--sp == 0) {
+                *norder = k;
+                return;
+            }
+        }
     }
 }
 
