@@ -355,6 +355,23 @@ Test(ir, kernel_graph_still_shares_after_the_copy)
     program_free(p);
 }
 
+/* The scheduled copy reserves the kernel's node array for every src node
+ * (its scratch lives there) and trims it after: the graph must still grow. */
+Test(ir, trimmed_graph_still_grows)
+{
+    Graph *g = ir_new();
+    NodeId x = ir_input(g, SHAPE_SCALAR);
+    ir_trim(g);
+    cr_expect_eq(g->cap, g->n);
+    NodeId v = x;
+    for (int i = 0; i < 3000; i++)
+        v = ir_op(g, i % 2 ? OP_SIN : OP_COS, v, 0);
+    cr_expect_geq(g->cap, g->n);
+    cr_expect_eq(g->n, 3002u);
+    cr_expect_eq(g->node[v].op, OP_SIN);
+    ir_free(g);
+}
+
 Test(ir, two_spellings_give_identical_kernels)
 {
     const char *a = "f(x, y, z) = (x + y) * z + sin(x*y)\n";
