@@ -22,7 +22,6 @@
 #include <assert.h>
 #include <ctype.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1160,104 +1159,9 @@ static uint8_t *jacobian_plan(const Emitter *e, Plan *p)
     return done;
 }
 
-/* ---- two threads for a big kernel ----
- * The value and the gradient entry points are planned at the same time,
- * then printed at the same time: the two plans are independent, and so
- * are the two texts once the work size (both signatures show it) is
- * known. Planning and printing are a third of a big kernel's compile
- * time (W6), and the machines gradc runs on have two cores or more. The
- * side thread works on a shallow copy of the emitter with its own literal
- * cache and table marks, the only emitter state that printing writes;
- * each plan is its own entry of e->plans. The text is byte for byte the
- * one thread's. */
-typedef struct Side {
-    Emitter e;
-    Entry entry;
-    int work;
-    int print;                  /* 0: plan the entry point, 1: print it */
-    Buf out;
-    pthread_t thread;
-} Side;
-
-static int two_threads(const Emitter *e)
-{
-    int t = e->o ? e->o->threads : 0;
-    if (t == 1 || !has(e, E_VALUE) || !has(e, E_GRAD))
-        return 0;
-    return t == 2 || e->k->g->n >= EMIT_THREAD_MIN;
-}
-
-static void *side_run(void *arg)
-{
-    Side *s = arg;
-    if (s->print)
-        entry_function(&s->e, s->entry, s->work, &s->out);
-    else
-        entry_plan(&s->e, s->entry);
-    return NULL;
-}
-
-/* Starts the side thread on s (the emitter copied from e); returns 0
- * when no thread could be started: the caller then does the job. */
-static int side_start(const Emitter *e, Side *s, Entry entry, int work, int print)
-{
-    memset(s, 0, sizeof *s);
-    s->e = *e;
-    s->entry = entry;
-    s->work = work;
-    s->print = print;
-    if (print) {
-        uint32_t n = e->k->g->n;
-        s->e.lit_at = xcalloc(n, sizeof *s->e.lit_at);
-        s->e.table_used = xcalloc(n, 1);
-        s->e.lits = xcalloc(1, sizeof *s->e.lits);
-        /* As emit_c_source's buffer: reserved, not grown by copying. */
-        buf_grow(&s->out, (size_t)n * 48);
-    }
-    if (pthread_create(&s->thread, NULL, side_run, s) == 0)
-        return 1;
-    if (print) {
-        free(s->e.lit_at);
-        free(s->e.table_used);
-        free(s->e.lits);
-        buf_free(&s->out);
-    }
-    return 0;
-}
-
-/* Waits for the side thread; a printing side's text is appended to out
- * and the tables it read are marked in e. */
-static void side_finish(const Emitter *e, Side *s, Buf *out)
-{
-    pthread_join(s->thread, NULL);
-    if (!s->print)
-        return;
-    buf_put(out, s->out.data, s->out.len);
-    for (NodeId i = 1; i < e->k->g->n; i++)
-        e->table_used[i] |= s->e.table_used[i];
-    free(s->e.lit_at);
-    free(s->e.table_used);
-    buf_free(s->e.lits);
-    free(s->e.lits);
-    buf_free(&s->out);
-}
-
-/* The value's and the gradient's plans, on two threads when worth it. */
-static void plan_value_and_grad(const Emitter *e)
-{
-    Side s;
-    if (!two_threads(e) || e->plans[E_VALUE].roots || e->plans[E_GRAD].roots)
-        return;
-    int side = side_start(e, &s, E_VALUE, 0, 0);
-    entry_plan(e, E_GRAD);
-    if (side)
-        side_finish(e, &s, NULL);
-}
-
 static uint32_t work_size(const Emitter *e)
 {
     uint32_t size = 0;
-    plan_value_and_grad(e);
     for (int entry = E_VALUE; entry < E_COUNT; entry++) {
         if (!has(e, entry))
             continue;
@@ -1850,18 +1754,13 @@ static void emit_functions(const Emitter *e, uint32_t work, Buf *out)
 {
     const Network *net = e->o ? e->o->net : NULL;
     const char *sep = "";
-    Side s;
-    int side = two_threads(e) && side_start(e, &s, E_GRAD, work != 0, 1);
     if (has(e, E_VALUE)) {
         entry_function(e, E_VALUE, work != 0, out);
         sep = "\n";
     }
     if (has(e, E_GRAD)) {
         buf_puts(out, sep);
-        if (side)
-            side_finish(e, &s, out);
-        else
-            entry_function(e, E_GRAD, work != 0, out);
+        entry_function(e, E_GRAD, work != 0, out);
         if (!is_scalar(e, e->k->value)) {
             buf_puts(out, "\n");
             jacobian_function(e, work != 0, 0, out);

@@ -502,16 +502,10 @@ typedef struct EmitOptions {
                                    the one exception to "only <math.h>" */
     size_t max_bytes;           /* emit_c_source fails past this many bytes
                                    of C (0: no limit; docs/robustness.md) */
-    int threads;                /* 0: plan and print the value and gradient
-                                   entry points on two threads when the
-                                   kernel is big (EMIT_THREAD_MIN nodes);
-                                   1: one thread; 2: two whatever the size
-                                   (tests). The text is the same. */
 } EmitOptions;
 
 #define EMIT_DEFAULT_MAX_LOCALS 4096  /* 32 KiB of doubles per call */
 #define EMIT_DEFAULT_MAX_BLOCK 500    /* statements per generated function */
-#define EMIT_THREAD_MIN 50000         /* kernel nodes worth a second thread */
 /* What gradc emit and the JIT accept by default: a C file beyond this
  * takes a C compiler minutes and gigabytes (--max-code-size). */
 #define EMIT_DEFAULT_MAX_BYTES ((size_t)128 << 20)
