@@ -314,7 +314,7 @@ class Suite:
                    re.search(r"#define (\w+_NUM_INPUTS) ", header)).group(1)
         exe = os.path.join(self.work, "harness_%s_%d%s" % (tag, fi, "_swapped" if order else ""))
         # order 1 links gradc's code before the hand-written code (see
-        # run_harness: the two layouts are both measured).
+        # merge_layouts: the two layouts are both measured).
         contenders = [os.path.join(HERE, "hand", w["hand"]), c]
         if order:
             contenders.reverse()
