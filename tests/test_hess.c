@@ -598,19 +598,22 @@ Test(hess, network_hessian_by_the_input)
     Loaded code;
     char *err = NULL;
     cr_assert_eq(rt_load(k, &opt, &code, &err), 0, "%s", err ? err : "");
-    double params[26], x[3] = {0.3, -0.7, 1.1}, grad[3], vals[6], H[9], Hfd[9];
+    /* p is an input like x (the network's parameters are no params block
+     * here: nparams is 0), so the kernel reads x and p from one array. */
+    cr_assert_eq(k->nparams, 0);
+    double in[29] = {0.3, -0.7, 1.1}, grad[3], vals[6], H[9], Hfd[9];
     uint32_t n = 3;
     const Network *net = f->net ? f->net : program_find(p, "net")->net;
-    net_init_params(net, 0, params);
-    rt_call2(&code, x, params, NULL, NULL, NULL, grad, vals);
+    net_init_params(net, 0, in + 3);
+    rt_call2(&code, in, NULL, NULL, NULL, NULL, grad, vals);
     densify(&k->hess, vals, H);
-    double xp[3], gp[3], gm[3], val;
+    double xp[29], gp[3], gm[3], val;
     for (uint32_t j = 0; j < n; j++) {
-        memcpy(xp, x, sizeof xp);
-        xp[j] = x[j] + 1e-5;
-        rt_call(&code, xp, params, NULL, &val, gp, NULL);
-        xp[j] = x[j] - 1e-5;
-        rt_call(&code, xp, params, NULL, &val, gm, NULL);
+        memcpy(xp, in, sizeof xp);
+        xp[j] = in[j] + 1e-5;
+        rt_call(&code, xp, NULL, NULL, &val, gp, NULL);
+        xp[j] = in[j] - 1e-5;
+        rt_call(&code, xp, NULL, NULL, &val, gm, NULL);
         for (uint32_t i = 0; i < n; i++)
             Hfd[i * n + j] = (gp[i] - gm[i]) / 2e-5;
     }
