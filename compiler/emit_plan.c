@@ -71,7 +71,7 @@ static uint32_t assign_slots(const Emitter *e, Plan *p, const uint8_t *mark,
  * classified, with their operands (NODE_NONE for a difference's second),
  * from the last node to the first. Its random reads then hit this byte
  * array (2 MB at 10^6 nodes), which a big kernel's caches hold, instead
- * of a uint32 count and the operand's node (56 bytes), each a cache
+ * of a uint32 count and the operand's node (48 bytes), each a cache
  * miss. */
 typedef struct Chain {
     uint8_t *u;

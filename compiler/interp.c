@@ -37,7 +37,7 @@ void interp_eval(const Graph *g, const NodeId *inputs, const double *in,
             for (uint32_t e = 0; e < size; e++)
                 val[i][e] = NAN;    /* an input nobody gave a value */
         } else {
-            const double *args[3] = {val[n->arg[0]], val[n->arg[1]], val[n->arg[2]]};
+            const double *args[2] = {val[n->arg[0]], val[n->arg[1]]};
             kern_eval(g, n, args, val[i]);
         }
     }

@@ -30,7 +30,7 @@ static uint64_t node_hash(const Node *n)
     uint64_t aux = n->op == OP_TCONST ? 0 : (uint32_t)n->aux;
     uint64_t h = (n->op | (uint64_t)n->shape.rank << 16 | aux << 32) * 0x9e3779b97f4a7c15ull;
     h ^= (n->arg[0] | (uint64_t)n->arg[1] << 32) * 0xbf58476d1ce4e5b9ull;
-    h ^= (n->arg[2] | (uint64_t)n->shape.dim[0] << 32) * 0x94d049bb133111ebull;
+    h ^= ((uint64_t)n->shape.dim[0] << 32) * 0x94d049bb133111ebull;
     h ^= (bits ^ n->shape.dim[1]) * 0xd6e8feb86659fd93ull;
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdull;
@@ -51,7 +51,7 @@ static int node_equal(const Graph *g, const Node *a, const Node *b)
     return a->op == b->op && a->shape.rank == b->shape.rank &&
            a->shape.dim[0] == b->shape.dim[0] &&
            a->shape.dim[1] == b->shape.dim[1] && a->arg[0] == b->arg[0] &&
-           a->arg[1] == b->arg[1] && a->arg[2] == b->arg[2] &&
+           a->arg[1] == b->arg[1] &&
            memcmp(&a->num, &b->num, sizeof a->num) == 0 && a->aux == b->aux;
 }
 
@@ -615,7 +615,7 @@ NodeId ir_add_negated(Graph *g, NodeId a, NodeId y, int y_first)
 /* op(a, b) in canonical operand order, found or made. */
 static NodeId make(Graph *g, Op op, NodeId a, NodeId b, Shape shape)
 {
-    Node n = {.op = (uint16_t)op, .arg = {a, b, 0}, .shape = shape};
+    Node n = {.op = (uint16_t)op, .arg = {a, b}, .shape = shape};
     uint64_t sha = g->node[a].sh, shb = g->node[b].sh;
     if ((op_info[op].flags & OPF_COMM) && (sha > shb || (sha == shb && a > b))) {
         n.arg[0] = b;
@@ -664,7 +664,7 @@ NodeId ir_op(Graph *g, Op op, NodeId a, NodeId b)
         b = ir_const(g, u);
     else if (arity == 2 && shape_eq(g->node[b].shape, shape) && uniform(g, a, &u))
         a = ir_const(g, u);
-    Node n = {.op = (uint16_t)op, .arg = {a, b, 0}, .shape = shape};
+    Node n = {.op = (uint16_t)op, .arg = {a, b}, .shape = shape};
     if (all_constant(g, &n))
         return fold(g, &n);
     NodeId s = simplify(g, op, a, b);
@@ -681,7 +681,7 @@ NodeId ir_node(Graph *g, Op op, NodeId a, NodeId b, int32_t aux, double num,
     int arity = op_info[op].arity;
     if ((arity >= 1 && a == NODE_NONE) || (arity == 2 && b == NODE_NONE))
         return NODE_NONE;
-    Node n = {.op = (uint16_t)op, .arg = {arity >= 1 ? a : 0, arity == 2 ? b : 0, 0},
+    Node n = {.op = (uint16_t)op, .arg = {arity >= 1 ? a : 0, arity == 2 ? b : 0},
               .num = num, .aux = aux, .shape = shape};
     if (all_constant(g, &n))
         return fold(g, &n);

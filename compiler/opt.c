@@ -199,8 +199,9 @@ static void copy_order(Sched *s, const NodeId *order, uint32_t n)
 {
     const Node *node = s->src->node;
     for (uint32_t j = 0; j < n; j++) {
-        /* Random reads: the node (56 bytes, often across two cache
-         * lines) well ahead, its operands' map entries once it is in. */
+        /* Random reads: the node (48 bytes, every other one across two
+         * cache lines) well ahead, its operands' map entries once it is
+         * in. */
         if (j + 2 * AHEAD < n) {
             PREFETCH(&node[order[j + 2 * AHEAD]]);
             PREFETCH((const char *)&node[order[j + 2 * AHEAD] + 1] - 1);
@@ -227,7 +228,7 @@ static void copy_scheduled(const Graph *src, Graph *dst, const NodeId *roots,
 {
     /* The kernel's node array, reserved once for at most every src node,
      * holds the walk's per-node scratch (w[], then the labels, then fwd[]
-     * over them, 24 of its 56 bytes per node) until the copy overwrites
+     * over them, 24 of its 48 bytes per node) until the copy overwrites
      * it: the pages are touched once, not twice (fresh pages cost about
      * 1 ms per MB at 10^6 nodes). */
     ir_reserve(dst, dst->n + src->n);
