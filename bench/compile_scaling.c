@@ -5,8 +5,9 @@
  * C emission (emit_c_source). The C compiler is not involved.
  *
  * usage: bench_compile random N [SEED] | rosen N, then optionally --runs R
- * prints one JSON object; every time is the median of a few runs (R: that
- * many, for profiling under valgrind or perf). */
+ * prints one JSON object; every time is the median of a few compiles in
+ * this process (R: that many; 1 for profiling under valgrind or perf).
+ * bench/run.py times first compiles: --runs 1 in several processes. */
 #include "gradc.h"
 
 #include <stdlib.h>
