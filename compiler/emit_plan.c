@@ -443,8 +443,8 @@ void plan_make(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p)
  * blocks for the tensors still in it, then the slots. */
 void plan_rework(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots)
 {
-    int any = 0;
-    for (NodeId i = 1; i < e->k->g->n && !any; i++)
+    int any = 0;                /* only tensors go to S_WORK (plan_make) */
+    for (NodeId i = 1; p->tensors && i < e->k->g->n && !any; i++)
         any = p->where[i].store == S_WORK;
     p->work = 0;
     if (any)
