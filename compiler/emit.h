@@ -78,8 +78,8 @@ typedef struct Plan {
      * to order[part_at[k + 1] - 1]. Values read outside their part live
      * in the slots w, the scratch array. nparts 0: one body. */
     uint32_t nparts;
-    uint32_t *part_at;
-    NodeId *order;              /* inside the part_at allocation */
+    uint32_t *part_at;          /* inside the order allocation */
+    NodeId *order;
     const char *part_tag;       /* "v" or "g": names NAME__v0, NAME__g0 */
     NodeId *band_run;           /* f_hess: per band of k->hess, the first
                                    node of the run whose loop writes it; 0:

@@ -468,7 +468,7 @@ void plan_free(Plan *p)
     free(p->wfirst);
     free(p->out_at);
     free(p->wlast);
-    free(p->part_at);
+    free(p->order);             /* part_at is in its block */
     free(p->band_run);
 }
 

@@ -69,11 +69,17 @@ static uint32_t scalar_statements(const Emitter *e, const Plan *p)
  * order, as assign_slots does). The operands of each statement are
  * fetched once as statement positions (pos: per node, UINT32_MAX for no
  * statement), and the sweeps then work on arrays of the statements'
- * size, fetched a few statements ahead: in a big kernel the nodes (56
+ * size, fetched a few statements ahead: in a big kernel the nodes (48
  * bytes each) and their plan entries are far apart in memory, and each
- * sweep over them was a cache miss per operand. Returns the number of
- * slots. */
-static uint32_t cross_slots(const Emitter *e, Plan *p, const uint32_t *pos, uint32_t count)
+ * sweep over them was a cache miss per operand. Few fresh pages: each
+ * statement's last reader goes into pos once the positions are fetched,
+ * its slot straight into its plan entry, and a slot to release is posted
+ * in place of the operand at its last reader (a big kernel's every array
+ * is fresh memory, a page fault every 4 KB). pos is used up. Returns the
+ * number of slots. */
+enum { POSTED = 1u << 31 };     /* arg: a slot to release, not a position */
+
+static uint32_t cross_slots(const Emitter *e, Plan *p, uint32_t *pos, uint32_t count)
 {
     const Graph *g = e->k->g;
     const NodeId *order = p->order;
@@ -93,47 +99,47 @@ static uint32_t cross_slots(const Emitter *e, Plan *p, const uint32_t *pos, uint
         }
     }
     /* Per statement: 1 + the position of its last reader (0: none,
-     * UINT32_MAX: returned), then its slot: one cache line for both.
-     * Entry count takes the writes for operands that are no statement. */
-    uint32_t (*s)[2] = xcalloc(count + 1, sizeof *s);
+     * UINT32_MAX: returned). Entry count takes the writes for operands
+     * that are no statement. A graph has fewer than 2^31 nodes. */
+    uint32_t returned = pos[e->k->value], *last = pos;
+    assert(count < POSTED);
+    memset(last, 0, (count + 1) * sizeof *last);
     for (uint32_t at = 0; at < count; at++) {
         if (at + AHEAD < count) {
-            __builtin_prefetch(&s[arg[at + AHEAD][0]], 1);
-            __builtin_prefetch(&s[arg[at + AHEAD][1]], 1);
+            __builtin_prefetch(&last[arg[at + AHEAD][0]], 1);
+            __builtin_prefetch(&last[arg[at + AHEAD][1]], 1);
         }
-        s[arg[at][0]][0] = s[arg[at][1]][0] = at + 1;
+        last[arg[at][0]] = last[arg[at][1]] = at + 1;
     }
-    if (pos[e->k->value] != UINT32_MAX)
-        s[pos[e->k->value]][0] = UINT32_MAX;
+    if (returned != UINT32_MAX)
+        last[returned] = UINT32_MAX;
     /* Operands come before their users, and parts are runs of positions:
      * a value crosses a cut when its last reader is past the end of its
-     * part, and a value read last in part k crossed when it is before
-     * part k's first statement. Its slot is released there (once, even
-     * for x*x). */
+     * part. Its slot is released at that reader, before the reader takes
+     * one, in operand order (once, even for x*x). */
     uint32_t *free_slots = xmalloc(count * sizeof *free_slots), nfree = 0, nslots = 0;
     for (uint32_t k = 0; k < p->nparts; k++) {
         uint32_t start = p->part_at[k], end = p->part_at[k + 1];
         for (uint32_t at = start; at < end; at++) {
-            if (at + AHEAD < count) {
-                __builtin_prefetch(&s[arg[at + AHEAD][0]], 1);
-                __builtin_prefetch(&s[arg[at + AHEAD][1]], 1);
-            }
-            for (int j = 0; j < 2; j++) {
-                uint32_t a = arg[at][j];
-                if (a < start && s[a][0] == at + 1) {      /* a = count: none */
-                    free_slots[nfree++] = s[a][1];
-                    s[a][0] = 0;
-                }
-            }
-            if (s[at][0] && s[at][0] - 1 >= end) {
-                s[at][1] = nfree ? free_slots[--nfree] : nslots++;
+            uint32_t ahead = at + AHEAD < count ? last[at + AHEAD] - 1 : count;
+            if (ahead >= end && ahead < count)     /* crosses (at least past this part) */
+                __builtin_prefetch(&arg[ahead], 1);
+            for (int j = 0; j < 2; j++)
+                if (arg[at][j] & POSTED)
+                    free_slots[nfree++] = arg[at][j] & ~POSTED;
+            if (last[at] && last[at] - 1 >= end) {
+                uint32_t slot = nfree ? free_slots[--nfree] : nslots++;
                 p->where[order[at]].store = S_SLOT;
-                p->where[order[at]].num = s[at][1];
+                p->where[order[at]].num = slot;
+                if (last[at] != UINT32_MAX) {
+                    uint32_t *r = arg[last[at] - 1];
+                    assert(r[0] == at || r[1] == at);
+                    r[r[0] != at] = POSTED | slot;
+                }
             }
         }
     }
     free(arg);
-    free(s);
     free(free_slots);
     return nslots;
 }
@@ -727,10 +733,11 @@ int split_plan(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots, 
     uint32_t from = fold ? f.at : 0, to = fold ? f.at + f.n * f.len : 0;
     /* At most: the head's parts, the fold's, the tail's. */
     uint32_t most = (from + max - 1) / max + (fold ? f.n : 0) + (count - to + max - 1) / max;
-    p->part_at = xmalloc((most + 1 + count) * sizeof *p->part_at);
-    p->order = p->part_at + most + 1;
-    memcpy(p->order, order, count * sizeof *order);
-    free(order);
+    /* The part starts go after the order, in its block: grown in place
+     * (a big block is remapped, not copied), no second copy of the order
+     * in fresh pages. */
+    p->order = xrealloc(order, (count + most + 1) * sizeof *order);
+    p->part_at = p->order + count;
     uint32_t nparts = cut_even(0, from, max, p->part_at);
     if (fold) {
         p->fold_part = nparts;
