@@ -143,18 +143,46 @@ static inline char *put_uint(char *p, uint32_t v)
     return p + n;
 }
 
+/* The slot of node id in the literal table: its own, or the empty one
+ * where it goes. */
+static uint64_t *literal_slot(const Literals *t, NodeId id)
+{
+    uint32_t mask = (1u << t->bits) - 1, h = (id * 0x9e3779b1u) >> (32 - t->bits);
+    while (t->slot[h] && (NodeId)(t->slot[h] >> 32) != id)
+        h = (h + 1) & mask;
+    return &t->slot[h];
+}
+
+/* Twice the slots, kept under half full. */
+static void literals_grow(Literals *t)
+{
+    uint64_t *old = t->slot;
+    uint32_t n = 1u << t->bits;
+    t->bits++;
+    t->slot = xcalloc((size_t)1 << t->bits, sizeof *t->slot);
+    for (uint32_t i = 0; i < n; i++)
+        if (old[i])
+            *literal_slot(t, (NodeId)(old[i] >> 32)) = old[i];
+    free(old);
+}
+
 /* The literal of a scalar constant, formatted once per node: a formula's
  * few distinct constants are used over and over. */
 static const char *literal_of(const Emitter *e, NodeId id)
 {
-    uint32_t *at = &e->lit_at[id];
+    uint64_t *at = literal_slot(e->lit, id);
     if (!*at) {
         char num[48];
         emit_literal(node(e, id)->num, num);
-        *at = (uint32_t)e->lits->len + 1;
+        *at = (uint64_t)id << 32 | (uint32_t)(e->lits->len + 1);
         buf_put(e->lits, num, strlen(num) + 1);         /* with its NUL */
+        if (++e->lit->n > 1u << (e->lit->bits - 1)) {
+            uint32_t off = (uint32_t)*at;
+            literals_grow(e->lit);
+            return e->lits->data + off - 1;
+        }
     }
-    return e->lits->data + *at - 1;
+    return e->lits->data + (uint32_t)*at - 1;
 }
 
 /* Whether the kernel asks for this entry point. */
@@ -685,7 +713,7 @@ static NodeId loop_run(const Emitter *e, const Plan *p, NodeId first, Buf *out)
 /* The gradient entries stored as soon as node m is computed. */
 static void early_stores(const Emitter *e, const Plan *p, NodeId m, Buf *out)
 {
-    for (uint32_t j = p->early ? p->early[m] : 0; j; j = p->early_next[j - 1]) {
+    for (uint32_t j = plan_early(p, m); j; j = p->early_next[j - 1]) {
         char v[320];
         elem(e, p, m, "0", v);
         buf_printf(out, "    %s[%u] = %s;\n", p->dst, e->grad_off[j - 1], v);
@@ -1472,7 +1500,9 @@ static void teardown(Emitter *e)
 {
     free(e->input_off);
     free(e->grad_off);
-    free(e->lit_at);
+    if (e->lit)
+        free(e->lit->slot);
+    free(e->lit);
     free(e->table_used);
     if (e->lits)
         buf_free(e->lits);
@@ -1503,7 +1533,8 @@ static int setup(Emitter *e, const Kernel *k, const EmitOptions *o, Buf *out, Di
         return -1;
     }
     e->input_off = xmalloc((k->ninputs + 1) * sizeof *e->input_off);
-    e->lit_at = xcalloc(k->g->n, sizeof *e->lit_at);
+    e->lit = xmalloc(sizeof *e->lit);
+    *e->lit = (Literals){xcalloc(1024, sizeof *e->lit->slot), 10, 0};
     e->table_used = xcalloc(k->g->n, 1);
     e->lits = xmalloc(sizeof *e->lits);
     memset(e->lits, 0, sizeof *e->lits);

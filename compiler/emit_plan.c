@@ -542,7 +542,9 @@ uint8_t *plan_early_stores(const Emitter *e, Plan *p, const NodeId *vec, const u
     uint32_t nin = k->ninputs - k->nparams;
     uint8_t *done = xmalloc(k->ninputs + 1);
     memset(done, 0, k->ninputs + 1);
-    p->early = xcalloc(k->g->n, sizeof *p->early);
+    /* Only the entries plan_early reads are written: no zeroing of a
+     * per-node array (a pass of fresh pages in a big kernel). */
+    p->early = xmalloc(k->g->n * sizeof *p->early);
     p->early_next = xmalloc((k->ninputs + 1) * sizeof *p->early_next);
     for (uint32_t i = nin; i-- > 0;) {
         NodeId r = vec[i];
@@ -551,8 +553,9 @@ uint8_t *plan_early_stores(const Emitter *e, Plan *p, const NodeId *vec, const u
         Store s = p->where[r].store;
         if (npieces[i] || !is_scalar(e, r) || (s != S_TEMP && s != S_SLOT))
             continue;
-        p->early_next[i] = p->early[r];
+        p->early_next[i] = plan_early(p, r);
         p->early[r] = i + 1;
+        p->where[r].early = 1;
         done[i] = 1;
     }
     return done;

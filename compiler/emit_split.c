@@ -788,8 +788,8 @@ static void check_fold_stores(const Emitter *e, const Plan *p)
     uint32_t at = p->part_at[p->fold_part], len = p->part_at[p->fold_part + 1] - at;
     for (uint32_t k = 1; k < p->fold_count; k++)
         for (uint32_t j = 0; j < len; j++) {
-            uint32_t a = p->early ? p->early[p->order[at + j]] : 0;
-            uint32_t b = p->early ? p->early[p->order[at + k * len + j]] : 0;
+            uint32_t a = plan_early(p, p->order[at + j]);
+            uint32_t b = plan_early(p, p->order[at + k * len + j]);
             for (; a || b; a = p->early_next[a - 1], b = p->early_next[b - 1])
                 if (!a || !b || e->grad_off[b - 1] != e->grad_off[a - 1] + k * p->fold_grad)
                     abort();    /* fold_find and plan_early_stores disagree */
@@ -807,7 +807,7 @@ static void part_uses(const Emitter *e, const Plan *p, uint32_t k, int use[5])
         const Node *n = &g->node[i];
         prefetch_operands(e, p, at + AHEAD);
         use[2] |= p->where[i].store == S_SLOT;
-        use[3] |= p->early && p->early[i];
+        use[3] |= p->where[i].early;
         for (int a = 0; a < op_info[n->op].arity; a++) {
             NodeId x = n->arg[a];
             if (p->where[x].store == S_INPUT)
