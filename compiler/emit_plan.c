@@ -19,6 +19,24 @@ static int is_alias(const Emitter *e, NodeId id)
            (n->op == OP_SLICE && (uint32_t)n->num == 1);
 }
 
+/* What chain_sums needs, gathered by classify's sweep over the nodes so
+ * that chain_sums reads none: per node one byte, its uses saturated at 2
+ * (only "one" matters there; any use: the roots reach the node, which is
+ * all the mark of classify and assign_slots is) and, once chain_sums
+ * starts, whether it is a scalar temporary sum; and the sums that were temporaries when
+ * classified, with their operands (NODE_NONE for a difference's second),
+ * from the last node to the first. Its random reads then hit this byte
+ * array (2 MB at 10^6 nodes), which a big kernel's caches hold, instead
+ * of a uint32 count and the operand's node (48 bytes), each a cache
+ * miss. */
+typedef struct Chain {
+    uint8_t *u;
+    NodeId (*cand)[3];          /* node, operands */
+    uint32_t ncand;
+} Chain;
+
+enum { CHAIN_USES = 3, CHAIN_SUM = 4 };
+
 /* Scalars reuse slots after their last use (linear scan). A slot is
  * released when its node's last user is reached, before that user takes
  * one; the user's operands release in operand order, so the slot taken
@@ -26,7 +44,7 @@ static int is_alias(const Emitter *e, NodeId id)
  * posts it, with which operand of its last user it is, at that user's
  * entries, which the scan reaches later (in a big kernel, reading the
  * operands' entries instead was a cache miss per node). */
-static uint32_t assign_slots(const Emitter *e, Plan *p, const uint8_t *mark,
+static uint32_t assign_slots(const Emitter *e, Plan *p, const uint8_t *uses,
                              const NodeId *roots, uint32_t nroots)
 {
     const Graph *g = e->k->g;
@@ -39,7 +57,7 @@ static uint32_t assign_slots(const Emitter *e, Plan *p, const uint8_t *mark,
     uint32_t *free_slots = xmalloc(g->n * sizeof *free_slots);
     uint32_t nfree = 0, nslots = 0;
     for (NodeId i = 1; i < g->n; i++)
-        if (mark[i])
+        if (uses[i] & CHAIN_USES)       /* reached from the roots */
             for (int k = 0; k < op_info[g->node[i].op].arity; k++)
                 last[g->node[i].arg[k]] = 2 * i + (uint32_t)k;
     for (uint32_t r = 0; r < nroots; r++)
@@ -63,23 +81,6 @@ static uint32_t assign_slots(const Emitter *e, Plan *p, const uint8_t *mark,
     free(free_slots);
     return nslots;
 }
-
-/* What chain_sums needs, gathered by classify's sweep over the nodes so
- * that chain_sums reads none: per node one byte, its uses saturated at 2
- * (only "one" matters) and, once chain_sums starts, whether it is a
- * scalar temporary sum; and the sums that were temporaries when
- * classified, with their operands (NODE_NONE for a difference's second),
- * from the last node to the first. Its random reads then hit this byte
- * array (2 MB at 10^6 nodes), which a big kernel's caches hold, instead
- * of a uint32 count and the operand's node (48 bytes), each a cache
- * miss. */
-typedef struct Chain {
-    uint8_t *u;
-    NodeId (*cand)[3];          /* node, operands */
-    uint32_t ncand;
-} Chain;
-
-enum { CHAIN_USES = 3, CHAIN_SUM = 4 };
 
 /* One more use of node a. */
 static void chain_use(Chain *c, NodeId a)
@@ -315,25 +316,23 @@ static uint32_t localise(const Emitter *e, Plan *p, const NodeId *roots, uint32_
     return saved;
 }
 
-/* What the roots reach (mark, as ir_mark_reachable) and where each of
- * those values lives, decided in the same backward sweep over the nodes
+/* What the roots reach (a use in c->u, what ir_mark_reachable marks) and
+ * where each of those values lives, decided in the same backward sweep over the nodes
  * (operands precede users), which also gathers what chain_sums needs: a
  * big kernel's nodes are read once, not once to mark, once to classify
  * and once to count uses (124 MB each at 10^6 nodes). Counts the plan's
  * tensors and softmaxes; returns the doubles of its arrays. */
 static uint32_t classify(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots,
-                         uint8_t *mark, Chain *c)
+                         Chain *c)
 {
     const Graph *g = e->k->g;
     enum { AHEAD = 32 };
     NodeId top = 0;
     uint32_t tensors = 0;
-    memset(mark, 0, g->n);
     c->u = xcalloc(g->n, 1);
     c->cand = xmalloc(g->n * sizeof *c->cand);
     c->ncand = 0;
     for (uint32_t r = 0; r < nroots; r++) {
-        mark[roots[r]] = 1;
         chain_use(c, roots[r]);
         if (roots[r] > top)
             top = roots[r];
@@ -341,16 +340,13 @@ static uint32_t classify(const Emitter *e, Plan *p, const NodeId *roots, uint32_
     for (NodeId i = top; i > 0; i--) {
         if (i > AHEAD) {        /* the operands' entries are written at random */
             const Node *m = &g->node[i - AHEAD];
-            __builtin_prefetch(&mark[m->arg[0]], 1);
-            __builtin_prefetch(&mark[m->arg[1]], 1);
             __builtin_prefetch(&c->u[m->arg[0]], 1);
             __builtin_prefetch(&c->u[m->arg[1]], 1);
         }
-        if (!mark[i])
+        if (!(c->u[i] & CHAIN_USES))
             continue;
         const Node *n = &g->node[i];
         for (int k = 0; k < op_info[n->op].arity; k++) {
-            mark[n->arg[k]] = 1;
             chain_use(c, n->arg[k]);
         }
         Store s;
@@ -383,7 +379,6 @@ void plan_make(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p)
     const Graph *g = e->k->g;
     uint32_t budget = e->o && e->o->max_locals > 0 ? (uint32_t)e->o->max_locals
                                                    : EMIT_DEFAULT_MAX_LOCALS;
-    uint8_t *mark = xmalloc(g->n);
     p->early = p->early_next = NULL;
     p->writes = NULL;
     p->band_run = NULL;
@@ -397,7 +392,7 @@ void plan_make(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p)
     p->where = xcalloc(g->n, sizeof *p->where);
     p->tensors = p->softmaxes = 0;
     Chain chain;
-    uint32_t scalars = 0, tensors = classify(e, p, roots, nroots, mark, &chain);
+    uint32_t scalars = 0, tensors = classify(e, p, roots, nroots, &chain);
     for (NodeId i = 1; i < g->n; i++)           /* temporaries in node order */
         if (p->where[i].store == S_TEMP)
             p->where[i].num = scalars++;
@@ -426,14 +421,13 @@ void plan_make(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p)
             for (NodeId i = 1; i < g->n; i++)
                 if (p->where[i].store == S_TEMP)
                     p->where[i].store = S_SLOT;
-            p->nslots = assign_slots(e, p, mark, roots, nroots);
+            p->nslots = assign_slots(e, p, chain.u, roots, nroots);
             if (p->nslots > budget) {
                 p->slots_in_work = 1;
                 p->work += p->nslots;
             }
         }
     }
-    free(mark);
     chain_sums(p, &chain);
     pair_softmax(e, p);
 }
