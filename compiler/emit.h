@@ -223,7 +223,8 @@ void plan_localise_written(Plan *p);
 
 /* emit_split.c */
 uint32_t split_max_block(const Emitter *e);
-int split_plan(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots, uint32_t budget);
+/* temps: the plan's temporaries (S_TEMP nodes), as plan_make numbered them. */
+int split_plan(const Emitter *e, Plan *p, uint32_t temps, uint32_t nroots, uint32_t budget);
 void split_parts(const Emitter *e, Plan *p, Entry entry, Buf *out);
 void split_calls(const Emitter *e, const Plan *p, Buf *out);
 void split_report(const Emitter *e, const Plan *p, const char *fname, Buf *out);

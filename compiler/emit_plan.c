@@ -407,7 +407,7 @@ void plan_make(const Emitter *e, const NodeId *roots, uint32_t nroots, Plan *p)
     p->work = 0;
     p->nslots = 0;
     p->slots_in_work = 0;
-    int split = split_plan(e, p, roots, nroots, budget);  /* decides its own slots */
+    int split = split_plan(e, p, scalars, nroots, budget);  /* decides its own slots */
     p->slots |= split;
     if (!split && tensors + scalars > budget) {
         /* Tensors go to the work array, scalars to slots if still too many. */

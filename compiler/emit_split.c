@@ -49,11 +49,14 @@ uint32_t split_max_block(const Emitter *e)
 
 /* Only bodies of scalar statements are cut: tensors are loops already,
  * each one statement of bounded size, and pointers into arrays would
- * have to be passed along. */
-static uint32_t scalar_statements(const Emitter *e, const Plan *p)
+ * have to be passed along. A plan without tensors (a big formula) has
+ * only its temps temporaries (classify): no pass over the nodes. */
+static uint32_t scalar_statements(const Emitter *e, const Plan *p, uint32_t temps)
 {
     const Graph *g = e->k->g;
     uint32_t count = 0;
+    if (!p->tensors)
+        return temps;
     for (NodeId i = 1; i < g->n; i++) {
         Store s = p->where[i].store;
         if (s == S_TEMP)
@@ -716,16 +719,15 @@ static void fold_slots(const Fold *f, Plan *p)
  * slots. Gradient entries are stored right after they are computed
  * (plan_early_stores), inside their part, so they need no slot. Returns
  * 1 when cut. */
-int split_plan(const Emitter *e, Plan *p, const NodeId *roots, uint32_t nroots, uint32_t budget)
+int split_plan(const Emitter *e, Plan *p, uint32_t temps, uint32_t nroots, uint32_t budget)
 {
     const Graph *g = e->k->g;
-    (void)roots;
     p->nparts = p->fold_count = 0;
     p->part_at = p->order = NULL;
     p->part_tag = "v";
     if (p->whole)
         return 0;
-    uint32_t count = scalar_statements(e, p), max = split_max_block(e);
+    uint32_t count = scalar_statements(e, p, temps), max = split_max_block(e);
     if (count <= max)
         return 0;
     /* Room after the order for the part starts, at most one a statement
