@@ -1789,6 +1789,27 @@ static void prototypes(const Emitter *e, const Network *net, int work, int doc, 
     }
 }
 
+/* The value's plan once its entry point is printed: nothing else reads
+ * it, and its per-node arrays (26 MB at 10^6 nodes) go back to the heap
+ * for the plans made after. Kept made, so that it is not made again. */
+static void release_value_plan(const Emitter *e)
+{
+    EntryPlan *ep = &e->plans[E_VALUE];
+    plan_free(&ep->p);
+    memset(&ep->p, 0, sizeof ep->p);
+}
+
+/* Whether the value's entry point can be printed before the other plans
+ * are made (its plan made here), so that they reuse its memory: the text
+ * before it must not depend on them. It depends on them only through
+ * whether any entry point needs a work array, which it does if the value
+ * does; and the tables of tensor constants, printed first, are known
+ * only once every function is printed. */
+static int value_first(const Emitter *e)
+{
+    return has(e, E_VALUE) && !has_tables(e) && entry_plan(e, E_VALUE)->p.work != 0;
+}
+
 /* Every function of the file, in order. */
 static void emit_functions(const Emitter *e, uint32_t work, Buf *out)
 {
@@ -1796,6 +1817,7 @@ static void emit_functions(const Emitter *e, uint32_t work, Buf *out)
     const char *sep = "";
     if (has(e, E_VALUE)) {
         entry_function(e, E_VALUE, work != 0, out);
+        release_value_plan(e);
         sep = "\n";
     }
     if (has(e, E_GRAD)) {
@@ -1833,7 +1855,8 @@ int emit_c_source(const Kernel *k, const EmitOptions *o, Buf *out, Diag *d)
         teardown(&e);
         return -1;
     }
-    uint32_t work = work_size(&e);
+    /* Only whether there is a work array matters to the source. */
+    uint32_t work = value_first(&e) ? 1 : work_size(&e);
     const Network *net = o ? o->net : NULL;
     /* Room for the whole text at once, from its usual size per kernel
      * node (random 10^6: 60 bytes): grown by doubling, a big buffer was
