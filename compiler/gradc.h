@@ -192,6 +192,9 @@ struct Graph {
     uint32_t nindexed;          /* nodes below this are in the table; the
                                    rest came from ir_append */
     uint32_t ninputs;           /* input slots handed out so far */
+    /* Products with a transposed right operand ever appended (opt.c
+     * lowers them): without one, no sweep looks for them. */
+    uint32_t nmatmul_bt;
     double *pool;               /* elements of tensor constants (TCONST) */
     uint32_t npool, cappool;
 };

@@ -222,6 +222,8 @@ static NodeId append(Graph *g, const Node *n)
     }
     Node *c = &g->node[g->n];
     *c = *n;
+    if (n->op == OP_MATMUL)
+        g->nmatmul_bt += (n->aux & 2) != 0;
     c->indexed = 0;
     c->use[0] = c->use[1] = NODE_NONE;
     return g->n++;

@@ -300,7 +300,10 @@ static void lower_products(Graph *g, NodeId *roots, uint32_t nroots)
     for (uint32_t r = 0; r < nroots; r++)
         if (roots[r] > top)
             top = roots[r];
-    /* Without such a product nothing changes: skip the sweeps. */
+    /* Without such a product nothing changes: skip the sweeps (a big
+     * scalar graph would be read whole only to find none). */
+    if (g->nmatmul_bt == 0)
+        return;
     NodeId first = 1;
     while (first <= top && !(g->node[first].op == OP_MATMUL && (g->node[first].aux & 2)))
         first++;

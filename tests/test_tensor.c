@@ -1220,3 +1220,32 @@ Test(tensor, products_of_awkward_shapes_match_interpreter)
             check_vjp_against_interpreter(text, funcs[f], seed++);
     }
 }
+
+/* A product by a transposed matrix (here also those the gradient makes)
+ * reaches the emitter with the transpose made (opt.c lower_products),
+ * also when the function is not the first: the graph counts such
+ * products as it appends them, and lowering looks only if it has one. */
+Test(tensor, products_by_a_transposed_matrix_are_lowered)
+{
+    static const char *const texts[] = {
+        "abt(A[3,4], B[5,4]) = A @ transpose(B)\n",
+        "f(x) = 2 * x\natbt(A[4,3], B[5,4]) = transpose(A) @ transpose(B)\n",
+    };
+    static const char *const funcs[] = {"abt", "atbt"};
+    for (size_t t = 0; t < 2; t++) {
+        Diag d;
+        Program *p = parse(texts[t], 0, &d);
+        cr_assert(p, "does not compile:\n%s", d.out.data ? d.out.data : "");
+        diag_free(&d);
+        Kernel *k = opt_kernel(p, program_find(p, funcs[t]), 1);
+        int transposes = 0;
+        for (NodeId i = 1; i < k->g->n; i++) {
+            const Node *n = &k->g->node[i];
+            cr_expect(!(n->op == OP_MATMUL && (n->aux & 2)), "%s: %%%u is still A B^T", funcs[t], i);
+            transposes += n->op == OP_TRANSPOSE;
+        }
+        cr_expect_gt(transposes, 0, "%s: no transpose made", funcs[t]);
+        kernel_free(k);
+        program_free(p);
+    }
+}
