@@ -130,7 +130,7 @@ static void walk_init(Sched *s, Label *l)
         s->w[i] = (Walk){{first, arity > 1 ? n->arg[!swap] : NODE_NONE},
                          {arity > 0 ? s->w[first].arg[0] : NODE_NONE,
                           arity > 0 ? s->w[first].arg[1] : NODE_NONE}};
-        if (s->map[i])
+        if (n->op == OP_INPUT && s->map[i])     /* map[] is read only here */
             see(s, i);
     }
 }
